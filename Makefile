@@ -1,0 +1,41 @@
+# gdwi — every target that needs Python creates the venv first, so each works on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv generate check-generated test demo lint bench golden clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+generate: venv
+	$(PY) -m codegen generate
+
+check-generated: venv
+	$(PY) -m codegen check-generated
+
+lint: venv
+	$(VENV)/bin/ruff check adapter codegen tests
+	$(VENV)/bin/mypy adapter codegen
+
+test: venv check-generated lint
+	$(PY) -m pytest
+
+demo: venv
+	$(VENV)/bin/gdwi demo
+
+bench: venv
+	$(PY) tests/benchmarks/run.py
+
+# Refresh the golden record of the codegen fixture (review the diff before committing).
+golden: venv
+	$(PY) -m codegen generate --spec tests/fixtures/spec_v1 --out tests/fixtures/golden
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Wire-shaped dicts -> generated models, with errors a hospital integrator can act on.
+
+Every message names the field by wire code and Chinese name, e.g.
+`bka896 入参值: longer than 20`. The names come from the generated registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, models_for
+
+
+class InputError(ValueError):
+    """Input that breaks the spec; refused before anything is sent."""
+
+    def __init__(self, function_id: str, problems: list[str]) -> None:
+        self.function_id = function_id
+        self.problems = problems
+        super().__init__(f"{function_id}: " + "; ".join(problems))
+
+
+def _label(loc: tuple[int | str, ...]) -> str:
+    """('feeinfo', 0, 'bka058') -> 'feeinfo[0].bka058 金额'."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+        else:
+            parts.append(str(item))
+    code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
+    text = ".".join(parts)
+    field = FIELDS.get(code)
+    return f"{text} {field.name}" if field else text
+
+
+def _pattern_text(code: str) -> str:
+    field = FIELDS.get(code)
+    if field is None:
+        return "has the wrong format"
+    if field.type == "decimal":
+        whole = (field.digits or 0) - (field.scale or 0)
+        return f"must be a decimal with at most {whole} digits before and {field.scale} after the point"
+    if field.type in ("date", "datetime"):
+        return f"must be a {field.type} in the format {field.format}"
+    if field.type == "integer":
+        return "must be a whole number"
+    return "has the wrong format"
+
+
+def _message(error: Any) -> str:
+    loc = tuple(error["loc"])
+    code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required field missing"
+    if kind == "string_too_long":
+        return f"longer than {ctx.get('max_length')}"
+    if kind == "string_too_short":
+        return f"shorter than {ctx.get('min_length')}"
+    if kind == "string_pattern_mismatch":
+        return _pattern_text(code)
+    if kind == "literal_error":
+        field = FIELDS.get(code)
+        values = CODE_LISTS[field.code_list].values if field and field.code_list else ()
+        allowed = ", ".join(f"{c} {label}" for c, label in values)
+        return f"{error.get('input')!r} is not in the code list ({allowed})"
+    if kind == "too_long":
+        return f"more than {ctx.get('max_length')} rows"
+    if kind == "too_short":
+        return f"fewer than {ctx.get('min_length')} rows"
+    if kind == "extra_forbidden":
+        return "not a field of this message"
+    if kind == "string_type":
+        return "must be text"
+    return str(error["msg"])
+
+
+def describe(error: ValidationError) -> list[str]:
+    return [f"{_label(tuple(e['loc']))}: {_message(e)}" for e in error.errors()]
+
+
+def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseModel:
+    """Validate a wire-shaped dict (codes as keys) as a function's request or response."""
+    if function_id not in FUNCTIONS:
+        raise InputError(function_id, [f"unknown function_id {function_id!r}"])
+    request_model, response_model = models_for(function_id)
+    model = request_model if part == "request" else response_model
+    try:
+        return model.model_validate(wire)
+    except ValidationError as exc:
+        raise InputError(function_id, describe(exc)) from None

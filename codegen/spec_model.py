@@ -1,0 +1,223 @@
+"""Pydantic models of the spec files: this module *is* the meta-schema.
+
+Every YAML file under spec/ is validated against one of these models before
+anything is generated. Cross-file checks (a field used by a function exists in
+the dictionary, a code list exists, ...) live in codegen.load.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Confidence = Literal["high", "medium", "low"]
+PiiClass = Literal["id_number", "name", "phone", "card_no", "address", "free_text", "none"]
+FieldType = Literal["string", "integer", "decimal", "date", "datetime", "code"]
+FunctionKind = Literal["login", "query", "state_changing"]
+Group = Literal["system", "outpatient", "inpatient", "medical_record", "other"]
+
+WIRE_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+FUNCTION_ID = re.compile(r"^(sys\d{4}|bizh\d{6})$")
+PYTHON_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    """Unknown keys in a spec file are errors: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpecSources(Strict):
+    sources: list[str] = Field(default_factory=list, description="read_file ids of the reference")
+    confidence: Confidence = "medium"
+    notes: str | None = None
+
+
+# --- spec/spec.yaml ---------------------------------------------------------
+
+
+class Transport(Strict):
+    path: str
+    content_type: str
+    encoding: Literal["utf-8"]
+    root_element: str = "program"
+    row_element: str = "row"
+
+
+class ReturnCodes(Strict):
+    success: str
+    session_expired: str
+    failure_rule: str
+    server_fault_text: str
+
+
+class WireTolerance(Strict):
+    """How a reader treats what real messages carry beyond the spec."""
+
+    empty_element: Literal["absent"]
+    unknown_element: Literal["warning", "error"]
+    element_order: Literal["free", "strict"]
+
+
+class StageMachine(Strict):
+    business_key: str
+    initial: str
+    stages: dict[str, str] = Field(description="stage name -> Chinese label")
+
+
+class Limits(Strict):
+    fee_rows_per_call: int = Field(gt=0)
+
+
+class EnvelopeFields(Strict):
+    request: list[str]
+    response: list[str]
+
+
+class SpecRoot(Strict):
+    name: str
+    title: str
+    version: str
+    transport: Transport
+    return_codes: ReturnCodes
+    wire: WireTolerance
+    limits: Limits
+    envelope: EnvelopeFields
+    stage_machines: dict[str, StageMachine]
+
+
+# --- spec/fields.yaml -------------------------------------------------------
+
+
+class FieldDef(SpecSources):
+    name: str = Field(description="Chinese name (中文名)")
+    meaning: str = Field(description="English meaning")
+    python_name: str
+    type: FieldType
+    max_length: int | None = Field(default=None, gt=0, description="null = unknown")
+    min_length: int | None = Field(default=None, ge=0)
+    digits: int | None = Field(default=None, gt=0, description="decimal: total digits")
+    scale: int | None = Field(default=None, ge=0, description="decimal: digits after the point")
+    format: str | None = Field(default=None, description="date/datetime wire format")
+    code_list: str | None = None
+    pii: PiiClass = "none"
+
+    @field_validator("python_name")
+    @classmethod
+    def _python_name(cls, value: str) -> str:
+        if not PYTHON_NAME.match(value):
+            raise ValueError("must be a lower-case Python identifier")
+        return value
+
+    @model_validator(mode="after")
+    def _type_rules(self) -> FieldDef:
+        if self.type == "decimal" and (self.digits is None or self.scale is None):
+            raise ValueError("decimal needs digits and scale")
+        if self.type != "decimal" and (self.digits is not None or self.scale is not None):
+            raise ValueError("digits/scale are only for decimal")
+        if self.type == "code" and not self.code_list:
+            raise ValueError("type code needs code_list")
+        if self.type in ("date", "datetime") and self.format is None:
+            raise ValueError(f"type {self.type} needs format")
+        if self.max_length is not None and self.min_length is not None:
+            if self.min_length > self.max_length:
+                raise ValueError("min_length is larger than max_length")
+        return self
+
+
+# --- spec/codes/<list>.yaml -------------------------------------------------
+
+
+class CodeValue(Strict):
+    code: str
+    label: str
+    notes: str | None = None
+
+
+class CodeList(SpecSources):
+    name: str = Field(description="list name, usually the field code")
+    title: str = Field(description="Chinese title")
+    closed: bool = Field(description="closed: other values are errors; open: warnings")
+    values: list[CodeValue] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> CodeList:
+        seen: set[str] = set()
+        for value in self.values:
+            if value.code in seen:
+                raise ValueError(f"code value {value.code!r} listed twice")
+            seen.add(value.code)
+        return self
+
+
+# --- spec/functions/<function_id>.yaml --------------------------------------
+
+
+class FieldUse(Strict):
+    """One field as a function uses it; the definition comes from fields.yaml."""
+
+    code: str
+    required: bool = False
+    notes: str | None = None
+    # A function may narrow or relax the dictionary for its own use.
+    code_list: str | None = None
+    no_code_list: bool = False
+    max_length: int | None = Field(default=None, gt=0)
+
+
+class Dataset(Strict):
+    name: str
+    title: str
+    required: bool = False
+    min_rows: int = Field(default=0, ge=0)
+    max_rows: int | None = Field(default=None, gt=0)
+    fields: list[FieldUse] = Field(min_length=1)
+    notes: str | None = None
+
+
+class Message(Strict):
+    fields: list[FieldUse] = Field(default_factory=list)
+    datasets: list[Dataset] = Field(default_factory=list)
+
+
+class StageRule(Strict):
+    machine: str
+    requires: list[str] = Field(min_length=1)
+    leads_to: str | None = None
+
+
+class Example(Strict):
+    name: str
+    request: dict[str, object]
+    response: dict[str, object]
+
+
+class FunctionSpec(SpecSources):
+    function_id: str
+    section: str
+    group: Group
+    name: str = Field(description="Chinese name")
+    title_en: str
+    purpose: str
+    kind: FunctionKind
+    stage: StageRule | None = None
+    compensation: str | None = Field(default=None, description="function that undoes this one")
+    compensates: str | None = Field(default=None, description="function this one undoes")
+    request: Message
+    response: Message
+    examples: list[Example] = Field(min_length=1)
+
+    @field_validator("function_id")
+    @classmethod
+    def _function_id(cls, value: str) -> str:
+        if not FUNCTION_ID.match(value):
+            raise ValueError("must look like sys0001 or bizh123456")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> FunctionSpec:
+        if self.kind == "query" and self.compensation:
+            raise ValueError("a read-only query has no compensation")
+        return self
