@@ -121,9 +121,9 @@ class FieldDef(SpecSources):
             raise ValueError("type code needs code_list")
         if self.type in ("date", "datetime") and self.format is None:
             raise ValueError(f"type {self.type} needs format")
-        if self.max_length is not None and self.min_length is not None:
-            if self.min_length > self.max_length:
-                raise ValueError("min_length is larger than max_length")
+        lengths = (self.min_length, self.max_length)
+        if None not in lengths and lengths[0] > lengths[1]:  # type: ignore[operator]
+            raise ValueError("min_length is larger than max_length")
         return self
 
 

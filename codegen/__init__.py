@@ -1,0 +1,1 @@
+"""codegen: spec/ -> generated/. Run as `python -m codegen`; never imported at runtime."""
