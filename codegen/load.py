@@ -67,6 +67,9 @@ class _Collector:
 
 
 def _read_yaml(path: Path, out: _Collector, label: str) -> Any:
+    if not path.is_file():
+        out.add(label, "file missing")
+        return None
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -137,3 +137,10 @@ def test_broken_spec_is_refused_with_precise_message(
     with pytest.raises(SpecError) as caught:
         load_spec(fixture_spec)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_missing_dictionary_is_reported_not_crashed(fixture_spec: Path) -> None:
+    (fixture_spec / "fields.yaml").unlink()
+    with pytest.raises(SpecError) as caught:
+        load_spec(fixture_spec)
+    assert "spec/fields.yaml: file missing" in caught.value.problems
