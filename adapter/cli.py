@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="gdwi: Guangdong work-injury insurance settlement adapter", no_args_is_help=True)
+from adapter.cli_journal import journal_app
+
+app = typer.Typer(
+    help="gdwi: Guangdong work-injury insurance settlement adapter. Settings come from the "
+    "environment: GDWI_BASE_URL, GDWI_USERID (sys0001 login, not the institution code), "
+    "GDWI_PASSWORD, GDWI_AKB020 (institution code), GDWI_JOURNAL (journal file), "
+    "GDWI_CONFIG (a TOML file with the same keys in lower case).",
+    no_args_is_help=True,
+)
 spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
+app.add_typer(journal_app, name="journal")
 console = Console()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +76,82 @@ def functions() -> None:
             meta.function_id, meta.section, meta.name, meta.kind, stage, meta.compensation or ""
         )
     console.print(table)
+
+
+xml_app = typer.Typer(help="Check and convert <program> XML messages offline", no_args_is_help=True)
+app.add_typer(xml_app, name="xml")
+
+FUNCTION_OPTION = typer.Option(..., "--function", "-f", help="function_id, e.g. bizh120002")
+KIND_OPTION = typer.Option("request", "--kind", "-k", help="request or response")
+
+
+def _decode_file(function_id: str, kind: str, path: Path) -> Any:
+    from adapter.codec import decode
+    from adapter.errors import XmlRefusedError
+
+    if kind not in ("request", "response"):
+        raise typer.BadParameter("--kind must be request or response")
+    try:
+        return decode(path.read_bytes(), function_id, kind)  # type: ignore[arg-type]
+    except XmlRefusedError as exc:
+        console.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@xml_app.command("validate")
+def xml_validate(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="XML file"),
+    function_id: str = FUNCTION_OPTION,
+    kind: str = KIND_OPTION,
+) -> None:
+    """Exit 0 when the message conforms to the spec; 1 with one line per problem."""
+    from adapter.validation import InputError, validate_message
+
+    decoded = _decode_file(function_id, kind, file)
+    for warning in decoded.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    try:
+        validate_message(function_id, kind, decoded.values)
+    except InputError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]error:[/] {problem}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]ok:[/] {file.name} is a valid {function_id} {kind}")
+
+
+@xml_app.command("to-json")
+def xml_to_json(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="XML file"),
+    function_id: str = FUNCTION_OPTION,
+    kind: str = KIND_OPTION,
+) -> None:
+    """Print the message as JSON (wire codes as keys, datasets as lists of rows)."""
+    decoded = _decode_file(function_id, kind, file)
+    typer.echo(json.dumps(decoded.values, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def call(
+    function_id: str = typer.Argument(..., help="function_id, e.g. bizh110001"),
+    data: str = typer.Option(..., "--data", "-d", help="request as JSON, or @file.json"),
+) -> None:
+    """Call one transaction with settings from the environment; print the answer as JSON."""
+    from adapter.client import Client
+    from adapter.config import Settings
+    from adapter.errors import GdwiError
+
+    text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
+    try:
+        values = json.loads(text)
+        with Client(Settings.from_env()) as client:
+            answer = client.call_wire(function_id, values)
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]--data is not JSON:[/] {exc}")
+        raise typer.Exit(2) from None
+    except GdwiError as exc:
+        console.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
 
 
 @app.command()

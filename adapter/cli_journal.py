@@ -1,0 +1,118 @@
+"""`gdwi journal`: read the transaction journal. Every value shown is masked.
+
+XML bodies go through `mask_xml_text` (PII by registry class, password removed, ID-like runs
+scrubbed); every other value through `scrub`. Messages are scrubbed rather than masked whole:
+they are what an operator needs to diagnose a refusal.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from adapter.journal import Entry, Journal, Status
+from adapter.masking import mask_xml_text, scrub
+
+__all__ = ["journal_app"]
+
+journal_app = typer.Typer(help="Read the transaction journal (values masked)", no_args_is_help=True)
+console = Console()
+error_console = Console(stderr=True)
+
+DEFAULT_JOURNAL = "gdwi-journal.sqlite"
+_DB_HELP = f"journal file [default: $GDWI_JOURNAL or ./{DEFAULT_JOURNAL}]"
+
+
+def _open(db: Path | None) -> Journal:
+    """Open an existing journal; a read command must not create an empty one by mistake."""
+    path = db or Path(os.environ.get("GDWI_JOURNAL") or DEFAULT_JOURNAL)
+    if not path.is_file():
+        error_console.print(Text(f"no journal at {path} (use --db or set GDWI_JOURNAL)"))
+        raise typer.Exit(1)
+    return Journal(path)
+
+
+def _shown(value: object) -> Text:
+    """A table cell: scrubbed, and as plain Text so brackets in data are not rich markup."""
+    return Text("" if value is None else scrub(str(value)))
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(entry: Entry) -> str:
+    return "" if entry.duration_ms is None else f"{entry.duration_ms:.0f}"
+
+
+@journal_app.command("list")
+def list_entries(
+    date: datetime | None = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="local day"),
+    function: str | None = typer.Option(None, "--function", help="function_id, e.g. bizh120002"),
+    status: Status | None = typer.Option(None, "--status", help="entry status"),
+    aaz218: str | None = typer.Option(None, "--aaz218", help="business serial number"),
+    limit: int = typer.Option(100, "--limit", min=1, help="at most this many, newest first"),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Journal entries, newest first."""
+    with _open(db) as journal:
+        entries = journal.list(
+            day=date.date() if date else None,
+            function_id=function,
+            status=status,
+            aaz218=aaz218,
+            limit=limit,
+        )
+    table = Table(title=f"journal: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+    for column in ("id", "time", "function", "kind", "status", "code", "aaz218", "his_ref", "ms", "message"):
+        table.add_column(column, overflow="fold")  # fold, never cut: a cut serial number misleads
+    for entry in entries:
+        cells = (entry.id, _local(entry.created_at), entry.function_id, entry.kind, entry.status,
+                 entry.return_code, entry.aaz218, entry.his_ref, _duration(entry), entry.message)
+        table.add_row(*map(_shown, cells))
+    console.print(table)
+
+
+@journal_app.command("show")
+def show(
+    entry_id: int = typer.Argument(..., metavar="ID", help="journal entry id"),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """One entry: its fields, then its request and response XML (masked)."""
+    with _open(db) as journal:
+        entry = journal.get(entry_id)
+    if entry is None:
+        error_console.print(Text(f"no journal entry {entry_id}"))
+        raise typer.Exit(1)
+    table = Table(title=f"journal entry {entry.id}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for name, value in _summary(entry):
+        table.add_row(Text(name), _shown(value))
+    console.print(table)
+    for title, xml in (("request", entry.request_xml), ("response", entry.response_xml)):
+        console.print(Text(title, style="bold"))
+        # soft_wrap: long lines are not cut, so what is shown can be copied back as XML
+        console.print(Text(mask_xml_text(xml) if xml else "(none)"), soft_wrap=True)
+
+
+def _summary(entry: Entry) -> list[tuple[str, object]]:
+    return [
+        ("created", _local(entry.created_at)),
+        ("updated", _local(entry.updated_at)),
+        ("function", entry.function_id),
+        ("kind", entry.kind),
+        ("status", entry.status),
+        ("return_code", entry.return_code),
+        ("message", entry.message),
+        ("akb020", entry.akb020),
+        ("aaz218", entry.aaz218),
+        ("his_ref", entry.his_ref),
+        ("duration_ms", _duration(entry)),
+    ]

@@ -1,0 +1,536 @@
+"""The wire codec: `<program>` XML bodies <-> wire-shaped dicts, and HIS values -> wire text.
+
+A wire-shaped dict has wire codes as keys: a scalar code maps to its text, a dataset name maps
+to a list of rows (each a dict of code -> text). Which codes a message may carry comes from the
+generated registry; this module never looks at `spec/` or `codegen/`.
+
+Reading follows what real provincial and hospital peers send (reference 01 §1): element order
+is free, an empty element means absent, an element the spec does not know is a warning and
+never a failure, and a dataset with one `<row>` is still a list. Everything that reads XML in
+gdwi goes through `make_parser`, and every body goes through `parse_document`, which refuses
+hostile input (DTDs, entities, other encodings, oversized or deeply nested bodies) before or
+while parsing, in linear time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from functools import cache
+from typing import Any, Literal
+
+from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the venv
+from pydantic import BaseModel
+
+from adapter.errors import XmlRefusedError
+from adapter.validation import InputError
+from generated._types import DatasetMeta, FieldMeta, MessageMeta
+from generated.registry import FIELDS, FUNCTIONS, SPEC
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_WARNINGS",
+    "Decoded",
+    "decode",
+    "encode",
+    "format_value",
+    "make_parser",
+    "model_to_wire",
+    "parse_document",
+    "to_wire",
+]
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# program / dataset / row / field is the deepest the protocol goes (4 levels counting the
+# root); 16 leaves room for surprises while keeping hostile nesting out.
+MAX_DEPTH = 16
+# A body of nothing but unknown elements must not turn into millions of warning strings.
+MAX_WARNINGS = 100
+# Written by hand rather than by lxml, whose declaration uses single quotes: this is the exact
+# declaration the vendor's own client sends.
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>'
+
+Part = Literal["request", "response"]
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_ACCEPTED_ENCODINGS = frozenset({"utf-8", "utf8"})
+_DECLARED_ENCODING = re.compile(
+    rb"""<\?xml\s+version\s*=\s*["'][^"']*["']\s+encoding\s*=\s*["']([^"']*)["']"""
+)
+# The province runs on Beijing time (UTC+8, no daylight saving); aware datetimes are shown there.
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+# A decimal field without `digits` is bounded by Python's default decimal precision.
+_DEFAULT_DIGITS = 28
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def make_parser() -> etree.XMLParser:
+    """The one hardened parser: no DTDs, no entities, no network, no huge-tree lifting."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_document(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
+    """Parse one `<program>` body, or raise XmlRefusedError saying what was wrong.
+
+    The cheap byte-level checks run first, so hostile bodies are refused before libxml2 sees
+    them; the tree-level checks repeat the DOCTYPE refusal as a second line of defence.
+    """
+    _refuse_oversized(body, max_bytes)
+    _refuse_other_encodings(body)
+    _refuse_declarations_in_prolog(body)
+    _refuse_invalid_utf8(body)
+    root = _parse_with_hardened_parser(body)
+    _refuse_doctype_in_tree(root)
+    _refuse_wrong_root(root)
+    _refuse_deep_nesting(root)
+    return root
+
+
+def _refuse_oversized(body: bytes, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise XmlRefusedError(f"body is {len(body)} bytes, larger than the limit of {max_bytes} bytes")
+
+
+def _refuse_other_encodings(body: bytes) -> None:
+    # UTF-16/32 text is valid UTF-8 byte-wise (NULs included), so it must be caught by shape.
+    if body.startswith(_UTF16_32_BOMS) or b"\x00" in body[:4]:
+        raise XmlRefusedError("body looks like UTF-16 or UTF-32: only UTF-8 is accepted")
+    declared = _DECLARED_ENCODING.match(body.removeprefix(_UTF8_BOM))
+    if declared is None:
+        return  # no encoding declared: XML's default is UTF-8
+    name = declared.group(1).decode("ascii", errors="replace")
+    if name.lower() not in _ACCEPTED_ENCODINGS:
+        raise XmlRefusedError(f"declared encoding {name!r}: only UTF-8 is accepted")
+
+
+def _refuse_declarations_in_prolog(body: bytes) -> None:
+    """Refuse `<!DOCTYPE` / `<!ENTITY` before the root element, without parsing.
+
+    Walks the prolog's processing instructions and comments with `bytes.find`, so the cost is
+    linear in the prolog. Anything else starting with `<!` there is a markup declaration; none
+    belongs in a protocol message (entity expansion is how billion-laughs and XXE work).
+    """
+    position = 0
+    while (start := body.find(b"<", position)) >= 0:
+        if body.startswith(b"<?", start):
+            position = _end_of(body, b"?>", start)
+        elif body.startswith(b"<!--", start):
+            position = _end_of(body, b"-->", start)
+        elif body.startswith(b"<!", start):
+            kind = _declaration_kind(body, start)
+            raise XmlRefusedError(f"{kind} refused: DTDs and entities are not accepted")
+        else:
+            return  # the root element starts here: the prolog is over
+        if position < 0:
+            return  # unterminated PI or comment: the parser reports it as malformed
+
+
+def _end_of(body: bytes, terminator: bytes, start: int) -> int:
+    end = body.find(terminator, start)
+    return end + len(terminator) if end >= 0 else -1
+
+
+def _declaration_kind(body: bytes, start: int) -> str:
+    head = body[start : start + 9].upper()
+    if head.startswith(b"<!DOCTYPE"):
+        return "DOCTYPE"
+    if head.startswith(b"<!ENTITY"):
+        return "ENTITY declaration"
+    return "markup declaration"
+
+
+def _refuse_invalid_utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise XmlRefusedError(
+            f"invalid UTF-8 at byte offset {exc.start} (0x{body[exc.start]:02x}): only UTF-8 is accepted"
+        ) from None
+
+
+def _parse_with_hardened_parser(body: bytes) -> etree._Element:
+    try:
+        return etree.fromstring(body, make_parser())
+    except etree.XMLSyntaxError as exc:
+        if _hit_depth_limit(exc):
+            raise XmlRefusedError(f"nesting deeper than {MAX_DEPTH} levels") from None
+        raise XmlRefusedError(f"malformed XML: {exc}") from None
+
+
+def _hit_depth_limit(exc: etree.XMLSyntaxError) -> bool:
+    # libxml2 stops at its own depth limit (256 without huge_tree) long before Python could
+    # recurse; that stop is the same refusal as our smaller limit, so say so. Only the
+    # exception's own code counts: its error_log can hold entries from earlier parses.
+    return bool(exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT and "depth" in str(exc).lower())
+
+
+def _refuse_doctype_in_tree(root: etree._Element) -> None:
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise XmlRefusedError("DOCTYPE refused: DTDs and entities are not accepted")
+
+
+def _refuse_wrong_root(root: etree._Element) -> None:
+    if root.tag != SPEC.root_element:
+        raise XmlRefusedError(f"root element is <{root.tag}>, expected <{SPEC.root_element}>")
+
+
+def _refuse_deep_nesting(root: etree._Element) -> None:
+    # An ElementPath probe for any element one level too deep: iterative, linear in the tree.
+    too_deep = "/".join(["*"] * MAX_DEPTH)
+    if root.find(too_deep) is not None:
+        raise XmlRefusedError(f"nesting deeper than {MAX_DEPTH} levels")
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class Decoded:
+    """A decoded body.
+
+    `function_id` / `session_id` are what the body's envelope says (requests carry them; a
+    response normally carries neither, so they are None). They are never in `values`, except
+    where the message itself lists the code (sys0001's response returns `session_id`).
+    Response envelope elements (`return_code`, `return_code_message`) are ordinary values.
+    """
+
+    function_id: str | None
+    values: dict[str, Any]
+    warnings: list[str]
+    session_id: str | None = None
+
+
+@dataclass
+class _Reader:
+    """Maps the children of `<program>` onto one message's fields and datasets."""
+
+    where: str  # e.g. "bizh120002 request", the prefix of every warning
+    message: MessageMeta
+    values: dict[str, Any] = field(default_factory=dict)
+    envelope: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    warnings_not_shown: int = 0
+
+    def read(self, root: etree._Element) -> None:
+        if _has_stray_text(root):
+            self.warn("text directly inside <program> ignored")
+        scalars = {use.code for use in self.message.fields}
+        datasets = {dataset.name: dataset for dataset in self.message.datasets}
+        for child in root:
+            tag = child.tag
+            if tag in scalars:
+                self.read_scalar(child)
+            elif tag in datasets:
+                self.read_dataset(child, datasets[tag])
+            elif tag in SPEC.request_envelope:
+                self.read_envelope(child)
+            else:
+                self.warn(f"unknown element <{tag}> ignored")
+
+    def read_envelope(self, element: etree._Element) -> None:
+        # Recognised in either direction and never warned about: a peer echoing its envelope
+        # is harmless. The first non-empty value wins.
+        text = _leaf_text(element)
+        if text is not None:
+            self.envelope.setdefault(element.tag, text)
+
+    def read_scalar(self, element: etree._Element) -> None:
+        tag = element.tag
+        if len(element):
+            self.warn(f"element <{tag}> should hold text but holds elements; ignored")
+            return
+        text = _leaf_text(element)
+        if text is None:
+            return  # an empty element means absent
+        if tag in self.values:
+            self.warn(f"element <{tag}> appears more than once; the first value is kept")
+            return
+        self.values[tag] = text
+
+    def read_dataset(self, element: etree._Element, dataset: DatasetMeta) -> None:
+        if _has_stray_text(element):
+            self.warn(f"{dataset.name}: text outside <{SPEC.row_element}> ignored")
+        rows: list[dict[str, str]] = self.values.get(dataset.name, [])
+        if rows:
+            self.warn(f"element <{dataset.name}> appears more than once; its rows are merged")
+        known = {use.code for use in dataset.fields}
+        for child in element:
+            if child.tag != SPEC.row_element:
+                self.warn(f"{dataset.name}: element <{child.tag}> is not a <{SPEC.row_element}>; ignored")
+                continue
+            row = self.read_row(child, known, f"{dataset.name} row {len(rows) + 1}")
+            if row:  # an empty <row/> is an empty element: absent
+                rows.append(row)
+        if rows:
+            self.values[dataset.name] = rows
+
+    def read_row(self, element: etree._Element, known: set[str], label: str) -> dict[str, str]:
+        if _has_stray_text(element):
+            self.warn(f"{label}: text outside any element ignored")
+        row: dict[str, str] = {}
+        for child in element:
+            tag = child.tag
+            if tag not in known:
+                self.warn(f"{label}: unknown element <{tag}> ignored")
+            elif len(child):
+                self.warn(f"{label}: element <{tag}> should hold text but holds elements; ignored")
+            elif tag in row:
+                self.warn(f"{label}: element <{tag}> appears more than once; the first value is kept")
+            elif (text := _leaf_text(child)) is not None:
+                row[tag] = text
+        return row
+
+    def warn(self, text: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(f"{self.where}: {text}")
+        else:
+            self.warnings_not_shown += 1
+
+    def finish(self) -> list[str]:
+        if self.warnings_not_shown:
+            self.warnings.append(f"{self.where}: {self.warnings_not_shown} more warnings not shown")
+        return self.warnings
+
+
+def decode(
+    body: bytes, function_id: str, part: Part, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Decoded:
+    """Parse a body and map it onto `function_id`'s request or response, leniently.
+
+    Only parsing can fail (XmlRefusedError); content problems are warnings. Whether the values
+    satisfy the spec is the generated models' job (adapter.validation), not the codec's, which
+    is also why a negative return_code with nothing but a message decodes for every function.
+    """
+    message = _message_meta(function_id, part)
+    root = parse_document(body, max_bytes=max_bytes)
+    reader = _Reader(f"{function_id} {part}", message)
+    reader.read(root)
+    claimed = reader.envelope.get("function_id")
+    if claimed is not None and claimed != function_id:
+        reader.warn(f"<function_id> says {claimed}; decoded as {function_id}")
+    return Decoded(
+        function_id=claimed,
+        values=reader.values,
+        warnings=reader.finish(),
+        session_id=reader.envelope.get("session_id"),
+    )
+
+
+def _leaf_text(element: etree._Element) -> str | None:
+    text = (element.text or "").strip()
+    return text or None
+
+
+def _has_stray_text(element: etree._Element) -> bool:
+    """Non-blank text in an element meant to hold only elements (indentation is fine)."""
+    pieces = [element.text, *(child.tail for child in element)]
+    return any(piece and piece.strip() for piece in pieces)
+
+
+def _message_meta(function_id: str, part: Part) -> MessageMeta:
+    meta = FUNCTIONS.get(function_id)
+    if meta is None:
+        raise InputError(function_id, [f"unknown function_id {function_id!r}"])
+    if part not in ("request", "response"):
+        raise ValueError(f"part must be 'request' or 'response', not {part!r}")
+    return meta.request if part == "request" else meta.response
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode(
+    function_id: str, part: Part, values: dict[str, Any], *, session_id: str | None = None
+) -> bytes:
+    """Write a wire-shaped dict (text values only) as a UTF-8 `<program>` body.
+
+    Scalars and datasets follow the registry's order; None and "" are left out, since the
+    protocol reads an empty element as absent anyway. A key the message does not know, or a
+    value that is not text yet, raises instead of being dropped or guessed at.
+    """
+    message = _message_meta(function_id, part)
+    where = f"{function_id} {part}"
+    _refuse_unknown_keys(where, message, values)
+    root = etree.Element(SPEC.root_element)
+    if part == "request":
+        _append_request_envelope(root, function_id, session_id)
+    for use in message.fields:
+        _append_text(root, use.code, values.get(use.code), where)
+    for dataset in message.datasets:
+        _append_dataset(root, dataset, values.get(dataset.name), where)
+    document: bytes = etree.tostring(root, encoding="utf-8")  # no declaration for utf-8
+    return XML_DECLARATION + document
+
+
+def _refuse_unknown_keys(where: str, message: MessageMeta, values: dict[str, Any]) -> None:
+    known = {use.code for use in message.fields} | {dataset.name for dataset in message.datasets}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: not part of this message: {', '.join(unknown)}")
+
+
+def _append_request_envelope(root: etree._Element, function_id: str, session_id: str | None) -> None:
+    # The login is what obtains a session, so it never carries one.
+    envelope = {
+        "session_id": None if FUNCTIONS[function_id].kind == "login" else session_id,
+        "function_id": function_id,
+    }
+    for code in SPEC.request_envelope:
+        _append_text(root, code, envelope.get(code), f"{function_id} request")
+
+
+def _append_dataset(root: etree._Element, dataset: DatasetMeta, rows: object, where: str) -> None:
+    if rows is None:
+        return
+    if not isinstance(rows, list | tuple):
+        kind = type(rows).__name__
+        raise TypeError(f"{where}: {dataset.name} {dataset.title}: expected a list of rows, got {kind}")
+    if not rows:
+        return
+    container = etree.SubElement(root, dataset.name)
+    for number, row in enumerate(rows, start=1):
+        _append_row(container, dataset, row, f"{where}: {dataset.name} row {number}")
+
+
+def _append_row(container: etree._Element, dataset: DatasetMeta, row: object, where: str) -> None:
+    if not isinstance(row, dict):
+        raise TypeError(f"{where}: expected a dict, got {type(row).__name__}")
+    unknown = sorted(set(row) - {use.code for use in dataset.fields})
+    if unknown:
+        raise ValueError(f"{where}: not part of this dataset: {', '.join(unknown)}")
+    element = etree.SubElement(container, SPEC.row_element)
+    for use in dataset.fields:
+        _append_text(element, use.code, row.get(use.code), where)
+
+
+def _append_text(parent: etree._Element, code: str, value: object, where: str) -> None:
+    if value is None or value == "":
+        return
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{where}: {_label(code)}: expected wire text (str), got {type(value).__name__}; "
+            "call format_value / to_wire first"
+        )
+    child = etree.SubElement(parent, code)
+    try:
+        child.text = value
+    except ValueError:
+        # lxml refuses what XML 1.0 cannot carry (NUL, most control characters).
+        parent.remove(child)
+        raise ValueError(f"{where}: {_label(code)}: text holds characters XML cannot carry") from None
+
+
+# --------------------------------------------------------------------------- HIS values -> wire text
+
+
+def format_value(code: str, value: object) -> str:
+    """One HIS-side Python value -> the wire text of field `code`.
+
+    Never rounds: a Decimal with more places than the field's scale is refused, because a
+    silently rounded amount would settle a different sum than the HIS booked.
+    """
+    if isinstance(value, str):
+        return value
+    meta = FIELDS.get(code)
+    if meta is None:
+        raise ValueError(f"{code}: not a field of the spec; cannot format {type(value).__name__}")
+    if meta.type == "decimal":
+        return _format_decimal(meta, value)
+    if meta.type in ("date", "datetime"):
+        return _format_temporal(meta, value)
+    if meta.type == "integer" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"{_label(code)}: cannot format {type(value).__name__} for a {meta.type} field")
+
+
+def _format_decimal(meta: FieldMeta, value: object) -> str:
+    label = _label(meta.code)
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+        raise TypeError(f"{label}: expected Decimal, int or float, got {type(value).__name__}")
+    # str() first: Decimal(0.1) would carry the binary float's 55 digits, repr gives "0.1".
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"{label}: {value} is not a finite number")
+    scale = meta.scale or 0
+    _refuse_too_many_digits(meta, number)
+    with localcontext() as context:
+        # Wide enough for every value that passed the digit check, so quantize is exact.
+        context.prec = max(context.prec, (meta.digits or context.prec) + 2)
+        quantized = number.quantize(Decimal(1).scaleb(-scale))
+    if quantized != number:
+        raise ValueError(f"{label}: more than {scale} decimal places ({value})")
+    if quantized == 0:
+        quantized = quantized.copy_abs()  # "-0.00" is not a sensible amount on the wire
+    return f"{quantized:f}"
+
+
+def _refuse_too_many_digits(meta: FieldMeta, number: Decimal) -> None:
+    # Checked before quantizing, so a hostile 1E+999999 never reaches a huge-precision quantize.
+    scale = meta.scale or 0
+    whole_digits = (meta.digits or _DEFAULT_DIGITS) - scale
+    if number.copy_abs() >= Decimal(10) ** whole_digits:  # copy_abs: no context, no Overflow
+        raise ValueError(f"{_label(meta.code)}: more than {whole_digits} digits before the decimal point")
+
+
+def _format_temporal(meta: FieldMeta, value: object) -> str:
+    label = _label(meta.code)
+    if meta.type == "datetime" and not isinstance(value, dt.datetime):
+        raise TypeError(f"{label}: expected datetime, got {type(value).__name__}")
+    if not isinstance(value, dt.date):
+        raise TypeError(f"{label}: expected date, got {type(value).__name__}")
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(_BEIJING)
+    return value.strftime(_strftime_pattern(meta.format or "yyyyMMdd"))
+
+
+_JAVA_TOKENS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+_JAVA_TOKEN = re.compile("|".join(_JAVA_TOKENS))
+
+
+@cache
+def _strftime_pattern(java_format: str) -> str:
+    """The spec writes formats the way the reference does (Java): yyyyMMdd -> %Y%m%d."""
+    return _JAVA_TOKEN.sub(lambda match: _JAVA_TOKENS[match.group()], java_format)
+
+
+def to_wire(values: dict[str, Any]) -> dict[str, Any]:
+    """format_value over a wire-shaped dict of Python values; None values are dropped."""
+    wire: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            wire[key] = [_row_to_wire(row) for row in value]
+        else:
+            wire[key] = format_value(key, value)
+    return wire
+
+
+def _row_to_wire(row: dict[str, Any]) -> dict[str, str]:
+    return {code: format_value(code, value) for code, value in row.items() if value is not None}
+
+
+def model_to_wire(model: BaseModel) -> dict[str, Any]:
+    """A generated model -> its wire-shaped dict (aliases are the wire codes)."""
+    return model.model_dump(by_alias=True, exclude_none=True)
+
+
+def _label(code: str) -> str:
+    """'bka058' -> 'bka058 金额': every message names the field the way the spec does."""
+    meta = FIELDS.get(code)
+    return f"{code} {meta.name}" if meta else code
