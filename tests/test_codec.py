@@ -405,10 +405,14 @@ def passwd_first_line() -> str | None:
 
 
 def refuse_quickly(body: bytes) -> tuple[XmlRefusedError, float]:
-    started = time.perf_counter()
-    with pytest.raises(XmlRefusedError) as caught:
-        decode(body, "bizh110001", "response")
-    return caught.value, time.perf_counter() - started
+    """The refusal and its best time over three tries (a shared machine has pauses)."""
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        with pytest.raises(XmlRefusedError) as caught:
+            decode(body, "bizh110001", "response")
+        timings.append(time.perf_counter() - started)
+    return caught.value, min(timings)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
