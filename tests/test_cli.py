@@ -1,0 +1,78 @@
+"""The gdwi command line: xml validate / to-json, spec check, functions."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from adapter.cli import app
+from adapter.codec import encode
+
+runner = CliRunner()
+EXAMPLES: dict[str, Any] = json.loads(
+    resources.files("generated").joinpath("examples.json").read_text(encoding="utf-8")
+)
+
+
+def _write(tmp_path: Path, body: bytes) -> Path:
+    path = tmp_path / "message.xml"
+    path.write_bytes(body)
+    return path
+
+
+def test_xml_validate_accepts_a_conforming_request(tmp_path: Path) -> None:
+    body = encode("bizh120002", "request", EXAMPLES["bizh120002"][0]["request"], session_id="s")
+    result = runner.invoke(app, ["xml", "validate", "-f", "bizh120002", str(_write(tmp_path, body))])
+    assert result.exit_code == 0, result.output
+    assert "is a valid bizh120002 request" in result.output
+
+
+def test_xml_validate_names_the_field_and_warns_on_unknown_elements(tmp_path: Path) -> None:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><program><function_id>bizh110001</function_id>'
+        b"<akb020>H44190000001</akb020><bka895>aac002</bka895>"
+        b"<bka896>123456789012345678901</bka896><bka006>410</bka006><zzz999>x</zzz999></program>"
+    )
+    result = runner.invoke(app, ["xml", "validate", "-f", "bizh110001", str(_write(tmp_path, body))])
+    assert result.exit_code == 1
+    assert "bka896 入参值: longer than 20" in result.output
+    assert "unknown element <zzz999> ignored" in result.output
+
+
+def test_xml_validate_refuses_hostile_xml(tmp_path: Path) -> None:
+    body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><program>&a;</program>'
+    result = runner.invoke(app, ["xml", "validate", "-f", "bizh110001", str(_write(tmp_path, body))])
+    assert result.exit_code == 1
+    assert "DOCTYPE refused" in result.output
+
+
+def test_xml_to_json_prints_wire_codes_and_rows(tmp_path: Path) -> None:
+    response = EXAMPLES["bizh110105"][0]["response"]
+    body = encode("bizh110105", "response", response)
+    result = runner.invoke(
+        app, ["xml", "to-json", "-f", "bizh110105", "-k", "response", str(_write(tmp_path, body))]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == response
+
+
+def test_functions_lists_all_thirty() -> None:
+    result = runner.invoke(app, ["functions"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert result.output.count("bizh") >= 29 and "sys0001" in result.output
+
+
+def test_call_without_settings_names_the_missing_variables(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["call", "bizh120001", "--data", "{}"], env={"GDWI_BASE_URL": ""})
+    assert result.exit_code == 1
+    assert "GDWI_USERID" in result.output and "GDWI_PASSWORD" in result.output
+
+
+def test_help_explains_the_settings() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    for name in ("GDWI_BASE_URL", "GDWI_USERID", "GDWI_PASSWORD", "GDWI_AKB020", "GDWI_JOURNAL"):
+        assert name in result.output
