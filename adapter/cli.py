@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.cli_journal import journal_app
+from adapter.cli_mock import mock_app
 
 app = typer.Typer(
     help="gdwi: Guangdong work-injury insurance settlement adapter. Settings come from the "
@@ -24,6 +25,7 @@ app = typer.Typer(
 spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
 app.add_typer(journal_app, name="journal")
+app.add_typer(mock_app, name="mock")
 console = Console()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,176 @@
+"""Serve the mock province over real HTTP with uvicorn: in a thread (tests, demo) or in front.
+
+    with MockServer() as server:          # 127.0.0.1, a free port
+        Settings(base_url=server.url, ...)
+        server.faults.add("http500", times=1)
+
+Two things uvicorn's stock protocol does not do are added per connection (`_MockProtocol`):
+  - TCP_NODELAY, set explicitly. uvicorn writes the status line + headers and the body in two
+    writes; with Nagle on, the second waits for the client's delayed ACK (~40 ms on Linux).
+    asyncio already sets it on its own transports; saying so here keeps the guarantee visible
+    and independent of the event-loop implementation.
+  - the drop hook (app.DROP_EXTENSION) through which commit_then_drop closes the connection
+    without a response, so the client sees the answer lost after the province committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from adapter.mock.app import DROP_EXTENSION, ProvinceAPI, RequestLog, context_of, create_app
+from adapter.mock.faults import FaultPlan
+
+__all__ = ["MockServer", "serve"]
+
+LOCALHOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class _MockProtocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY and the per-connection drop hook."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        _set_nodelay(transport)
+        super().connection_made(transport)
+        self.app = _with_drop_hook(self.app, transport)
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _with_drop_hook(app: ASGIApp, transport: asyncio.Transport) -> ASGIApp:
+    """Wrap the app so each HTTP request can close its own connection without answering."""
+
+    async def with_hook(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # abort(), not close(): nothing buffered is flushed, the peer just sees the end.
+            extensions = {**(scope.get("extensions") or {}), DROP_EXTENSION: transport.abort}
+            scope = {**scope, "extensions": extensions}
+        await app(scope, receive, send)
+
+    return with_hook
+
+
+def _config(
+    app: Starlette,
+    host: str = LOCALHOST,
+    port: int = 0,
+    *,
+    log_level: str = "warning",
+    quiet_logging: bool = True,
+) -> uvicorn.Config:
+    # Quiet (tests): leave the host process's logging setup alone and log no requests.
+    options: dict[str, Any] = {"log_config": None} if quiet_logging else {}
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=_MockProtocol,
+        lifespan="off",
+        access_log=not quiet_logging,
+        timeout_graceful_shutdown=2,
+        **options,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn starts, so the port (a free one for port 0) is known up front."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class MockServer:
+    """The mock province on a real socket, served by uvicorn in a background thread."""
+
+    def __init__(
+        self,
+        province: ProvinceAPI | None = None,
+        faults: FaultPlan | None = None,
+        *,
+        host: str = LOCALHOST,
+        port: int = 0,
+    ) -> None:
+        self.faults = faults if faults is not None else FaultPlan()
+        self.app = create_app(province, self.faults)
+        context = context_of(self.app)
+        self.province: ProvinceAPI = context.province
+        self.requests: RequestLog = context.requests
+        self._socket = _bind(host, port)
+        self.host, self.port = self._socket.getsockname()[:2]
+        self._server = uvicorn.Server(_config(self.app))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> MockServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("MockServer already started")
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="gdwi-mock", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"mock server did not start on {self.url}")
+            time.sleep(0.002)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+            self._thread = None
+        self._socket.close()  # uvicorn closes it too; closing twice is harmless
+
+
+def serve(
+    host: str = LOCALHOST,
+    port: int = 8080,
+    seed_path: str | Path | None = None,
+    persist_path: str | Path | None = None,
+) -> None:
+    """Run the mock province in the foreground until Ctrl+C (the `gdwi mock serve` command)."""
+    from adapter.mock.province import MockProvince
+    from adapter.mock.seed import load_seed
+
+    seed = load_seed(seed_path) if seed_path is not None else None
+    province = MockProvince(seed, persist_path=persist_path)
+    app = create_app(province)
+    uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=False)).run()
