@@ -1,0 +1,34 @@
+"""`gdwi demo` end to end against the embedded mock, with DEBUG logging captured.
+
+The demo checks every answer itself; this test adds privacy: no unmasked citizen ID, no
+seeded person's name and no password in any log line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import pytest
+from rich.console import Console
+
+from adapter import demo
+from adapter.mock.seed import default_seed
+
+CITIZEN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+
+
+def test_demo_passes_and_logs_nothing_private(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    out = io.StringIO()
+    assert demo.run(Console(file=out, width=120)) == 0, out.getvalue()
+    assert "all 26 steps hold" in out.getvalue()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "send bizh120002" in logged  # DEBUG exchange logging was on
+    seed = default_seed()
+    assert CITIZEN_ID.search(logged) is None
+    for person in seed.persons:
+        assert person.aac003 not in logged
+    for user in seed.users:
+        assert user.password not in logged
