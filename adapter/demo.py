@@ -62,7 +62,9 @@ class Demo:
         self.examples = _examples()
         self.steps = 0
 
-    def step(self, function_id: str, values: dict[str, Any], check: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    def step(
+        self, function_id: str, values: dict[str, Any], check: Callable[[dict[str, Any]], str]
+    ) -> dict[str, Any]:
         answer = self.client.call_wire(function_id, values)
         detail = check(answer)
         self.steps += 1
@@ -82,7 +84,8 @@ class Demo:
                            lambda a: f"found {len(a['personinfo'])} person row(s)")
         aac001 = person["personinfo"][0]["aac001"]
         registered = self.step(
-            "bizh110104", self.example("bizh110104", aac001=aac001, bka893=None, aaz267=None, bka042=None),
+            "bizh110104",
+            self.example("bizh110104", aac001=aac001, bka893=None, aaz267=None, bka042=None),
             lambda a: f"就医登记号 aaz218 = {a['aaz218']}",
         )
         aaz218 = registered["aaz218"]
@@ -112,18 +115,27 @@ class Demo:
 
     def inpatient(self) -> str:
         self.console.rule(f"住院 inpatient: admission → {FEE_ROWS} fee rows → settlement → sheet")
-        self.step("bizh120001", self.example("bizh120001", bka895="aac001", bka896=INPATIENT_PERSON),
-                  lambda a: f"{a['personinfo'][0]['aac003'][0]}* eligible (bka888={a['personinfo'][0].get('bka888')})")
-        aaz218 = self.step("bizh120103", self.example("bizh120103", aac001=INPATIENT_PERSON),
-                           lambda a: f"admitted, aaz218 = {a['aaz218']}")["aaz218"]
+        lookup = self.example("bizh120001", bka895="aac001", bka896=INPATIENT_PERSON)
+        self.step("bizh120001", lookup, self._describe_person)
+        admission = self.example("bizh120103", aac001=INPATIENT_PERSON)
+        admitted = self.step("bizh120103", admission, lambda a: f"admitted, aaz218 = {a['aaz218']}")
+        aaz218 = str(admitted["aaz218"])
         total = self._upload_fees(aaz218)
-        self.step("bizh120003", self.example("bizh120003", aaz218=aaz218), lambda a: self._check_settlement(a, total, "pre-settled"))
+        self.step("bizh120003", self.example("bizh120003", aaz218=aaz218),
+                  lambda a: self._check_settlement(a, total, "pre-settled"))
         self.step("bizh120105", self.example("bizh120105", aaz218=aaz218), lambda a: "discharge registered")
         self.step("bizh120106", self.example("bizh120106", aaz218=aaz218),
                   lambda a: self._check_settlement(a, total, "settled"))
-        self.step("bizh120206", self.example("bizh120206", aaz218=aaz218), lambda a: self._check_sheet(a, total))
-        self.step("bizh120113", self.example("bizh120113", aaz218=aaz218, operate="2"), lambda a: self._check_fee_list(a, total))
+        self.step("bizh120206", self.example("bizh120206", aaz218=aaz218),
+                  lambda a: self._check_sheet(a, total))
+        self.step("bizh120113", self.example("bizh120113", aaz218=aaz218, operate="2"),
+                  lambda a: self._check_fee_list(a, total))
         return aaz218
+
+    @staticmethod
+    def _describe_person(answer: dict[str, Any]) -> str:
+        person = answer["personinfo"][0]
+        return f"{person['aac003'][0]}* eligible (bka888={person.get('bka888')})"  # name masked
 
     def _fee_row(self, index: int, *, outpatient: bool = False) -> dict[str, str]:
         item, name, price, quantity = CATALOGUE[index % len(CATALOGUE)]
@@ -138,7 +150,8 @@ class Demo:
         rows = [self._fee_row(i) for i in range(FEE_ROWS)]
         cap = SPEC.fee_rows_per_call
         with Progress(console=self.console, transient=True) as progress:
-            task = progress.add_task(f"bizh120002 uploading {FEE_ROWS} rows, ≤{cap} per call", total=FEE_ROWS)
+            label = f"bizh120002 uploading {FEE_ROWS} rows, ≤{cap} per call"
+            task = progress.add_task(label, total=FEE_ROWS)
             for start in range(0, FEE_ROWS, cap):
                 chunk = rows[start : start + cap]
                 self.client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": chunk})
@@ -171,7 +184,8 @@ class Demo:
 
     def medical_record(self, aaz218: str) -> None:
         self.console.rule("病案首页 medical-record front page: bizh200101–bizh200106")
-        for function_id in ("bizh200101", "bizh200102", "bizh200103", "bizh200104", "bizh200105", "bizh200106"):
+        for number in range(1, 7):
+            function_id = f"bizh20010{number}"
             self.step(function_id, self.example(function_id, aaz218=aaz218), lambda a: "uploaded")
 
     def queries(self) -> None:
@@ -186,7 +200,8 @@ class Demo:
 
 def run(console: Console) -> int:
     with tempfile.TemporaryDirectory(prefix="gdwi-demo-") as scratch, MockServer() as server:
-        console.print(f"[bold]gdwi demo[/] — mock province at {server.url}{SPEC.path}, spec {SPEC.version}")
+        console.print(f"[bold]gdwi demo[/] — mock province at {server.url}{SPEC.path}, "
+                      f"spec {SPEC.version}")
         settings = Settings(base_url=server.url, userid=USER, password=PASSWORD, akb020=AKB020,
                             journal_path=str(Path(scratch) / "journal.sqlite"))
         with Client(settings) as client:
