@@ -64,7 +64,8 @@ class _Core:
 
     def begin(self, function_id: str, body: bytes, wire: dict[str, Any]) -> int:
         text = body.decode("utf-8")
-        log.debug("send %s: %s", function_id, mask_xml_text(text))
+        if log.isEnabledFor(logging.DEBUG):  # masking a 300-row body is not free
+            log.debug("send %s: %s", function_id, mask_xml_text(text))
         return self.journal.begin(
             function_id,
             FUNCTIONS[function_id].kind,
@@ -88,7 +89,8 @@ class _Core:
         """Decode and check an answer; raise the typed error of a refusal."""
         duration = (time.perf_counter() - started) * 1000
         text = raw.decode("utf-8", errors="replace")
-        log.debug("answer %s: %s", function_id, mask_xml_text(text))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("answer %s: %s", function_id, mask_xml_text(text))
         try:
             decoded = decode(raw, function_id, "response", max_bytes=self.settings.max_body_bytes)
         except Exception as exc:

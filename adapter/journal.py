@@ -168,10 +168,9 @@ class Journal:
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":  # e.g. a network file system; WAL needs shared memory
             raise JournalError(f"journal {self.path}: WAL mode unavailable (got {mode!r})")
-        # synchronous=FULL: the pending entry must survive even a power cut between `begin`
-        # and the province committing a settlement; one fsync per call is cheap next to a
-        # network round trip to the province.
-        self._conn.execute("PRAGMA synchronous=FULL")
+        # Outcomes are written with synchronous=NORMAL (durable against a crash of this
+        # process); `begin` switches to FULL for its own commit, see there.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._conn:
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
@@ -196,12 +195,21 @@ class Journal:
             raise JournalError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
         now = _iso(self._clock())
         row = (now, function_id, kind, akb020, aaz218, his_ref, redact_password(request_xml))
-        with self._lock, self._conn:
-            cursor = self._conn.execute(
-                "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, his_ref,"
-                " request_xml, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (*row, now),
-            )
+        with self._lock:
+            # The pending entry must survive even a power cut between here and the province
+            # committing a settlement: this commit alone is fsynced (synchronous=FULL). A lost
+            # outcome record later is safe: the entry stays pending and recovery asks the
+            # province.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            try:
+                with self._conn:
+                    cursor = self._conn.execute(
+                        "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, his_ref,"
+                        " request_xml, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                        (*row, now),
+                    )
+            finally:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
         entry_id = cursor.lastrowid
         assert entry_id is not None  # set by every INSERT
         return entry_id
