@@ -138,17 +138,19 @@ def mock_throughput(seconds: float = 3.0, concurrency: int = 8) -> float:
 
 def upload(rows: int) -> tuple[float, float]:
     """(seconds, peak RSS MB) of admitting a stay and uploading `rows` fee rows end to end."""
-    with tempfile.TemporaryDirectory() as scratch, MockServer() as server:
-        with Client(settings(server.url, Path(scratch) / "j.sqlite")) as client:
-            admission = {"aka130": "42", "bka006": "420", "aac001": "1000000002", "bka017": "20190508",
-                         "bka014": "T001", "bka015": "测试操作员", "bka026": "S62.501"}
-            aaz218 = client.call_wire("bizh120103", admission)["aaz218"]
-            cap = SPEC.fee_rows_per_call
-            started = time.perf_counter()
-            for start in range(0, rows, cap):
-                chunk = [ROW] * min(cap, rows - start)
-                client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": chunk})
-            elapsed = time.perf_counter() - started
+    journal_dir = tempfile.TemporaryDirectory()
+    with journal_dir as scratch, MockServer() as server, Client(
+        settings(server.url, Path(scratch) / "j.sqlite")
+    ) as client:
+        admission = {"aka130": "42", "bka006": "420", "aac001": "1000000002", "bka017": "20190508",
+                     "bka014": "T001", "bka015": "测试操作员", "bka026": "S62.501"}
+        aaz218 = client.call_wire("bizh120103", admission)["aaz218"]
+        cap = SPEC.fee_rows_per_call
+        started = time.perf_counter()
+        for start in range(0, rows, cap):
+            chunk = [ROW] * min(cap, rows - start)
+            client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": chunk})
+        elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return elapsed, peak_mb
 
