@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import Progress
 
 from adapter.client import Client
 from adapter.config import Settings
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
 from generated.registry import FUNCTIONS, SPEC
 
@@ -180,6 +184,27 @@ class Demo:
         _expect(listed == expected, f"fee list sums to {listed}, uploaded {expected}")
         return f"fee list: {len(rows)} row(s) summing to {listed}"
 
+    def reversals(self) -> None:
+        self.console.rule("交易补偿 reversals: a second stay, modified, settled, then undone step by step")
+        person = "1000000006"  # seeded 测试己 (synthetic)
+        admitted = self.step("bizh120103", self.example("bizh120103", aac001=person),
+                             lambda a: f"admitted, aaz218 = {a['aaz218']}")
+        aaz218 = str(admitted["aaz218"])
+        self.step("bizh120102", self.example("bizh120102", bka895="aaz218", bka896=aaz218),
+                  lambda a: f"{len(a.get('bizinfo', []))} business row(s) for the stay")
+        self.step("bizh120104", self.example("bizh120104", aaz218=aaz218, bka023="99"),
+                  lambda a: "bed changed to 99")
+        rows = [self._fee_row(i) for i in range(4)]
+        self.step("bizh120002", {"aaz218": aaz218, "feeinfo": rows}, lambda a: f"{len(rows)} rows")
+        self.step("bizh120004", self.example("bizh120004", aaz218=aaz218), lambda a: "all fees deleted")
+        self.step("bizh120002", {"aaz218": aaz218, "feeinfo": rows[:2]}, lambda a: "2 rows re-uploaded")
+        self.step("bizh120105", self.example("bizh120105", aaz218=aaz218), lambda a: "discharge registered")
+        self.step("bizh120106", self.example("bizh120106", aaz218=aaz218), lambda a: "settled")
+        for function_id, done in (("bizh120107", "settlement cancelled"),
+                                  ("bizh120108", "discharge registration cancelled"),
+                                  ("bizh120109", "admission cancelled")):
+            self.step(function_id, self.example(function_id, aaz218=aaz218), _saying(done))
+
     # --- medical record and queries -------------------------------------------------
 
     def medical_record(self, aaz218: str) -> None:
@@ -198,13 +223,26 @@ class Demo:
                   lambda a: f"{len(a['codeinfo'])} bka006 code(s)")
 
 
-def run(console: Console) -> int:
-    with tempfile.TemporaryDirectory(prefix="gdwi-demo-") as scratch, MockServer() as server:
-        console.print(f"[bold]gdwi demo[/] — mock province at {server.url}{SPEC.path}, "
-                      f"spec {SPEC.version}")
-        settings = Settings(base_url=server.url, userid=USER, password=PASSWORD, akb020=AKB020,
-                            journal_path=str(Path(scratch) / "journal.sqlite"))
-        with Client(settings) as client:
+def _saying(text: str) -> Callable[[dict[str, Any]], str]:
+    """A check that only reports: the call's success is the check."""
+    return lambda _answer: text
+
+
+def run(console: Console, *, in_process: bool = False) -> int:
+    """The demo over a loopback socket, or (in_process) straight into the mock's ASGI app."""
+    with tempfile.TemporaryDirectory(prefix="gdwi-demo-") as scratch, ExitStack() as stack:
+        journal = str(Path(scratch) / "journal.sqlite")
+        transport: httpx.BaseTransport | None = None
+        if in_process:
+            base_url, transport = "http://127.0.0.1:9", InProcessTransport(create_app())
+            console.print(f"[bold]gdwi demo[/] — mock province in process, spec {SPEC.version}")
+        else:
+            base_url = stack.enter_context(MockServer()).url
+            console.print(f"[bold]gdwi demo[/] — mock province at {base_url}{SPEC.path}, "
+                          f"spec {SPEC.version}")
+        settings = Settings(base_url=base_url, userid=USER, password=PASSWORD, akb020=AKB020,
+                            journal_path=journal)
+        with Client(settings, http_transport=transport) as client:
             demo = Demo(client, console)
             try:
                 session = client.session.get()
@@ -212,12 +250,18 @@ def run(console: Console) -> int:
                 demo.outpatient()
                 aaz218 = demo.inpatient()
                 demo.medical_record(aaz218)
+                demo.reversals()
                 demo.queries()
             except Exception as exc:  # the demo reports any failure, then exits non-zero
                 console.print(f"[red]✗ demo failed:[/] {type(exc).__name__}: {exc}")
                 return 1
             entries = client.journal.list(limit=10_000)
-            statuses = {entry.status.value for entry in entries}
-        console.print(f"[bold green]all {demo.steps + 1} steps hold[/]; journal: {len(entries)} "
-                      f"exchanges, statuses {sorted(statuses)}")
+        statuses = sorted({entry.status.value for entry in entries})
+        missing = sorted(set(FUNCTIONS) - {entry.function_id for entry in entries})
+        if missing:
+            console.print(f"[red]✗ demo failed:[/] never called {', '.join(missing)}")
+            return 1
+        console.print(f"[bold green]all {demo.steps + 1} steps hold[/]; every one of the "
+                      f"{len(FUNCTIONS)} function_ids called; journal: {len(entries)} exchanges, "
+                      f"statuses {statuses}")
     return 0

@@ -23,7 +23,7 @@ def test_demo_passes_and_logs_nothing_private(caplog: pytest.LogCaptureFixture) 
     caplog.set_level(logging.DEBUG)
     out = io.StringIO()
     assert demo.run(Console(file=out, width=120)) == 0, out.getvalue()
-    assert "all 26 steps hold" in out.getvalue()
+    assert "steps hold; every one of the 30 function_ids called" in out.getvalue()
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "send bizh120002" in logged  # DEBUG exchange logging was on
     seed = default_seed()
@@ -32,3 +32,11 @@ def test_demo_passes_and_logs_nothing_private(caplog: pytest.LogCaptureFixture) 
         assert person.aac003 not in logged
     for user in seed.users:
         assert user.password not in logged
+
+
+def test_demo_in_process_through_the_asgi_app() -> None:
+    """Every function_id through the client with no socket: InProcessTransport into the app."""
+    out = io.StringIO()
+    assert demo.run(Console(file=out, width=120), in_process=True) == 0, out.getvalue()
+    assert "mock province in process" in out.getvalue()
+    assert "steps hold; every one of the 30 function_ids called" in out.getvalue()
