@@ -1,7 +1,9 @@
-"""The generated models enforce the spec: cases derived from the registry, not hand-listed.
+"""Contract cases derived from the registry, not hand-listed: client and mock agree.
 
 For every request field of every function: a value at the boundary passes and one past it
-is refused with a message naming the field by code and 中文名.
+is refused, by the client before sending and by the mock province on the wire, each with a
+message naming the field by code and 中文名. A function added to spec/ gets its cases with
+no test code written.
 """
 
 from __future__ import annotations
@@ -11,11 +13,29 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
+import httpx
 import pytest
 
+from adapter.codec import decode, encode
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
 from adapter.validation import InputError, validate_message
 from generated._types import FieldMeta, UseMeta
-from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS
+from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, SPEC
+
+MOCK = httpx.Client(transport=InProcessTransport(create_app()), base_url="http://mock")
+
+
+def mock_answer(function_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The mock's answer to a request sent without a session.
+
+    The mock validates before it looks at the session, so -9 means "the request passed
+    validation" and -1 with a message means it was refused as input.
+    """
+    body = encode(function_id, "request", request)
+    response = MOCK.post(SPEC.path, content=body)
+    assert response.status_code == 200, response.text
+    return decode(response.content, function_id, "response").values
 
 EXAMPLES: dict[str, Any] = json.loads(
     resources.files("generated").joinpath("examples.json").read_text(encoding="utf-8")
@@ -111,14 +131,21 @@ def test_request_field_constraint(
     function_id: str, dataset: str | None, code: str, value: str | None, expected: str | None
 ) -> None:
     request = with_value(base_request(function_id), dataset, code, value)
+    answer = mock_answer(function_id, request)
     if expected is None:
         model = validate_message(function_id, "request", request)
         assert model.model_dump(by_alias=True, exclude_none=True) == request
+        if FUNCTIONS[function_id].kind == "login":  # no session to check: not refused as input
+            assert f"{code} {FIELDS[code].name}: " not in answer["return_code_message"], answer
+        else:
+            assert answer["return_code"] == SPEC.session_expired_code, answer  # passed validation
         return
     with pytest.raises(InputError) as caught:
         validate_message(function_id, "request", request)
     name = FIELDS[code].name
     assert any(f"{code} {name}: " in p and expected in p for p in caught.value.problems), caught.value.problems
+    assert answer["return_code"] == "-1", answer
+    assert f"{code} {name}: " in answer["return_code_message"], answer
 
 
 @pytest.mark.parametrize("function_id", list(FUNCTIONS))
@@ -135,8 +162,11 @@ def test_row_cap_is_enforced_on_fee_upload() -> None:
     with pytest.raises(InputError) as caught:
         validate_message("bizh120002", "request", request)
     assert any("feeinfo" in p and "more than 300 rows" in p for p in caught.value.problems)
+    answer = mock_answer("bizh120002", request)
+    assert answer["return_code"] == "-1" and "more than 300 rows" in answer["return_code_message"]
     request["feeinfo"] = request["feeinfo"][:300]
     validate_message("bizh120002", "request", request)
+    assert mock_answer("bizh120002", request)["return_code"] == SPEC.session_expired_code
 
 
 def test_unknown_input_field_is_refused_by_name() -> None:
