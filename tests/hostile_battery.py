@@ -15,14 +15,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from test_codec import HOSTILE  # noqa: E402
+import httpx
+from test_codec import HOSTILE
 
-from adapter.codec import decode  # noqa: E402
-from adapter.errors import XmlRefusedError  # noqa: E402
-from adapter.mock.app import create_app  # noqa: E402
-from adapter.mock.inprocess import InProcessTransport  # noqa: E402
-from generated.registry import SPEC  # noqa: E402
+from adapter.codec import decode
+from adapter.errors import XmlRefusedError
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
+from generated.registry import SPEC
 
 
 def client_side(body: bytes) -> str:
