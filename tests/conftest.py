@@ -15,3 +15,33 @@ def fixture_spec(tmp_path: Path) -> Path:
     target = tmp_path / "spec"
     shutil.copytree(FIXTURES / "spec_v1", target)
     return target
+
+
+# --- privacy guard: every test runs with DEBUG logging captured -------------------------
+
+import logging  # noqa: E402
+import re  # noqa: E402
+
+from adapter.mock.seed import default_seed  # noqa: E402
+
+_CITIZEN_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
+_SEED = default_seed()
+_SECRETS = [p.aac003 for p in _SEED.persons] + [u.password for u in _SEED.users]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "logs_pii: the test logs raw PII on purpose (masking tests)")
+
+
+@pytest.fixture(autouse=True)
+def privacy_guard(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> object:
+    """No log line of any test may carry an unmasked citizen ID, a seeded name or a password."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    if request.node.get_closest_marker("logs_pii"):
+        return
+    for record in caplog.records:
+        text = record.getMessage() + (caplog.text if record.exc_info else "")
+        assert not _CITIZEN_ID.search(text), f"unmasked citizen ID in log: {text[:200]}"
+        for secret in _SECRETS:
+            assert secret not in text, f"seeded name or password in log: {text[:200]}"

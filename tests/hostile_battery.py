@@ -6,6 +6,7 @@ Prints one JSON object: {"side name": [refusal text, best ms], ..., "peak_rss_mb
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import sys
@@ -59,8 +60,26 @@ def main() -> None:
             body = make_body()
             results[f"client: {name}"] = best_of_three(lambda b=body: client_side(b))
             results[f"mock: {name}"] = best_of_three(lambda b=body: mock_side(http, b))
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            # Refusal tracebacks hold frames that hold the body: free them before the next attack.
+            del body
+            gc.collect()
+    results["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(results, ensure_ascii=False))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS.
+
+    VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a child started from a big
+    test process would report its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -145,7 +145,9 @@ def _wire_figures() -> list[Figure]:
 
 
 def _python_rss_mb() -> float:
-    code = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    # VmHWM: the child's own peak (ru_maxrss would carry this process's peak across exec).
+    code = ("print(next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM:')))")
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(result.stdout)
 
