@@ -1,4 +1,4 @@
-"""`gdwi journal`: read the transaction journal. Every value shown is masked.
+"""`gdwi journal`: read the transaction journal, and settle unknown outcomes. Values are masked.
 
 XML bodies go through `mask_xml_text` (PII by registry class, password removed, ID-like runs
 scrubbed); every other value through `scrub`. Messages are scrubbed rather than masked whole:
@@ -8,7 +8,7 @@ they are what an operator needs to diagnose a refusal.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -21,7 +21,9 @@ from adapter.masking import mask_xml_text, scrub
 
 __all__ = ["journal_app"]
 
-journal_app = typer.Typer(help="Read the transaction journal (values masked)", no_args_is_help=True)
+journal_app = typer.Typer(
+    help="Read the transaction journal (values masked); settle unknown outcomes", no_args_is_help=True
+)
 console = Console()
 error_console = Console(stderr=True)
 
@@ -116,3 +118,36 @@ def _summary(entry: Entry) -> list[tuple[str, object]]:
         ("his_ref", entry.his_ref),
         ("duration_ms", _duration(entry)),
     ]
+
+
+@journal_app.command("recover")
+def recover_entries(
+    stale_after: int = typer.Option(
+        10, "--stale-after", min=1, help="minutes after which a pending entry counts as abandoned"
+    ),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Settle every unknown (and stale pending) entry by asking the province; never resends.
+
+    Settings come from the environment as for `gdwi call`. Exit 0 when nothing is left unknown,
+    1 when some entry could not be settled (the table says why), 2 on missing settings.
+    """
+    from adapter.client import Client  # here, not at the top: `journal list` stays light
+    from adapter.config import ConfigError, Settings
+    from adapter.recovery import recover
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        error_console.print(Text(str(exc)))
+        raise typer.Exit(2) from None
+    with _open(db or Path(settings.journal_path)) as journal, Client(settings, journal=journal) as client:
+        results = recover(client, stale_pending_after=timedelta(minutes=stale_after))
+    table = Table(title=f"journal recover: {len(results)} entr{'y' if len(results) == 1 else 'ies'}")
+    for column in ("id", "function", "before", "after", "how"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        cells = (result.entry_id, result.function_id, result.before, result.after, result.how)
+        table.add_row(*map(_shown, cells))
+    console.print(table)
+    raise typer.Exit(1 if any(result.after == Status.UNKNOWN for result in results) else 0)

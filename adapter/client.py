@@ -106,7 +106,11 @@ class _Core:
                                 message=message, duration_ms=duration)
             error = SessionExpiredError if code == SPEC.session_expired_code else BusinessError
             raise error(function_id, code, message or "(no message)")
-        self.journal.finish(entry, Status.OK, response_xml=text, return_code=code, duration_ms=duration)
+        # A registration's or admission's answer names the new aaz218: journal it with the entry,
+        # so recovery can tell this visit or stay from one whose answer was lost.
+        assigned = decoded.values.get("aaz218")
+        self.journal.finish(entry, Status.OK, response_xml=text, return_code=code, duration_ms=duration,
+                            aaz218=assigned if isinstance(assigned, str) else None)
         try:
             validate_message(function_id, "response", decoded.values)
         except InputError as exc:

@@ -11,7 +11,7 @@ Status transitions (anything else raises `JournalError`):
             --> rejected  negative return_code: the province answered no
             --> failed    certainly not processed (connect refused, refused before sending)
             --> unknown   sent, no answer (read timeout, connection dropped after sending)
-    unknown --> ok | rejected | failed   resolved later by a query
+    unknown --> ok | rejected | failed   resolved later by a query (`resolve`, adapter/recovery.py)
 
 The journal holds the full request (it is the record to resend or reconcile from), so the file
 is created owner-only (0600). The one thing it never holds is the sys0001 password: `begin`
@@ -223,16 +223,44 @@ class Journal:
         return_code: str | None = None,
         message: str | None = None,
         duration_ms: float | None = None,
+        aaz218: str | None = None,
     ) -> None:
-        """Record the outcome of entry `entry_id` (see the transitions in the module doc)."""
+        """Record the outcome of entry `entry_id` (see the transitions in the module doc).
+
+        `aaz218` is the business key the answer assigned (a registration or admission): it is
+        stored when the request had none, so the entry that opened a visit or stay can be found
+        by its key later (recovery tells "ours" from "someone else's" that way).
+        """
         target = Status(status)
         response = redact_password(response_xml) if response_xml is not None else None
         with self._lock, self._conn:
             self._check_transition(entry_id, target)
             self._conn.execute(
                 "UPDATE entries SET status = ?, response_xml = ?, return_code = ?, message = ?,"
-                " duration_ms = ?, updated_at = ? WHERE id = ?",
-                (target, response, return_code, message, duration_ms, _iso(self._clock()), entry_id),
+                " duration_ms = ?, aaz218 = COALESCE(aaz218, ?), updated_at = ? WHERE id = ?",
+                (target, response, return_code, message, duration_ms, aaz218, _iso(self._clock()),
+                 entry_id),
+            )
+
+    def resolve(
+        self, entry_id: int, status: Status | str, how: str, *, aaz218: str | None = None
+    ) -> None:
+        """Record how an `unknown` entry was settled afterwards (ok, rejected or failed).
+
+        Unlike `finish`, this keeps what the exchange itself recorded (response, return code,
+        duration) and keeps the old message after the new one: the entry then tells both what
+        happened on the wire and how its outcome was decided. `aaz218` as in `finish`.
+        """
+        target = Status(status)
+        with self._lock, self._conn:
+            row = self._conn.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
+            if row is not None and row[0] != Status.UNKNOWN:
+                raise JournalError(f"journal entry {entry_id}: {row[0]}, only an unknown entry is resolved")
+            self._check_transition(entry_id, target)
+            self._conn.execute(
+                "UPDATE entries SET status = ?, message = ? || COALESCE(' | before: ' || message, ''),"
+                " aaz218 = COALESCE(aaz218, ?), updated_at = ? WHERE id = ?",
+                (target, how, aaz218, _iso(self._clock()), entry_id),
             )
 
     def _check_transition(self, entry_id: int, target: Status) -> None:
@@ -291,6 +319,15 @@ class Journal:
     def unknown_entries(self) -> builtins.list[Entry]:
         """Entries whose outcome is unknown, oldest first (the order to resolve them in)."""
         return self._select("WHERE status = 'unknown' ORDER BY created_at, id", ())
+
+    def stale_pending(self, older_than: timedelta) -> builtins.list[Entry]:
+        """`pending` entries older than `older_than`, oldest first: what `expire_pending` takes."""
+        cutoff = _iso(self._clock() - older_than)
+        return self._select("WHERE status = 'pending' AND created_at < ? ORDER BY created_at, id", (cutoff,))
+
+    def history(self, aaz218: str) -> builtins.list[Entry]:
+        """Every entry on one visit or stay, in the order they were written (id order)."""
+        return self._select("WHERE aaz218 = ? ORDER BY id", (aaz218,))
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Entry]:
         with self._lock:

@@ -1,0 +1,473 @@
+"""One call per business step, with declared compensation (交易补偿).
+
+    outpatient = OutpatientService(client)
+    registration = outpatient.register(visit, operator, his_commit=save_visit_no)
+    settlement = outpatient.charge(registration.visit_no, fees, operator)
+
+A HIS calls a service method per business step; each maps HIS objects to the wire
+(adapter.his.mapping), calls the province through the client (which validates, journals and
+sends every call), and reads the answer back into HIS result types (adapter.his.model).
+
+The HIS's own write is a callback, `his_commit(result)`, run after the province accepted the
+step. When it raises, the province step is undone with the reversal the registry declares
+(generated.registry FUNCTIONS[...].compensation), never a hand-kept table:
+
+    admit      bizh120103 ok, his_commit fails   -> bizh120109 (cancel admission)
+    register   bizh110104 ok, his_commit fails   -> bizh110106 (cancel registration)
+    discharge  bizh120105 ok, his_commit fails   -> bizh120108 (cancel discharge registration)
+    settle     bizh120106 ok, his_commit fails   -> bizh120107, then bizh120108 (back to admitted)
+    upload_fees  a chunk fails after earlier chunks were saved -> bizh120004 (delete all fees)
+
+and raises `Compensated` (`FeeUploadFailed` for fees). When the reversal fails too it raises
+`CompensationFailed` carrying both errors; both calls are in the journal. When the province
+call's own outcome is unknown (OutcomeUnknownError) nothing is undone: the error is raised as is
+and its journal entry stays `unknown` for `gdwi journal recover`. A refusal (BusinessError) means
+nothing happened at the province, so there is nothing to undo.
+
+`InpatientService.cancel_to(stay, stage)` walks a stay back to an earlier stage with the same
+registry chain: each step is the compensation of the function that led into the stage left.
+
+The services are synchronous and keep no state besides the client: one instance may serve many
+threads if the client does (adapter.Client does).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from adapter.errors import BusinessError, OutcomeUnknownError
+from adapter.his import mapping
+from adapter.his.errors import (
+    AmountMismatch,
+    Compensated,
+    CompensationFailed,
+    FeeUploadFailed,
+    HisWorkflowError,
+)
+from adapter.his.model import (
+    BusinessInfo,
+    Discharge,
+    FeeItem,
+    FeeListLine,
+    FeeUpload,
+    InpatientStay,
+    Institution,
+    MedicalRecord,
+    Operator,
+    OutpatientVisit,
+    Patient,
+    PersonInfo,
+    Registration,
+    Settlement,
+    SettlementSheet,
+)
+from generated._types import FunctionMeta
+from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES
+
+__all__ = [
+    "HisCommit",
+    "InpatientService",
+    "MedicalRecordService",
+    "OutpatientService",
+    "Progress",
+    "WireCaller",
+    "compensations_of",
+    "reversal_path",
+]
+
+log = logging.getLogger("gdwi.his")
+ResultT = TypeVar("ResultT")
+HisCommit = Callable[[ResultT], None]
+"""The HIS's own write of a step's result (e.g. storing the 就医登记号); raise to have it undone."""
+Progress = Callable[[int, int], None]
+"""Called after each saved fee chunk with (rows saved so far, rows in the upload)."""
+
+
+class WireCaller(Protocol):
+    """What the services need from a client: adapter.Client has it."""
+
+    def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]: ...
+
+
+# --------------------------------------------------------------------------- the registry's chains
+
+
+def compensations_of(*steps: str) -> tuple[str, ...]:
+    """The registry's declared compensation of each forward step, in the order given."""
+    chain: list[str] = []
+    for function_id in steps:
+        compensation = FUNCTIONS[function_id].compensation
+        if compensation is None:
+            raise LookupError(f"{function_id} declares no compensation in spec/")
+        chain.append(compensation)
+    return tuple(chain)
+
+
+def reversal_path(machine: str, current: str, target: str) -> tuple[str, ...]:
+    """The reversals that take a business of `machine` from stage `current` back to `target`.
+
+    Each step undoes the function that led into the stage being left: its declared compensation
+    (settled -> bizh120107 -> discharge_registered -> bizh120108 -> admitted -> bizh120109 ->
+    cancelled). ValueError when `target` is not behind `current` on that chain.
+    """
+    stages = [name for name, _ in STAGE_MACHINES[machine].stages]
+    if current not in stages or target not in stages:
+        raise ValueError(f"{machine}: stages are {', '.join(stages)}; got {current!r} -> {target!r}")
+    path: list[str] = []
+    stage = current
+    while stage != target:
+        forward = _forward_into(machine, stage)
+        if forward is None or forward.compensation is None or len(path) == len(stages):
+            raise ValueError(f"{machine}: cannot go back from {current} to {target} (no declared "
+                             f"reversal leaves {stage})")
+        reverse = FUNCTIONS[forward.compensation]
+        assert reverse.stage is not None and reverse.stage.leads_to is not None  # loader-checked
+        path.append(reverse.function_id)
+        stage = reverse.stage.leads_to
+    return tuple(path)
+
+
+def _forward_into(machine: str, stage: str) -> FunctionMeta | None:
+    """The compensable function whose success puts a business into `stage` (at most one)."""
+    found = [meta for meta in FUNCTIONS.values()
+             if meta.stage is not None and meta.stage.machine == machine
+             and meta.stage.leads_to == stage and meta.compensation is not None]
+    if len(found) > 1:
+        raise ValueError(f"{machine}: {len(found)} compensable functions lead into {stage}")
+    return found[0] if found else None
+
+
+UNDO_REGISTRATION = compensations_of("bizh110104")
+UNDO_ADMISSION = compensations_of("bizh120103")
+UNDO_FEES = compensations_of("bizh120002")
+UNDO_DISCHARGE = compensations_of("bizh120105")
+# The reference pairs a failed HIS write after settlement with both reversals (the HIS books
+# 出院 and 结算 as one step), so the stay goes back to admitted, where fees may change again.
+UNDO_SETTLEMENT = compensations_of("bizh120106", "bizh120105")
+
+
+# --------------------------------------------------------------------------- shared machinery
+
+
+class _Service:
+    def __init__(self, client: WireCaller) -> None:
+        self._client = client
+
+    def _call(self, function_id: str, wire: dict[str, Any]) -> dict[str, Any]:
+        return self._client.call_wire(function_id, wire)
+
+    def _commit(
+        self, what: str, result: ResultT, his_commit: HisCommit[ResultT] | None, visit_no: str,
+        undo: tuple[str, ...], operator: Operator | None = None,
+    ) -> ResultT:
+        """Run the HIS's write; if it raises, undo the province step and raise Compensated."""
+        if his_commit is None:
+            return result
+        try:
+            his_commit(result)
+        except Exception as exc:  # any HIS failure: the province must not keep what the HIS lost
+            done = self._undo(what, visit_no, exc, undo, operator)
+            raise Compensated(what, visit_no, exc, done) from exc
+        return result
+
+    def _undo(
+        self, what: str, visit_no: str, original: BaseException, chain: tuple[str, ...],
+        operator: Operator | None = None,
+    ) -> tuple[str, ...]:
+        """Send the reversals in order; the first that fails ends it with CompensationFailed."""
+        log.warning("%s for aaz218 %s failed (%s); compensating with %s",
+                    what, visit_no, type(original).__name__, ", ".join(chain))
+        done: list[str] = []
+        for function_id in chain:
+            try:
+                self._call(function_id, mapping.cancellation_request(function_id, visit_no, operator))
+            except Exception as exc:  # never silent: whatever stops a reversal is reported
+                # Type and return code only: a province message may quote the patient.
+                code = f" {exc.code}" if isinstance(exc, BusinessError) else ""
+                log.error("compensation %s for aaz218 %s failed: %s%s",
+                          function_id, visit_no, type(exc).__name__, code)
+                raise CompensationFailed(what, visit_no, original, function_id, exc, tuple(done)) from exc
+            done.append(function_id)
+        return tuple(done)
+
+
+def _visit_no(business: OutpatientVisit | InpatientStay | str) -> str:
+    """The 就医登记号 of a visit / stay object, or the text itself."""
+    if isinstance(business, str):
+        return business
+    if business.visit_no is None:
+        raise ValueError("this visit / stay has no visit_no (就医登记号) yet: register or admit it first")
+    return business.visit_no
+
+
+def _numbered(settlement: Settlement, visit_no: str) -> Settlement:
+    """Settlement answers do not always echo aaz218; the caller knows it."""
+    if settlement.visit_no is not None:
+        return settlement
+    return replace(settlement, visit_no=visit_no)
+
+
+# --------------------------------------------------------------------------- outpatient 门诊
+
+
+class OutpatientService(_Service):
+    """门诊: lookup → register → trial / charge → refund a batch → cancel.
+
+    An outpatient charge has no declared compensation (decision D7): its reversal is a refund of
+    the batch (`refund`), which the HIS decides on, so `charge` takes no his_commit.
+    """
+
+    def lookup(self, patient: Patient) -> list[PersonInfo]:
+        """bizh110001: the insured person(s) behind an identifier (usually one)."""
+        return mapping.read_persons(self._call("bizh110001", mapping.lookup_request("bizh110001", patient)))
+
+    def visits(self, patient: Patient) -> list[BusinessInfo]:
+        """bizh110102: the registered, not cancelled visits (also by Patient.by_visit_no)."""
+        answer = self._call("bizh110102", mapping.lookup_request("bizh110102", patient))
+        return mapping.read_business("bizh110102", answer)
+
+    def register(
+        self, visit: OutpatientVisit, operator: Operator, *,
+        his_commit: HisCommit[Registration] | None = None,
+    ) -> Registration:
+        """bizh110104; if his_commit raises, bizh110106 cancels the registration (Compensated)."""
+        answer = self._call("bizh110104", mapping.registration_request(visit, operator))
+        registration = mapping.read_registration("bizh110104", answer)
+        return self._commit("outpatient registration", registration, his_commit, registration.visit_no,
+                            UNDO_REGISTRATION, operator)
+
+    def trial(self, visit: OutpatientVisit | str, fees: Sequence[FeeItem], operator: Operator) -> Settlement:
+        """bizh110105 with 结算标识 0: what the charge would cost; nothing is saved."""
+        return self._charge(_visit_no(visit), fees, operator, commit=False)
+
+    def charge(self, visit: OutpatientVisit | str, fees: Sequence[FeeItem], operator: Operator) -> Settlement:
+        """Trial, then commit (bizh110105 0 then 1) when the trial total is the HIS's fee sum.
+
+        AmountMismatch (nothing committed) when the province totals the rows differently.
+        The result's batch_no is the 费用批次 to refund later.
+        """
+        visit_no = _visit_no(visit)
+        trial = self._charge(visit_no, fees, operator, commit=False)
+        his_total = sum((fee.amount for fee in fees), Decimal(0))
+        if trial.total != his_total:
+            raise AmountMismatch(visit_no, his_total, trial.total)
+        return self._charge(visit_no, fees, operator, commit=True)
+
+    def _charge(
+        self, visit_no: str, fees: Sequence[FeeItem], operator: Operator, *, commit: bool,
+    ) -> Settlement:
+        answer = self._call("bizh110105", mapping.charge_request(visit_no, fees, operator, commit=commit))
+        return _numbered(mapping.read_settlement("bizh110105", answer), visit_no)
+
+    def refund(self, visit: OutpatientVisit | str, batch_no: int, operator: Operator) -> Settlement:
+        """Refund a whole charged batch: bizh110103 fetches its rows, negated, and bizh110105 sends
+        them back unchanged. Returns the refund's (negative) settlement and batch number."""
+        visit_no = _visit_no(visit)
+        answer = self._call("bizh110103", mapping.refund_lookup_request(visit_no, batch_no))
+        rows = answer.get(mapping.PASSED_THROUGH["bizh110103"]) or []
+        if not rows:
+            raise HisWorkflowError(f"就医登记号 {visit_no}: batch {batch_no} has no rows to refund")
+        refund = self._call("bizh110105", mapping.refund_request(visit_no, rows, operator))
+        return _numbered(mapping.read_settlement("bizh110105", refund), visit_no)
+
+    def cancel(self, visit: OutpatientVisit | str, operator: Operator) -> None:
+        """bizh110106: cancel a registration with no un-refunded charge."""
+        visit_no = _visit_no(visit)
+        self._call("bizh110106", mapping.cancellation_request("bizh110106", visit_no, operator))
+
+
+# --------------------------------------------------------------------------- inpatient 住院
+
+
+class InpatientService(_Service):
+    """住院: lookup → admit → (modify) → upload fees → pre-settle → discharge → settle → sheet.
+
+    A stay is passed as an InpatientStay with visit_no set, or as its visit_no (就医登记号) text.
+    """
+
+    def lookup(self, patient: Patient) -> list[PersonInfo]:
+        """bizh120001: the insured person(s) behind an identifier, before admission."""
+        return mapping.read_persons(self._call("bizh120001", mapping.lookup_request("bizh120001", patient)))
+
+    def stays(self, patient: Patient) -> list[BusinessInfo]:
+        """bizh120102: the person's stays here that are not cancelled (or one by visit_no)."""
+        answer = self._call("bizh120102", mapping.lookup_request("bizh120102", patient))
+        return mapping.read_business("bizh120102", answer)
+
+    def stage_of(self, stay: InpatientStay | str) -> str | None:
+        """The stay's stage at the province, read from bizh120102's flags: admitted,
+        discharge_registered or settled; None when the province lists no such open stay
+        (cancelled, or never admitted here)."""
+        rows = self.stays(Patient.by_visit_no(_visit_no(stay)))
+        if not rows:
+            return None
+        row = rows[0]
+        if row.settled_flag == "1":  # 结算标识 已结算
+            return "settled"
+        if row.discharged_flag == "1" or row.discharge_date is not None:  # 完成标志 已出院
+            return "discharge_registered"
+        return "admitted"
+
+    def admit(
+        self, stay: InpatientStay, operator: Operator, *,
+        his_commit: HisCommit[Registration] | None = None,
+    ) -> Registration:
+        """bizh120103; if his_commit raises, bizh120109 cancels the admission (Compensated).
+
+        Use `stay.with_visit_no(registration.visit_no)` for the calls that follow.
+        """
+        answer = self._call("bizh120103", mapping.admission_request(stay, operator))
+        registration = mapping.read_registration("bizh120103", answer)
+        return self._commit("admission", registration, his_commit, registration.visit_no, UNDO_ADMISSION)
+
+    def modify(self, stay: InpatientStay) -> None:
+        """bizh120104: send the stay's ward, department, 住院号, bed and doctor as they are now.
+
+        No compensation is declared: to undo, call again with the previous values.
+        """
+        self._call("bizh120104", mapping.modify_admission_request(stay))
+
+    def upload_fees(
+        self, stay: InpatientStay | str, fees: Sequence[FeeItem], *, progress: Progress | None = None,
+    ) -> FeeUpload:
+        """bizh120002 in chunks of at most SPEC.fee_rows_per_call rows; `progress(done, total)`
+        after each saved chunk.
+
+        A chunk refused after earlier chunks were saved: bizh120004 deletes every fee of the stay
+        and FeeUploadFailed reports it (re-upload the whole list). A first chunk refused: its
+        error as is (nothing was saved). A chunk whose outcome is unknown: OutcomeUnknownError as
+        is, nothing deleted (its note says how many rows were saved before).
+        """
+        visit_no = _visit_no(stay)
+        size = SPEC.fee_rows_per_call
+        # Map every chunk before sending any: a HIS value that cannot go on the wire (e.g. an
+        # amount with 3 decimals) is refused with nothing saved, not after chunk 1.
+        pieces = [fees[start:start + size] for start in range(0, len(fees), size)]
+        chunks = [(len(piece), mapping.fee_upload_request(visit_no, piece)) for piece in pieces]
+        saved = 0
+        for rows, wire in chunks:
+            self._send_chunk(visit_no, wire, saved, len(fees))
+            saved += rows
+            if progress is not None:
+                progress(saved, len(fees))
+        return FeeUpload(visit_no, saved, len(chunks))
+
+    def _send_chunk(self, visit_no: str, wire: dict[str, Any], saved: int, total: int) -> None:
+        try:
+            self._call("bizh120002", wire)
+        except OutcomeUnknownError as exc:
+            exc.add_note(f"{saved} of {total} fee rows were saved before this chunk; nothing was deleted")
+            raise
+        except Exception as exc:
+            if saved == 0:
+                raise  # nothing was saved: nothing to undo
+            done = self._undo("fee upload", visit_no, exc, UNDO_FEES)
+            raise FeeUploadFailed(visit_no, exc, done, saved, total) from exc
+
+    def delete_fees(self, stay: InpatientStay | str) -> None:
+        """bizh120004: delete every fee row of the stay."""
+        visit_no = _visit_no(stay)
+        self._call("bizh120004", mapping.delete_fees_request(visit_no))
+
+    def presettle(self, stay: InpatientStay | str, *, scene: str = "1") -> Settlement:
+        """bizh120003 预结算 of the fees so far; changes nothing. scene 业务场景阶段: 1 开始 (what
+        the vendors send for a mid-stay trial), 2 结算, 3 结束."""
+        visit_no = _visit_no(stay)
+        answer = self._call("bizh120003", mapping.presettle_request(visit_no, scene))
+        return _numbered(mapping.read_settlement("bizh120003", answer), visit_no)
+
+    def discharge(
+        self, stay: InpatientStay | str, discharge: Discharge, operator: Operator, *,
+        his_commit: HisCommit[Settlement] | None = None,
+    ) -> Settlement:
+        """bizh120105 出院登记; returns the trial amounts. If his_commit raises, bizh120108 cancels
+        the discharge registration (Compensated)."""
+        visit_no = _visit_no(stay)
+        answer = self._call("bizh120105", mapping.discharge_request(visit_no, discharge, operator))
+        settlement = _numbered(mapping.read_settlement("bizh120105", answer), visit_no)
+        return self._commit("discharge registration", settlement, his_commit, visit_no, UNDO_DISCHARGE)
+
+    def settle(
+        self, stay: InpatientStay | str, operator: Operator, *,
+        his_commit: HisCommit[Settlement] | None = None,
+    ) -> Settlement:
+        """bizh120106 出院结算. If his_commit raises, bizh120107 cancels the settlement and then
+        bizh120108 the discharge registration: the stay is admitted again (Compensated)."""
+        visit_no = _visit_no(stay)
+        answer = self._call("bizh120106", mapping.settle_request(visit_no, operator))
+        settlement = _numbered(mapping.read_settlement("bizh120106", answer), visit_no)
+        return self._commit("settlement", settlement, his_commit, visit_no, UNDO_SETTLEMENT)
+
+    def settlement_info(self, stay: InpatientStay | str) -> SettlementSheet:
+        """bizh120206: the settlement sheet of a settled stay."""
+        answer = self._call("bizh120206", mapping.settlement_sheet_request(_visit_no(stay)))
+        return mapping.read_settlement_sheet(answer)
+
+    def fee_list(self, stay: InpatientStay | str, *, grouping: str | None = None) -> list[FeeListLine]:
+        """bizh120113: the stay's fee list; grouping 明细分组 0 by category, 1 by name, None all."""
+        answer = self._call("bizh120113", mapping.fee_list_request(_visit_no(stay), grouping))
+        return mapping.read_fee_list(answer)
+
+    def cancel_to(self, stay: InpatientStay | str, stage: str) -> tuple[str, ...]:
+        """Walk the stay back to `stage` (admitted, discharge_registered or cancelled) in order;
+        returns the reversals sent. The current stage is asked of the province first.
+
+        ValueError (nothing sent) when `stage` is not behind the current one. If a reversal is
+        refused, its error is raised with a note of the reversals already done.
+        """
+        visit_no = _visit_no(stay)
+        current = self.stage_of(visit_no)
+        if current is None:
+            raise HisWorkflowError(f"就医登记号 {visit_no}: the province lists no open stay under it")
+        path = reversal_path("inpatient", current, stage)
+        for done, function_id in enumerate(path):
+            try:
+                self._call(function_id, mapping.cancellation_request(function_id, visit_no))
+            except Exception as exc:
+                exc.add_note(f"cancel_to {stage}: already sent {', '.join(path[:done]) or 'nothing'}")
+                raise
+        return path
+
+
+# --------------------------------------------------------------------------- medical record 病案首页
+
+
+class MedicalRecordService(_Service):
+    """病案首页: the front-page set of a discharged (or settled) stay, bizh200101–bizh200106.
+
+    The uploads change no stage and declare no compensation; a part that fails is raised with a
+    note of the parts already sent.
+    """
+
+    def __init__(self, client: WireCaller, institution: Institution) -> None:
+        super().__init__(client)
+        self._institution = institution
+
+    @staticmethod
+    def parts(record: MedicalRecord) -> tuple[str, ...]:
+        """The function ids to send: 200101, 200102 and 200106 always; 200103 (operations),
+        200104 (newborns) and 200105 (oncology) only when the record has that data."""
+        optional = (("bizh200103", bool(record.operations)), ("bizh200104", bool(record.newborns)),
+                    ("bizh200105", record.oncology is not None))
+        return ("bizh200101", "bizh200102", *(fid for fid, present in optional if present), "bizh200106")
+
+    def upload(self, record: MedicalRecord) -> tuple[str, ...]:
+        """Send the record's parts in order; returns the function ids sent."""
+        if not record.diagnoses:
+            raise ValueError("a medical record needs at least one diagnosis (bizh200102 detail)")
+        # Map every part first: an unusable value is refused with nothing sent.
+        messages = [(fid, mapping.medical_record_request(fid, record, self._institution))
+                    for fid in self.parts(record)]
+        sent: list[str] = []
+        for function_id, wire in messages:
+            try:
+                self._call(function_id, wire)
+            except Exception as exc:
+                exc.add_note(f"medical record {record.visit_no}: already sent {', '.join(sent) or 'nothing'}")
+                raise
+            sent.append(function_id)
+        return tuple(sent)

@@ -1,0 +1,606 @@
+"""`gdwi journal recover`: settle journal entries whose outcome is unknown by asking the province.
+
+The province has no idempotency key: after a timeout a state-changing call may or may not have
+been committed, and a blind resend can register, charge or settle twice. Recovery never resends
+anything. For each `unknown` entry (and each `pending` one old enough that its process must have
+died), oldest first, it decodes the journaled request, asks the province with read-only queries
+through the same Client (so those are journaled too) and records:
+
+    ok       committed: the province has it; the HIS must not resend
+    failed   not committed (or nothing to recover): the HIS may resend
+    unknown  the answers do not settle it; the entry is left alone and the result says why
+
+Evidence has two sides: what the province shows now (bizh110102, 110103, 120102, 120113, 120206)
+and what the journal already accounts for (ok entries: a visit or stay by the aaz218 its
+registration got, a charge batch by its bka001, fee rows by the uploads that sent them). A visit,
+batch or fee row that an ok entry explains is never taken for the lost one. Each decider below
+states its matching rule; docs/decisions.md D17 sums them up with what the mock cannot show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from adapter.client import Client
+from adapter.codec import decode
+from adapter.errors import BusinessError, GdwiError, SessionExpiredError
+from adapter.journal import Entry, Journal, JournalError, Status
+from adapter.validation import InputError
+from generated._types import StageMeta
+from generated.registry import FUNCTIONS
+
+__all__ = ["RecoveryResult", "recover"]
+
+Row = dict[str, str]
+FeeKey = tuple[str, Decimal, Decimal, Decimal]
+
+BEIJING = timezone(timedelta(hours=8))  # the province's dates (bka013) are Beijing dates
+# Defaults where the journal holds no registration/admission to copy them from (spec values).
+OUTPATIENT_BKA006 = "410"  # 工伤门诊
+INPATIENT_AKA130 = "42"  # 工伤住院
+# bizh110103 refusals, as the mock words them; of these the reference documents only
+# 不能重复退费 (Zhongshan reads it the same way). An unrecognised refusal decides nothing.
+NO_SUCH_BATCH = "无此费用批次"
+ALREADY_REFUNDED = "不能重复退费"
+IS_A_REFUND = "退费批次不能再退费"
+NOTHING_TO_REFUND = "无可退费用"
+# A committed charge or refund records its batch as "[bka001=N]" in the entry's message, so a
+# later recovery on the same visit counts that batch as accounted for.
+BATCH_TOKEN = re.compile(r"\[bka001=(\d+)\]")
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """One entry: its status before and after recovery, and how that was decided."""
+
+    function_id: str
+    entry_id: int
+    before: Status
+    after: Status
+    how: str
+
+
+class _CannotTell(Exception):
+    """The province's answers do not settle the question; the entry stays unknown."""
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: Status
+    how: str
+    aaz218: str | None = None  # the visit or stay found for a lost registration or admission
+
+
+def _committed(how: str, aaz218: str | None = None) -> _Verdict:
+    return _Verdict(Status.OK, f"committed: {how}", aaz218)
+
+
+def _not_committed(how: str) -> _Verdict:
+    return _Verdict(Status.FAILED, f"not committed: {how}")
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def recover(
+    client: Client, *, stale_pending_after: timedelta = timedelta(minutes=10)
+) -> list[RecoveryResult]:
+    """Settle every unknown entry (and every pending one older than `stale_pending_after`)."""
+    journal = client.journal
+    # A pending entry this old belongs to a process that died between sending and recording.
+    stale = {entry.id for entry in journal.stale_pending(stale_pending_after)}
+    journal.expire_pending(stale_pending_after)
+    results: list[RecoveryResult] = []
+    seen: set[int] = set()
+    # A second round settles the queries this one made that themselves ended unknown.
+    while batch := [entry for entry in journal.unknown_entries() if entry.id not in seen]:
+        for entry in batch:
+            seen.add(entry.id)
+            before = Status.PENDING if entry.id in stale else Status.UNKNOWN
+            results.append(_settle(client, entry, before))
+    return results
+
+
+def _settle(client: Client, entry: Entry, before: Status) -> RecoveryResult:
+    def result(after: Status, how: str) -> RecoveryResult:
+        return RecoveryResult(entry.function_id, entry.id, before, after, how)
+
+    try:
+        verdict = _decide(client, entry)
+    except _CannotTell as exc:
+        return result(Status.UNKNOWN, f"undecided: {exc}")
+    try:
+        client.journal.resolve(entry.id, verdict.status, verdict.how, aaz218=verdict.aaz218)
+    except JournalError as exc:  # settled meanwhile by another recovery run
+        now = client.journal.get(entry.id)
+        return result(now.status if now else Status.UNKNOWN, f"not recorded: {exc}")
+    return result(verdict.status, verdict.how)
+
+
+def _decide(client: Client, entry: Entry) -> _Verdict:
+    meta = FUNCTIONS.get(entry.function_id)
+    if meta is None:
+        raise _CannotTell(f"{entry.function_id} is not a function of this spec version")
+    if meta.kind != "state_changing":
+        return _Verdict(Status.FAILED, f"nothing to recover: a {meta.kind} changes nothing at the province")
+    decider = _DECIDERS.get(entry.function_id)
+    if decider is None:
+        raise _CannotTell(f"no recovery rule for {entry.function_id}")
+    request = _request_of(entry)
+    if not request:
+        raise _CannotTell("the journaled request cannot be decoded")
+    return decider(_Case(client, entry, request))
+
+
+# --------------------------------------------------------------------------- one entry
+
+
+@dataclass(frozen=True)
+class _Case:
+    """The entry being settled, its decoded request, and the way to ask the province."""
+
+    client: Client
+    entry: Entry
+    request: dict[str, Any]
+
+    @property
+    def journal(self) -> Journal:
+        return self.client.journal
+
+    def text(self, code: str) -> str:
+        return _text(self.request, code)
+
+    @property
+    def aaz218(self) -> str:
+        value = self.text("aaz218")
+        if not value:
+            raise _CannotTell("the request names no aaz218")
+        return value
+
+    def history(self) -> list[Entry]:
+        return self.journal.history(self.aaz218)
+
+    def ask(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        answer = self.ask_or_refusal(function_id, values)
+        if isinstance(answer, BusinessError):
+            raise _CannotTell(f"{function_id} refused: {answer.message}")
+        return answer
+
+    def ask_or_refusal(self, function_id: str, values: dict[str, Any]) -> dict[str, Any] | BusinessError:
+        """The answer, or the province's refusal (a refusal is itself evidence for some queries)."""
+        try:
+            # The entry's own akb020: the client refuses to ask for another institution.
+            return self.client.call_wire(function_id, {"akb020": self.text("akb020"), **values})
+        except SessionExpiredError as exc:  # a -9 says nothing about the business
+            raise _CannotTell(f"could not ask {function_id}: {exc}") from exc
+        except BusinessError as exc:
+            return exc
+        except (GdwiError, InputError) as exc:
+            raise _CannotTell(f"could not ask {function_id}: {exc}") from exc
+
+
+def _later_ok(case: _Case, functions: Iterable[str] | None = None) -> list[Entry]:
+    """Ok state-changing entries written after this one on the same visit or stay."""
+    wanted = set(functions) if functions is not None else None
+    return [e for e in case.history() if e.id > case.entry.id and e.status == Status.OK
+            and e.kind == "state_changing" and (wanted is None or e.function_id in wanted)]
+
+
+def _opening_value(case: _Case, opening: str, code: str, default: str) -> str:
+    """A value the HIS sent when it registered/admitted this aaz218 (the province may filter by it)."""
+    sent = [_text(_request_of(entry), code) for entry in case.history() if entry.function_id == opening]
+    return next((value for value in sent if value), default)
+
+
+# --------------------------------------------------------------------------- registration, admission
+
+# Fields a listed visit or stay must share with the lost request. Core fields must be shown
+# and equal; the others must be equal where the province shows them. Admissions leave out
+# ward, department, 住院号 and bed: bizh120104 may have changed them since.
+_OPENING_CORE = ("akb020", "aac001", "bka017", "bka026")
+_REGISTRATION_ALSO = ("aka130", "bka006", "bka014", "bka015", "bka019", "bka021", "bka025")
+_ADMISSION_ALSO = ("aka130", "bka006", "bka014", "bka015")
+
+
+def _outpatient_registration(case: _Case) -> _Verdict:
+    """bizh110104: the answer, and with it the aaz218, was lost. bizh110102 by the person's
+    aac001 lists their live visits here; ours is one matching the request that was registered
+    no earlier than the request was sent and is not the aaz218 of an ok registration."""
+    values = {"bka895": "aac001", "bka896": case.text("aac001"), "bka006": case.text("bka006")}
+    return _find_opening(case, "bizh110102", values, _REGISTRATION_ALSO, "visit")
+
+
+def _admission(case: _Case) -> _Verdict:
+    """bizh120103: as for a registration, over bizh120102's stays (cancelled stays are not listed)."""
+    values = {"bka895": "aac001", "bka896": case.text("aac001"), "aka130": case.text("aka130")}
+    return _find_opening(case, "bizh120102", values, _ADMISSION_ALSO, "stay")
+
+
+def _find_opening(
+    case: _Case, query: str, values: dict[str, Any], also: tuple[str, ...], what: str
+) -> _Verdict:
+    rows = _rows(case.ask(query, values), "bizinfo")
+    candidates = sorted(
+        row["aaz218"] for row in rows
+        if row.get("aaz218") and _same_opening(case.request, row, also) and _not_older(case.entry, row)
+        and not _opened_by_ok_entry(case, row["aaz218"])
+    )
+    if not candidates:
+        return _not_committed(f"{query} by aac001 lists {len(rows)} {what}(s), none matching the request "
+                              "that an ok entry does not already account for")
+    # Entries are settled oldest first, so the oldest unclaimed match pairs with the oldest entry.
+    found = candidates[0]
+    more = f" ({len(candidates)} candidates, the oldest taken)" if len(candidates) > 1 else ""
+    return _committed(f"{query} by aac001 lists {what} aaz218={found} matching the request, which no ok "
+                      f"entry accounts for{more}", aaz218=found)
+
+
+def _same_opening(request: dict[str, Any], row: Row, also: tuple[str, ...]) -> bool:
+    if any(_text(request, code) and _text(request, code) != row.get(code) for code in _OPENING_CORE):
+        return False
+    return not any(_text(request, code) and row.get(code) and _text(request, code) != row[code]
+                   for code in also)
+
+
+def _not_older(entry: Entry, row: Row) -> bool:
+    """A visit registered (bka013) before the request was sent cannot be its result.
+
+    One day of slack for clocks that disagree around midnight; no bka013 shown: no filter.
+    """
+    registered = row.get("bka013")
+    sent = (entry.created_at.astimezone(BEIJING) - timedelta(days=1)).strftime("%Y%m%d")
+    return not registered or registered >= sent
+
+
+def _opened_by_ok_entry(case: _Case, aaz218: str) -> bool:
+    return any(e.function_id == case.entry.function_id and e.status == Status.OK
+               for e in case.journal.history(aaz218))
+
+
+# --------------------------------------------------------------------------- outpatient charges
+
+
+def _outpatient_charge(case: _Case) -> _Verdict:
+    """bizh110105. bka893=0 is a trial: nothing is saved. bka893=1 adds batch bka001 = n+1 to the
+    visit. Batches the journal accounts for are known by number; the first number not accounted
+    for is asked with bizh110103 (it answers a batch's rows, negated): the request's rows there
+    mean committed, "no such batch" means not."""
+    if case.text("bka893") != "1":
+        return _Verdict(Status.FAILED, "nothing to recover: bka893=0 is a trial, the province saves no "
+                                       "batch and no stage (run the trial again if needed)")
+    rows = _rows(case.request, "feeinfo")
+    if any(_decimal(row, "bka058") < 0 for row in rows):
+        return _outpatient_refund(case, rows)
+    number = _first_unaccounted_batch(case)
+    answer = case.ask_or_refusal("bizh110103", _batch_query(case, number))
+    if isinstance(answer, BusinessError):
+        return _charge_by_refusal(answer, number)
+    listed = Counter(_charged(row, sign=-1) for row in _rows(answer, "feeinfo"))
+    if listed == Counter(_charged(row) for row in rows):
+        return _committed(f"bizh110103 shows batch {number}, which no ok entry accounts for, holding exactly "
+                          f"the request's rows [bka001={number}]")
+    raise _CannotTell(f"bizh110103 batch {number}, which no ok entry accounts for, holds other rows than "
+                      "this request")
+
+
+def _charge_by_refusal(refusal: BusinessError, number: int) -> _Verdict:
+    if NO_SUCH_BATCH in refusal.message:
+        return _not_committed(f"bizh110103 has no batch {number}, the first one no ok entry accounts for")
+    if ALREADY_REFUNDED in refusal.message:
+        # Its rows can no longer be read, but a batch exists that only this request explains.
+        return _committed(f"bizh110103: batch {number}, which no ok entry accounts for, exists and is "
+                          f"already refunded [bka001={number}]")
+    raise _CannotTell(f"bizh110103 about batch {number} refused: {refusal.message}")
+
+
+def _outpatient_refund(case: _Case, rows: list[Row]) -> _Verdict:
+    """A refund sends a charged batch's rows back negated, with their aaz213. bizh110103 with
+    bka001=0 lists every row still refundable: all of ours there means not committed, none
+    means they were refunded (a batch is refunded at most once)."""
+    serials = {row.get("aaz213", "") for row in rows}
+    if "" in serials:
+        raise _CannotTell("a refund row carries no aaz213 to look for")
+    answer = case.ask_or_refusal("bizh110103", _batch_query(case, 0))
+    if isinstance(answer, BusinessError) and NOTHING_TO_REFUND not in answer.message:
+        raise _CannotTell(f"bizh110103 refused: {answer.message}")
+    refundable = set() if isinstance(answer, BusinessError) else {
+        row.get("aaz213") for row in _rows(answer, "feeinfo")}
+    if serials <= refundable:
+        return _not_committed("bizh110103 still lists every row this refund reverses as refundable")
+    if serials & refundable:
+        raise _CannotTell("bizh110103 lists some of the rows this refund reverses as refundable, not all")
+    return _committed(f"bizh110103 lists none of the rows this refund reverses as refundable"
+                      f"{_refund_batch(case)}")
+
+
+def _refund_batch(case: _Case) -> str:
+    """The refund's own batch number, if the first unaccounted batch is a refund (for the token)."""
+    number = _first_unaccounted_batch(case)
+    answer = case.ask_or_refusal("bizh110103", _batch_query(case, number))
+    if isinstance(answer, BusinessError) and IS_A_REFUND in answer.message:
+        return f"; batch {number} is the refund [bka001={number}]"
+    return ""
+
+
+def _first_unaccounted_batch(case: _Case) -> int:
+    charges = [e for e in case.history()
+               if e.function_id == "bizh110105" and e.status == Status.OK and e.id != case.entry.id]
+    taken = {_batch_of(entry) for entry in charges}
+    number = 1
+    while number in taken:
+        number += 1
+    return number
+
+
+def _batch_of(entry: Entry) -> int | None:
+    """The batch of an ok charge/refund: from its answer, or the token recovery wrote."""
+    token = BATCH_TOKEN.search(entry.message or "")
+    if token:
+        return int(token.group(1))
+    if not entry.response_xml:
+        return None
+    try:
+        payinfo = decode(entry.response_xml.encode(), "bizh110105", "response").values.get("payinfo") or []
+    except (GdwiError, ValueError):
+        return None  # e.g. a truncated answer: this entry accounts for no known batch
+    number = payinfo[0].get("bka001") if payinfo else None
+    return int(number) if isinstance(number, str) and number.isdigit() else None
+
+
+def _batch_query(case: _Case, number: int) -> dict[str, Any]:
+    bka006 = _opening_value(case, "bizh110104", "bka006", OUTPATIENT_BKA006)
+    return {"bka895": "aaz218", "bka896": case.aaz218, "bka006": bka006, "bka001": str(number)}
+
+
+def _registration_cancel(case: _Case) -> _Verdict:
+    """bizh110106: bizh110102 by aaz218 lists live registrations only; an answer without the
+    visit means cancelled (an aaz218 the province does not know is a refusal: undecided)."""
+    bka006 = _opening_value(case, "bizh110104", "bka006", OUTPATIENT_BKA006)
+    answer = case.ask("bizh110102", {"bka895": "aaz218", "bka896": case.aaz218, "bka006": bka006})
+    if any(row.get("aaz218") == case.aaz218 for row in _rows(answer, "bizinfo")):
+        return _not_committed("bizh110102 still lists the registration as live")
+    return _committed("bizh110102 answers for the aaz218 without a row: the registration is cancelled")
+
+
+# --------------------------------------------------------------------------- inpatient stays
+
+# Of bizh120104's fields, the ones bizh120102 shows (the names bka020/bka022 it does not).
+_SHOWN_CHANGES = ("bka019", "bka021", "bka023", "bka025")
+
+
+def _admission_change(case: _Case) -> _Verdict:
+    """bizh120104 sets absolute values. bizh120102 shows the ward, department, 住院号 and bed (not
+    their names). A field tells only if the request changes it (its value before this call comes
+    from the journal's admission and earlier modifications) and no later ok modification set it
+    again: all such fields as requested means committed, any other value means not."""
+    later = _later_ok(case, ["bizh120104"])
+    overwritten = {code for e in later for code in _SHOWN_CHANGES if _text(_request_of(e), code)}
+    before = _values_before(case)
+    row = _stay_row(case)
+    telling = [code for code in _SHOWN_CHANGES if case.text(code) and row.get(code)
+               and code not in overwritten and case.text(code) != before.get(code)]
+    if not telling and later:
+        raise _CannotTell(f"bizh120102 shows no field this modification changes that a later ok one "
+                          f"(entry {later[0].id}) did not set again")
+    if not telling:
+        # Commit or not, the shown fields are as requested; resending re-sets the same values.
+        return _Verdict(Status.FAILED, "resend: bizh120102 shows no field this modification changes, so "
+                                       "it cannot tell; resending sets the same absolute values again")
+    differ = [code for code in telling if row[code] != case.text(code)]
+    if differ and later:
+        raise _CannotTell(f"bizh120102 shows {_pairs(row, differ)}, not as requested, but a later ok "
+                          f"modification (entry {later[0].id}) exists: resending this one would undo it")
+    if differ:
+        return _not_committed(f"bizh120102 shows {_pairs(row, differ)}, not the requested values")
+    return _committed(f"bizh120102 shows {_pairs(row, telling)} as requested (changed from "
+                      f"{_pairs(before, telling)})")
+
+
+def _values_before(case: _Case) -> dict[str, str]:
+    """The shown admission fields as the journal's ok admission and earlier modifications set them."""
+    values: dict[str, str] = {}
+    for entry in case.history():
+        if entry.id < case.entry.id and entry.status == Status.OK and \
+                entry.function_id in ("bizh120103", "bizh120104"):
+            request = _request_of(entry)
+            values.update({code: _text(request, code) for code in _SHOWN_CHANGES if _text(request, code)})
+    return values
+
+
+def _fee_upload(case: _Case) -> _Verdict:
+    """bizh120002. bizh120113 lists the stay's fee rows, but with no id the HIS chose (no aaz213,
+    bka071 or even ake005): a row is matched by 名称 ake006, 单价 bka056, 用量 (dosage = bka057)
+    and 金额 (money = bka058), as a multiset. The rows beyond what ok uploads since the last
+    delete account for must hold the whole chunk (committed) or none of it (not committed)."""
+    history = case.history()
+    _refuse_if_deleted_later(case, history)
+    listed = _listed_fees(case)
+    accounted = _uploaded(history, exclude=case.entry.id)
+    if accounted - listed:
+        raise _CannotTell("bizh120113 lacks rows that ok uploads put there")
+    surplus = listed - accounted
+    chunk = Counter(_fee_key(row, "bka057", "bka058") for row in _rows(case.request, "feeinfo"))
+    counts = f"{chunk.total()} row(s); {listed.total()} listed, {accounted.total()} accounted for"
+    if not chunk - surplus:
+        return _committed(f"bizh120113 lists this chunk beyond what ok uploads account for ({counts})")
+    if not chunk & surplus:
+        return _not_committed(f"bizh120113 lists no row of this chunk beyond ok uploads ({counts})")
+    raise _CannotTell(f"bizh120113 lists part of this chunk beyond ok uploads ({counts})")
+
+
+def _refuse_if_deleted_later(case: _Case, history: list[Entry]) -> None:
+    for entry in history:
+        live = entry.status in (Status.OK, Status.UNKNOWN, Status.PENDING)
+        if entry.id > case.entry.id and entry.function_id == "bizh120004" and live:
+            raise _CannotTell(f"a later delete-all (entry {entry.id}, {entry.status}) removed or may have "
+                              "removed these rows, so the fee list cannot tell; resending would bring "
+                              "back deleted fees")
+
+
+def _fee_deletion(case: _Case) -> _Verdict:
+    """bizh120004 deletes every fee row: the fee list must hold only what ok uploads sent after
+    it (committed), or also what they sent before it (not committed)."""
+    history = case.history()
+    before = _uploaded([e for e in history if e.id < case.entry.id])
+    after = _uploaded([e for e in history if e.id > case.entry.id])
+    listed = _listed_fees(case)
+    counts = f"{listed.total()} listed, {before.total()} uploaded before, {after.total()} after"
+    if listed == after:
+        return _committed(f"bizh120113 lists only rows uploaded after the delete ({counts})")
+    if listed == before + after:
+        warning = "; resending now would also delete the rows uploaded since" if after else ""
+        return _not_committed(f"bizh120113 still lists the rows uploaded before ({counts}){warning}")
+    raise _CannotTell(f"bizh120113 matches neither outcome ({counts})")
+
+
+def _stage_change(case: _Case) -> _Verdict:
+    """bizh120105-120109 move the stay from FUNCTIONS[fid].stage.requires to .leads_to. A later
+    ok call on the stay answers first (see _later_evidence); else the stage the province shows."""
+    rule = FUNCTIONS[case.entry.function_id].stage
+    assert rule is not None and rule.leads_to is not None  # every _stage_change function has one
+    decided = _later_evidence(case, rule)
+    if decided is not None:
+        return decided
+    stage, shown = _stay_stage(case)
+    if stage == rule.leads_to:
+        return _committed(f"{shown}: the stay is {stage}, where this call leads")
+    if stage in rule.requires:
+        return _not_committed(f"{shown}: the stay is still {stage}")
+    raise _CannotTell(f"{shown}: the stay is {stage}, neither before ({'/'.join(rule.requires)}) nor "
+                      f"after ({rule.leads_to}) this call")
+
+
+def _later_evidence(case: _Case, rule: StageMeta) -> _Verdict | None:
+    """The province accepted each later ok call only in the stages its rule requires: if those
+    include where this call leads and not where it starts, this call was committed, and the
+    other way round it was not. A later call that moved the stay ends what the stage can say."""
+    for later in _later_ok(case):
+        required = FUNCTIONS[later.function_id].stage
+        if required is None:
+            continue
+        after = rule.leads_to in required.requires
+        before = bool(set(rule.requires) & set(required.requires))
+        if after != before:
+            said = (f"entry {later.id} ({later.function_id}) was accepted later, which the province "
+                    f"allows only in {'/'.join(required.requires)}")
+            return _committed(said) if after else _not_committed(said)
+        if required.leads_to is not None:
+            raise _CannotTell(f"entry {later.id} ({later.function_id}) has moved the stay on since")
+    return None
+
+
+def _stay_stage(case: _Case) -> tuple[str, str]:
+    """The stay's stage: bizh120102's row (none: cancelled; bka039 / bka032 出院: discharged),
+    and for a discharged stay bizh120206, which answers for a settled stay only; its answer must
+    agree with bka891 (结算标志), whose reading the reference rates low."""
+    row = _stay_row(case, missing_ok=True)
+    if not row:
+        return "cancelled", "bizh120102 no longer lists the stay (cancelled stays are not listed)"
+    flags = f"bizh120102 bka039={row.get('bka039', '-')} bka032={row.get('bka032', '-')} " \
+            f"bka891={row.get('bka891', '-')}"
+    if row.get("bka039") != "1" and not row.get("bka032"):
+        return "admitted", flags
+    sheet = case.ask_or_refusal("bizh120206", {"aaz218": case.aaz218})
+    settled = not isinstance(sheet, BusinessError)
+    if settled != (row.get("bka891") == "1"):
+        raise _CannotTell(f"{flags} disagrees with bizh120206 ({'a' if settled else 'no'} settlement sheet)")
+    return ("settled" if settled else "discharge_registered"), \
+        f"{flags}, bizh120206 {'answers' if settled else 'refuses'}"
+
+
+def _stay_row(case: _Case, *, missing_ok: bool = False) -> Row:
+    aka130 = _opening_value(case, "bizh120103", "aka130", INPATIENT_AKA130)
+    answer = case.ask("bizh120102", {"bka895": "aaz218", "bka896": case.aaz218, "aka130": aka130})
+    row = next((r for r in _rows(answer, "bizinfo") if r.get("aaz218") == case.aaz218), None)
+    if row is None and not missing_ok:
+        raise _CannotTell("bizh120102 no longer lists the stay")
+    return row or {}
+
+
+def _medical_record(case: _Case) -> _Verdict:
+    """bizh2001xx: no query returns medical-record data, so the province cannot be asked.
+    Marked for resend (decision D17): a re-upload replaces the stay's part and moves no money
+    and no stage, so resending a committed one costs an overwrite, not a second record."""
+    del case
+    return _Verdict(Status.FAILED, "resend: no query returns medical-record data, so whether this upload "
+                                   "landed cannot be asked; a re-upload replaces the stay's part (D17)")
+
+
+_DECIDERS: dict[str, Callable[[_Case], _Verdict]] = {
+    "bizh110104": _outpatient_registration,
+    "bizh110105": _outpatient_charge,
+    "bizh110106": _registration_cancel,
+    "bizh120103": _admission,
+    "bizh120104": _admission_change,
+    "bizh120002": _fee_upload,
+    "bizh120004": _fee_deletion,
+    **dict.fromkeys(("bizh120105", "bizh120106", "bizh120107", "bizh120108", "bizh120109"), _stage_change),
+    **dict.fromkeys((fid for fid in FUNCTIONS if fid.startswith("bizh2001")), _medical_record),
+}
+
+
+# --------------------------------------------------------------------------- fee rows
+
+
+def _listed_fees(case: _Case) -> Counter[FeeKey]:
+    answer = case.ask("bizh120113", {"aaz218": case.aaz218, "operate": "2"})  # 2: every row
+    return Counter(_fee_key(row, "dosage", "money") for row in _rows(answer, "list"))
+
+
+def _uploaded(entries: list[Entry], exclude: int | None = None) -> Counter[FeeKey]:
+    """Fee rows the ok uploads among `entries` sent since the last ok delete-all among them."""
+    rows: Counter[FeeKey] = Counter()
+    for entry in entries:
+        if entry.status != Status.OK or entry.id == exclude:
+            continue
+        if entry.function_id == "bizh120004":
+            rows.clear()
+        elif entry.function_id == "bizh120002":
+            rows.update(_fee_key(row, "bka057", "bka058") for row in _rows(_request_of(entry), "feeinfo"))
+    return rows
+
+
+def _fee_key(row: Row, quantity: str, amount: str) -> FeeKey:
+    return row.get("ake006", ""), _decimal(row, "bka056"), _decimal(row, quantity), _decimal(row, amount)
+
+
+def _charged(row: Row, sign: int = 1) -> FeeKey:
+    return row.get("ake005", ""), _decimal(row, "bka056"), sign * _decimal(row, "bka057"), \
+        sign * _decimal(row, "bka058")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _request_of(entry: Entry) -> dict[str, Any]:
+    try:
+        return decode(entry.request_xml.encode(), entry.function_id, "request").values
+    except (GdwiError, ValueError, KeyError):  # KeyError: a function_id this spec does not have
+        return {}
+
+
+def _rows(values: dict[str, Any], dataset: str) -> list[Row]:
+    rows = values.get(dataset) or []
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def _text(values: dict[str, Any], code: str) -> str:
+    value = values.get(code)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _decimal(row: Row, code: str) -> Decimal:
+    try:
+        return Decimal(row.get(code, ""))
+    except InvalidOperation:
+        raise _CannotTell(f"{code} {row.get(code)!r} is not a number") from None
+
+
+def _pairs(row: Row, codes: Iterable[str]) -> str:
+    return ", ".join(f"{code}={row.get(code)}" for code in codes)
