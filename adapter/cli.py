@@ -12,8 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.cli_codes import codes_app
 from adapter.cli_journal import journal_app
 from adapter.cli_mock import mock_app
+from adapter.cli_reconcile import reconcile
+from adapter.cli_sheet import sheet
 
 app = typer.Typer(
     help="gdwi: Guangdong work-injury insurance settlement adapter. Settings come from the "
@@ -26,6 +29,9 @@ spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", n
 app.add_typer(spec_app, name="spec")
 app.add_typer(journal_app, name="journal")
 app.add_typer(mock_app, name="mock")
+app.add_typer(codes_app, name="codes")
+app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 --html out.html`
+app.command("reconcile")(reconcile)
 console = Console()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

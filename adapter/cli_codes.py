@@ -1,0 +1,87 @@
+"""`gdwi codes`: pull the province's code tables (bizh120205) and show them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from adapter.codes import CodeRow, CodeStore, default_db_path, sync
+from generated.registry import CODE_LISTS
+
+__all__ = ["codes_app"]
+
+codes_app = typer.Typer(help="Code tables from the province (bizh120205), kept next to the journal",
+                        no_args_is_help=True)
+console = Console()
+error_console = Console(stderr=True, soft_wrap=True)  # error lines are not wrapped
+
+_DB_HELP = "SQLite file for the code_tables table (default: the journal file)"
+
+
+@codes_app.command("sync")
+def sync_command(
+    lists: list[str] | None = typer.Argument(None, help="list names (e.g. bka006 aka063); none: all"),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Fetch code tables from the province and replace the synced copy."""
+    from adapter.client import Client
+    from adapter.config import Settings
+    from adapter.errors import GdwiError
+
+    try:
+        settings = Settings.from_env()
+        db = db or Path(settings.journal_path)
+        with Client(settings) as client, CodeStore(db) as store, _bar() as bar:
+            task = bar.add_task("bizh120205 code tables", total=len(lists) if lists else None)
+
+            def advance(name: str, rows: int, total: int) -> None:
+                bar.update(task, total=total, advance=1, description=f"bizh120205 {name}: {rows} rows")
+
+            counts = sync(client, store, lists or (), progress=advance)
+    except GdwiError as exc:
+        error_console.print(Text(f"{type(exc).__name__}: {exc}"))
+        raise typer.Exit(1) from None
+    console.print(Text(f"synced {sum(counts.values())} code(s) in {len(counts)} list(s) into {db}"))
+
+
+def _bar() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), console=console, transient=True)
+
+
+@codes_app.command("show")
+def show(
+    list_name: str = typer.Argument(..., metavar="LIST", help="list name, e.g. bka006"),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """One list: the synced values and the spec's, side by side."""
+    name = list_name.lower()
+    path = db or default_db_path()
+    synced: list[CodeRow] = []
+    if path.is_file():  # reading must not create an empty database by mistake
+        with CodeStore(path) as store:
+            synced = store.rows(name)
+    spec_list = CODE_LISTS.get(name)
+    if not synced and spec_list is None:
+        error_console.print(Text(f"no code list {name!r}: not in spec/codes and not synced in {path}"))
+        raise typer.Exit(1)
+    console.print(_table(name, synced, dict(spec_list.values) if spec_list else {}))
+
+
+def _table(name: str, synced: list[CodeRow], spec_values: dict[str, str]) -> Table:
+    meta = CODE_LISTS.get(name)
+    state = "" if meta is None else (" (closed)" if meta.closed else " (open)")
+    table = Table(title=f"{name} {meta.title if meta else ''}{state}")
+    for column in ("code", "label (province)", "label (spec)", "centre", "synced at"):
+        table.add_column(column)
+    cells = [(r.code, r.label, spec_values.get(r.code, ""), r.center, r.synced_at) for r in synced]
+    seen = {row.code for row in synced}
+    cells += [(code, "", label, "", "not synced") for code, label in spec_values.items() if code not in seen]
+    for row_cells in sorted(cells):
+        table.add_row(*(Text(cell) for cell in row_cells))
+    return table
