@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.cli_codes import codes_app
+from adapter.cli_gateway import gateway_app
 from adapter.cli_journal import journal_app
 from adapter.cli_mock import mock_app
 from adapter.cli_reconcile import reconcile
@@ -30,6 +31,7 @@ app.add_typer(spec_app, name="spec")
 app.add_typer(journal_app, name="journal")
 app.add_typer(mock_app, name="mock")
 app.add_typer(codes_app, name="codes")
+app.add_typer(gateway_app, name="gateway")
 app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 --html out.html`
 app.command("reconcile")(reconcile)
 console = Console()

@@ -1,0 +1,97 @@
+"""`gdwi gateway serve`: the HIS gateway (HTTP JSON) in front of the province.
+
+The bearer token comes from GDWI_GATEWAY_TOKEN or --token-file, never from an argument (the
+process list shows arguments to every user of the machine). Without a token the gateway does not
+start. It listens on 127.0.0.1 unless told otherwise; any other address needs --allow-remote,
+because the gateway speaks plain HTTP: token and patient data would cross the network readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import typer
+
+gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
+
+TOKEN_ENV = "GDWI_GATEWAY_TOKEN"
+
+
+class TokenError(Exception):
+    """No usable token; the message says where one is looked for."""
+
+
+def read_token(token_file: Path | None, environ: dict[str, str] | None = None) -> str:
+    """The token from `token_file` if given, else from GDWI_GATEWAY_TOKEN; checked for strength."""
+    from adapter.gateway.auth import check_token
+
+    env = os.environ if environ is None else environ
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TokenError(f"--token-file: cannot read {token_file}: {type(exc).__name__}") from None
+        _warn_if_readable_by_others(token_file)
+    else:
+        token = env.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise TokenError(f"no gateway token: set {TOKEN_ENV} or pass --token-file FILE "
+                         "(never on the command line)")
+    try:
+        return check_token(token)
+    except ValueError as exc:
+        raise TokenError(str(exc)) from None
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        typer.echo(f"warning: {path} is readable by other users; chmod 600 it", err=True)
+
+
+@gateway_app.command("serve")
+def gateway_serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback unless --allow-remote)"),
+    port: int = typer.Option(8090, help="port to listen on"),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", dir_okay=False, help=f"file holding the bearer token (else ${TOKEN_ENV})"
+    ),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="allow a non-loopback address (plain HTTP: put TLS in front)"
+    ),
+) -> None:
+    """Serve the HIS endpoints, /functions/{id}, /openapi.json and /docs until Ctrl+C.
+
+    Province settings come from the environment as for every gdwi command (GDWI_BASE_URL, ...).
+    """
+    from adapter.client import Client
+    from adapter.config import ConfigError, Settings
+    from adapter.gateway import create_gateway, is_loopback, serve
+    from adapter.masking import install_log_masking
+
+    try:
+        token = read_token(token_file)
+    except TokenError as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not is_loopback(host):
+        if not allow_remote:
+            typer.echo(f"refusing to listen on {host}: not a loopback address. The gateway speaks plain "
+                       "HTTP; pass --allow-remote to do it anyway (behind TLS or a firewall).", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"warning: listening on {host}: the bearer token and patient data cross the network "
+                   "unencrypted unless a TLS proxy is in front", err=True)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        typer.echo(f"settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per province call: noise
+    install_log_masking()
+    typer.echo(f"gdwi HIS gateway: http://{host}:{port}  (docs: /docs, province: {settings.base_url})")
+    with Client(settings) as client:
+        serve(create_gateway(client, token=token), host, port)

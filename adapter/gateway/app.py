@@ -1,0 +1,194 @@
+"""The gateway as an ASGI app (Starlette): HIS JSON in, the province's answer in HIS words out.
+
+    app = create_gateway(client, token=token)      # served by `gdwi gateway serve` (uvicorn)
+
+Routes: the HIS endpoints of endpoints.ENDPOINTS, `POST /functions/{function_id}` (raw wire codes
+through client.call_wire), and the public `GET /openapi.json` and `GET /docs`. Everything else
+needs the bearer token (auth.py).
+
+The services and the client are synchronous (one journal write and one province round trip per
+call), so each request runs in Starlette's thread pool; the event loop only reads bodies and
+writes answers. Every answer is JSON in UTF-8 with an explicit charset (HIS stacks on Chinese
+Windows otherwise guess GBK).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from adapter.gateway import convert
+from adapter.gateway.auth import BearerAuth, check_token
+from adapter.gateway.convert import BodyError, Problem
+from adapter.gateway.endpoints import ENDPOINTS, Endpoint, Services
+from adapter.gateway.errors import ErrorContext, NotFound, TooLarge, error_body, error_reply
+from adapter.gateway.openapi import build_document, docs_html
+from adapter.his import WireCaller
+from generated.registry import FUNCTIONS
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "create_gateway"]
+
+log = logging.getLogger("gdwi.gateway")
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
+# Thousands of fee lines fit easily (~400 bytes a line); a runaway body does not.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+LOGIN = "sys0001"
+Answer = tuple[int, dict[str, Any]]
+
+
+def create_gateway(
+    client: WireCaller, *, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """The gateway app over `client` (an adapter.Client, shared by every request: thread-safe).
+
+    `token` is the bearer token the HIS must send (at least 16 characters); ValueError otherwise.
+    """
+    check_token(token)
+    services = Services.over(client)
+    document = build_document()
+    openapi_body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    docs_body = docs_html(document).encode("utf-8")
+    routes = [Route(e.path, _his_view(e, services, max_body_bytes), methods=[e.method]) for e in ENDPOINTS]
+    routes += [
+        Route("/functions/{function_id}", _raw_view(client, max_body_bytes), methods=["POST"]),
+        Route("/openapi.json", _static(openapi_body, JSON_MEDIA_TYPE), methods=["GET"]),
+        Route("/docs", _static(docs_body, "text/html; charset=utf-8"), methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BearerAuth, token=token, public_paths=PUBLIC_PATHS)],
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+# --------------------------------------------------------------------------- views
+
+View = Callable[[Request], Awaitable[Response]]
+
+
+def _his_view(endpoint: Endpoint[Any], services: Services, limit: int) -> View:
+    context = ErrorContext(endpoint.function_ids)
+
+    async def view(request: Request) -> Response:
+        key = str(request.path_params.get(endpoint.key_name or "", ""))
+        try:
+            data = dict(request.query_params) if endpoint.method == "GET" else _json_body(
+                await _read_body(request, limit))
+        except (BodyError, TooLarge) as exc:
+            return _reply(request, *error_reply(exc, context))
+        answer = await run_in_threadpool(_run, endpoint, services, key, data, context)
+        return _reply(request, *answer)
+
+    return view
+
+
+def _run(
+    endpoint: Endpoint[Any], services: Services, key: str, data: object, context: ErrorContext,
+) -> Answer:
+    """Read the body into the endpoint's shape, run the step, answer (in a worker thread)."""
+    try:
+        body = convert.read(endpoint.body_type, data)
+        return 200, convert.to_json(endpoint.run(services, key, body))
+    except Exception as exc:  # every failure becomes the JSON error shape
+        return _failure(exc, context)
+
+
+def _raw_view(client: WireCaller, limit: int) -> View:
+    async def view(request: Request) -> Response:
+        function_id = str(request.path_params["function_id"])
+        context = ErrorContext((function_id,), wire_view=True)
+        try:
+            data = _json_body(await _read_body(request, limit))
+        except (BodyError, TooLarge) as exc:
+            return _reply(request, *error_reply(exc, context))
+        answer = await run_in_threadpool(_call_raw, client, function_id, data, context)
+        return _reply(request, *answer)
+
+    return view
+
+
+def _call_raw(client: WireCaller, function_id: str, data: dict[str, Any], context: ErrorContext) -> Answer:
+    try:
+        if function_id not in FUNCTIONS or function_id == LOGIN:
+            # The login carries the password: the gateway logs in itself, it never relays one.
+            raise NotFound(f"no transaction {function_id!r} here (the login {LOGIN} is the gateway's own)")
+        try:
+            return 200, convert.to_json(client.call_wire(function_id, data))
+        except TypeError as exc:  # a value of the wrong JSON type for the codec: the HIS's input
+            raise ValueError(str(exc)) from None
+    except Exception as exc:
+        return _failure(exc, context)
+
+
+def _failure(exc: Exception, context: ErrorContext) -> Answer:
+    status, body = error_reply(exc, context)
+    if status == 500:  # the answer names the type only; the log keeps the traceback (IDs masked)
+        log.error("internal gateway error: %s", type(exc).__name__, exc_info=exc)
+    return status, body
+
+
+def _static(body: bytes, media_type: str) -> View:
+    async def view(request: Request) -> Response:
+        del request
+        return Response(body, media_type=media_type)
+
+    return view
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing's own refusals (404, 405) in the gateway's error shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    kind = "not_found" if status in (404, 405) else "internal"
+    return _reply(request, status, error_body(kind, f"{request.method} {request.url.path}: no such endpoint"))
+
+
+# --------------------------------------------------------------------------- bodies and answers
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it passes `limit` (never read whole first)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"request body larger than the gateway's limit of {limit} bytes")
+    return bytes(body)
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    """A JSON object (empty body: {}); numbers read exactly as Decimal, never as float."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
+        raise BodyError([Problem(None, f"body is not UTF-8 JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise BodyError([Problem(None, "body must be a JSON object")])
+    return data
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+def _reply(request: Request, status: int, body: Mapping[str, Any]) -> Response:
+    if status >= 400:
+        # Method, path (visit numbers only), status and kind: never the message, which may quote
+        # the province's text about a patient.
+        # %r: the decoded path is the caller's text; repr keeps a %0A from forging a log line.
+        log.warning("%s %r -> %d %s", request.method, request.url.path, status, body.get("error"))
+    text = json.dumps(body, ensure_ascii=False)
+    return Response(text.encode("utf-8"), status_code=status, media_type=JSON_MEDIA_TYPE)

@@ -1,0 +1,78 @@
+"""Bearer-token authentication for every gateway endpoint except the documentation.
+
+The HIS sends `Authorization: Bearer <token>`; the token is a shared secret configured on the
+gateway host (GDWI_GATEWAY_TOKEN or a token file, never a command-line argument: those show in
+`ps`). The comparison hashes both sides first and compares the digests with hmac.compare_digest,
+so it takes the same time whatever the presented token's length or content. A refusal is a 401
+with the gateway's JSON error shape and `WWW-Authenticate: Bearer`; the token never appears in a
+response or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from adapter.gateway.errors import error_body
+
+__all__ = ["MIN_TOKEN_LENGTH", "BearerAuth", "check_token"]
+
+log = logging.getLogger("gdwi.gateway")
+MIN_TOKEN_LENGTH = 16
+
+
+def check_token(token: str) -> str:
+    """The token if it is usable; ValueError saying why not (too short, whitespace inside)."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the gateway token must be at least {MIN_TOKEN_LENGTH} characters "
+                         "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    if any(character.isspace() for character in token):
+        raise ValueError("the gateway token must not contain whitespace")
+    return token
+
+
+def _digest(token: bytes) -> bytes:
+    return hashlib.sha256(token).digest()
+
+
+class BearerAuth:
+    """ASGI middleware: requests to `public_paths` pass; every other one needs the token."""
+
+    def __init__(self, app: ASGIApp, token: str, public_paths: frozenset[str]) -> None:
+        self.app = app
+        self._expected = _digest(check_token(token).encode("utf-8"))
+        self._public = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._public or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        log.warning("refused %s %r: missing or wrong bearer token", scope["method"], scope["path"])
+        await _unauthorized(send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        header = Headers(scope=scope).get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(_digest(presented.strip().encode("utf-8")), self._expected)
+
+
+async def _unauthorized(send: Send) -> None:
+    body = json.dumps(error_body("unauthorized", "missing or wrong bearer token: send "
+                                 "`Authorization: Bearer <token>`"), ensure_ascii=False).encode("utf-8")
+    await send({
+        "type": "http.response.start",
+        "status": 401,
+        "headers": [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"www-authenticate", b'Bearer realm="gdwi-gateway"'),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})
