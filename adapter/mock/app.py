@@ -383,7 +383,7 @@ class _JsonView:
             raise _Refused(
                 FAILURE_CODE, f"function_id {FIELDS['function_id'].name}: unknown function_id {function_id!r}"
             )
-        values = _json_object(body)
+        values = _as_on_the_wire(_json_object(body))
         if function_id != LOGIN and self.context.default_akb020 is not None:
             values.setdefault("akb020", self.context.default_akb020)
         try:
@@ -410,6 +410,27 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _Refused(FAILURE_CODE, "request body must be a JSON object of wire codes")
     return data
+
+
+def _as_on_the_wire(values: dict[str, Any]) -> dict[str, Any]:
+    """What the XML reader makes of the same message: text trimmed, an empty value is absent.
+
+    So `{"ake005": ""}` is a missing required field here as `<ake005/>` is on the wire. Values
+    of the wrong JSON type are kept, for validation to refuse.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            if value.strip():
+                out[key] = value.strip()
+        elif isinstance(value, list):
+            rows = [_as_on_the_wire(row) if isinstance(row, dict) else row for row in value]
+            rows = [row for row in rows if row != {}]  # an empty row is an empty element: absent
+            if rows:
+                out[key] = rows
+        else:
+            out[key] = value
+    return out
 
 
 def _json(data: object, status_code: int = 200) -> Response:

@@ -103,8 +103,16 @@ def settle_stay(ledger: Ledger, call: Call) -> Answer:
 
 
 def cancel_settlement(ledger: Ledger, call: Call) -> Answer:
-    """bizh120107: settled -> discharge_registered."""
+    """bizh120107: settled -> discharge_registered; the person is in hospital again (业务互斥)."""
     stay = _stay(ledger, call)
+    open_stay = ledger.open_stay_of(stay.aac001)
+    if open_stay is not None:  # a settled stay is not open, so this is another one
+        where = ledger.institution_name(open_stay.akb020)
+        raise Refusal("-1", f"{label('aaz218')} {stay.aaz218}: cancelling the settlement would put the "
+                            f"person back in hospital, but {label('aaz218')} {open_stay.aaz218} at "
+                            f"{open_stay.akb020} {where} is open (stage "
+                            f"{stage_text('inpatient', open_stay.stage)}) "
+                            f"(业务互斥：参保人已在{where}住院，不能取消结算)")
     stay.settlement = {}
     ledger.advance(stay, call.function_id)
     return {}

@@ -4,7 +4,8 @@
 list of row dicts) with the response's wire values, or raises `Refusal` (negative return_code).
 What happens on every call, in order:
 
-1. the request's akb020 must be the session's institution;
+1. the request's akb020 must be the session's institution, and every date must exist (the
+   spec's patterns let 20190231 through);
 2. under one lock: the registry's stage rule (`FUNCTIONS[fid].stage`: machine, requires) is
    checked for the stay or visit named by aaz218 — the one generic "allowed in this stage" check;
 3. the function's rule (outpatient.py, inpatient.py, queries.py) checks the rest and changes the
@@ -30,7 +31,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ from adapter.mock.answers import Answer, Call, Handler
 from adapter.mock.books import SHANGHAI, Ledger, Session, State, Stay, stage_text
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Seed, default_seed
-from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES
+from generated.registry import FIELDS, FUNCTIONS, SPEC, STAGE_MACHINES
 
 __all__ = ["MockProvince", "Refusal"]
 
@@ -114,6 +115,7 @@ class MockProvince:
             session_id = self.login(str(values.get("userid", "")), str(values.get("password", "")))
             return _success({"session_id": session_id})
         _check_institution(values, akb020)
+        _check_dates(values)
         call = Call(function_id, values, akb020)
         with self._lock:
             self._check_stage(call)
@@ -186,6 +188,31 @@ def _check_institution(values: dict[str, Any], akb020: str) -> None:
     if requested is not None and requested != akb020:
         raise Refusal("-1", f"{label('akb020')}: {requested} is not the institution of this session "
                             f"({akb020}) (医疗机构编码与登录机构不一致)")
+
+
+# Spec date formats -> strptime directives (yyyyMMdd, yyyyMMddHHmmss, yyyy-MM-dd HH:mm:ss).
+_DATE_DIRECTIVES = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
+
+
+def _check_dates(values: Mapping[str, Any], where: str = "") -> None:
+    """Dates the spec's patterns let through but the calendar has not (20190231, year 0000)."""
+    for code, value in values.items():
+        if isinstance(value, list):
+            for index, row in enumerate(value):
+                if isinstance(row, Mapping):
+                    _check_dates(row, f"{where}{code}[{index}].")
+            continue
+        meta = FIELDS.get(code)
+        if meta is None or meta.format is None or not isinstance(value, str) or not value.strip():
+            continue
+        directives = meta.format
+        for token, directive in _DATE_DIRECTIVES:
+            directives = directives.replace(token, directive)
+        try:
+            datetime.strptime(value.strip(), directives)
+        except ValueError:
+            raise Refusal("-1", f"{where}{label(code)}: {value} is not a calendar date ({meta.format}) "
+                                "(日期不存在)") from None
 
 
 def _next_midnight(moment: datetime) -> datetime:
