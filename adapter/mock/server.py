@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -30,12 +27,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapter.mock.app import DROP_EXTENSION, ProvinceAPI, RequestLog, context_of, create_app
 from adapter.mock.faults import FaultPlan
+from adapter.serving import LOCALHOST, ThreadedServer, bind
 
 __all__ = ["MockServer", "serve"]
 
-LOCALHOST = "127.0.0.1"
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 
 
 class _MockProtocol(H11Protocol):
@@ -89,19 +84,7 @@ def _config(
     )
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind before uvicorn starts, so the port (a free one for port 0) is known up front."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class MockServer:
+class MockServer(ThreadedServer):
     """The mock province on a real socket, served by uvicorn in a background thread."""
 
     def __init__(
@@ -117,47 +100,7 @@ class MockServer:
         context = context_of(self.app)
         self.province: ProvinceAPI = context.province
         self.requests: RequestLog = context.requests
-        self._socket = _bind(host, port)
-        self.host, self.port = self._socket.getsockname()[:2]
-        self._server = uvicorn.Server(_config(self.app))
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> MockServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("MockServer already started")
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="gdwi-mock", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mock server did not start on {self.url}")
-            time.sleep(0.002)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
-            self._thread = None
-        self._socket.close()  # uvicorn closes it too; closing twice is harmless
+        super().__init__(_config(self.app), bind(host, port), name="gdwi-mock")
 
 
 def serve(
