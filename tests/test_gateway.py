@@ -352,15 +352,18 @@ def test_a_refused_later_fee_chunk_deletes_every_fee_and_is_409(gw: Gateway) -> 
     assert gw.province.snapshot()["stays"][stay]["fees"] == []
 
 
-def test_a_bad_row_in_a_later_chunk_is_named_by_its_index_in_the_whole_list(gw: Gateway) -> None:
+def test_a_bad_row_in_a_later_chunk_is_refused_before_any_chunk_is_sent(gw: Gateway) -> None:
     stay = gw.admitted()
     items = fees(400)
-    items[350]["item_code"] = "X" * 60  # refused by the client's spec check, after chunk 1 was saved
-    error = gw.post(f"/inpatient/{stay}/fees", {"fees": items}).json()
-    assert (error["error"], error["original"]["error"], error["compensations"]) == (
-        "compensated", "input", ["bizh120004"])
+    items[350]["item_code"] = "X" * 60  # longer than ake005 allows; row 350 sits in chunk 2
+    response = gw.post(f"/inpatient/{stay}/fees", {"fees": items})
+    assert response.status_code == 400
+    error = response.json()
+    assert error["error"] == "input"
     assert [item["field"] for item in error["fields"]] == ["fees[350].item_code"]
-    assert "feeinfo[50].ake005" in error["original"]["message"]  # the chunk's own numbering
+    assert "feeinfo[350].ake005" in error["message"]  # numbered in the whole list, not per chunk
+    assert gw.requests.records("bizh120002") == []  # nothing was sent, so nothing to undo
+    assert gw.province.snapshot()["stays"][stay]["fees"] == []
 
 
 def test_a_failed_compensation_is_409_with_both_errors(gw: Gateway) -> None:

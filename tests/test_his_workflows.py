@@ -19,7 +19,7 @@ import pytest
 
 from adapter.client import Client
 from adapter.config import Settings
-from adapter.errors import BusinessError, OutcomeUnknownError
+from adapter.errors import BusinessError, InputError, OutcomeUnknownError
 from adapter.his import (
     AmountMismatch,
     Coded,
@@ -279,6 +279,16 @@ def test_a_value_the_wire_cannot_carry_is_refused_before_any_chunk_is_sent(mock:
     items = [*fees(650), fee(0, amount=Decimal("12.505"))]  # 3 decimals in chunk 3: never rounded
     with pytest.raises(ValueError, match="bka058"):
         mock.inpatient.upload_fees(stay, items)
+    assert mock.sent("bizh120002", "bizh120004") == []
+
+
+def test_a_row_breaking_the_spec_is_refused_before_any_chunk_is_sent(mock: Province) -> None:
+    stay = mock.admitted()
+    items = fees(650)
+    items[350] = fee(350, item_code="X" * 60)  # ake005 is at most 20: row 350 sits in chunk 2
+    with pytest.raises(InputError) as raised:
+        mock.inpatient.upload_fees(stay, items)
+    assert [p.split(":")[0] for p in raised.value.problems] == ["feeinfo[350].ake005 医院药品项目编码"]
     assert mock.sent("bizh120002", "bizh120004") == []
 
 

@@ -39,7 +39,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from adapter.errors import BusinessError, OutcomeUnknownError
+from pydantic import ValidationError
+
+from adapter.errors import BusinessError, InputError, OutcomeUnknownError
 from adapter.his import mapping
 from adapter.his.errors import (
     AmountMismatch,
@@ -65,8 +67,9 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
+from adapter.validation import describe
 from generated._types import FunctionMeta
-from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES
+from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES, row_model
 
 __all__ = [
     "HisCommit",
@@ -348,6 +351,9 @@ class InpatientService(_Service):
         # amount with 3 decimals) is refused with nothing saved, not after chunk 1.
         pieces = [fees[start:start + size] for start in range(0, len(fees), size)]
         chunks = [(len(piece), mapping.fee_upload_request(visit_no, piece)) for piece in pieces]
+        # Check every row against the spec before the first chunk goes out: a bad row in chunk
+        # 3 is then refused with nothing saved, instead of saving chunks 1-2 and deleting them.
+        _refuse_bad_fee_rows([row for _, wire in chunks for row in wire["feeinfo"]])
         saved = 0
         for rows, wire in chunks:
             self._send_chunk(visit_no, wire, saved, len(fees))
@@ -471,3 +477,16 @@ class MedicalRecordService(_Service):
                 raise
             sent.append(function_id)
         return tuple(sent)
+
+
+def _refuse_bad_fee_rows(rows: list[dict[str, Any]]) -> None:
+    """InputError naming every bad row by its index in the whole list (`feeinfo[350].bka058 金额`)."""
+    model = row_model("bizh120002", "request", "feeinfo")
+    problems: list[str] = []
+    for index, row in enumerate(rows):
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            problems += [f"feeinfo[{index}].{problem}" for problem in describe(exc)]
+    if problems:
+        raise InputError("bizh120002", problems)
