@@ -591,10 +591,14 @@ def _strftime_pattern(java_format: str) -> str:
 
 
 def to_wire(values: dict[str, Any]) -> dict[str, Any]:
-    """format_value over a wire-shaped dict of Python values; None values are dropped."""
+    """format_value over a wire-shaped dict of Python values.
+
+    None and "" are dropped: on the wire an empty element means absent, so an HIS that sends ""
+    for an optional field means "not given", and a required one is then reported missing.
+    """
     wire: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None:
+        if value is None or value == "":
             continue
         if isinstance(value, list | tuple):
             wire[key] = [_row_to_wire(row) for row in value]
@@ -604,7 +608,7 @@ def to_wire(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_to_wire(row: dict[str, Any]) -> dict[str, str]:
-    return {code: format_value(code, value) for code, value in row.items() if value is not None}
+    return {code: format_value(code, value) for code, value in row.items() if value is not None and value != ""}
 
 
 def model_to_wire(model: BaseModel) -> dict[str, Any]:

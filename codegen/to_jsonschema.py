@@ -42,8 +42,9 @@ def property_schema(field: ResolvedField) -> dict[str, Any]:
     }
     if field.length_applies and field.max_length is not None:
         schema["maxLength"] = field.max_length
-    if field.length_applies and field.min_length:
-        schema["minLength"] = field.min_length
+    if field.length_applies:
+        # An empty element means absent on the wire, so a present value has at least 1 character.
+        schema["minLength"] = field.min_length or 1
     if field.pattern is not None:
         schema["pattern"] = field.pattern
     if field.closed_values is not None:

@@ -21,6 +21,7 @@ class Bizh110001Request(BaseModel):
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
+            min_length=1,
             title="bka895 入参类型",
         ),
     ]
@@ -30,6 +31,7 @@ class Bizh110001Request(BaseModel):
             alias="bka896",
             description="入参值 (bka896): value of the identifier named by bka895",
             max_length=20,
+            min_length=1,
             title="bka896 入参值",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh110001Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -48,6 +51,7 @@ class Bizh110001Request(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ]
@@ -77,12 +81,19 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     person_category: Annotated[
         str | None,
@@ -90,12 +101,18 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="bka004",
             description="人员类别 (bka004): person category",
             max_length=6,
+            min_length=1,
             title="bka004 人员类别",
         ),
     ] = None
     employment_form: Annotated[
         str | None,
-        Field(alias="aac013", description="用工形式 (aac013): form of employment", title="aac013 用工形式"),
+        Field(
+            alias="aac013",
+            description="用工形式 (aac013): form of employment",
+            min_length=1,
+            title="aac013 用工形式",
+        ),
     ] = None
     administrative_rank: Annotated[
         str | None,
@@ -103,6 +120,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="bka005",
             description="行政职务级别 (bka005): administrative rank (civil-servant level)",
             max_length=6,
+            min_length=1,
             title="bka005 行政职务级别",
         ),
     ] = None
@@ -112,6 +130,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
@@ -121,6 +140,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="aae005",
             description="联系电话 (aae005): contact phone number",
             max_length=30,
+            min_length=1,
             title="aae005 联系电话",
         ),
     ] = None
@@ -139,13 +159,17 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="baa027",
             description="参保地统筹区 (baa027): insured person's pooling region (admin code of the insuring area)",
             max_length=6,
+            min_length=1,
             title="baa027 参保地统筹区",
         ),
     ] = None
     employer_no: Annotated[
         str | None,
         Field(
-            alias="aab001", description="单位编码 (aab001): employer (unit) number", title="aab001 单位编码"
+            alias="aab001",
+            description="单位编码 (aab001): employer (unit) number",
+            min_length=1,
+            title="aab001 单位编码",
         ),
     ] = None
     employer_name: Annotated[
@@ -154,6 +178,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="bka008",
             description="单位名称 (bka008): employer (unit) name",
             max_length=200,
+            min_length=1,
             title="bka008 单位名称",
         ),
     ] = None
@@ -163,6 +188,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -171,6 +197,7 @@ class Bizh110001PersoninfoRow(BaseModel):
         Field(
             alias="bka888",
             description="个人基金状态 (bka888): personal fund status (frozen or not)",
+            min_length=1,
             title="bka888 个人基金状态",
         ),
     ] = None
@@ -180,6 +207,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="aaa027",
             description="工伤保险中心编码 (aaa027): work-injury insurance centre (pooling centre) code",
             max_length=6,
+            min_length=1,
             title="aaa027 工伤保险中心编码",
         ),
     ] = None
@@ -188,6 +216,7 @@ class Bizh110001PersoninfoRow(BaseModel):
         Field(
             alias="aaz267",
             description="申请序列号 (aaz267): application serial number (work-injury recognition / outpatient application)",
+            min_length=1,
             title="aaz267 申请序列号",
         ),
     ] = None
@@ -197,6 +226,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ] = None
@@ -206,6 +236,7 @@ class Bizh110001PersoninfoRow(BaseModel):
             alias="bka026",
             description="疾病诊断编码 (bka026): diagnosis code (ICD)",
             max_length=20,
+            min_length=1,
             title="bka026 疾病诊断编码",
         ),
     ] = None
@@ -214,6 +245,7 @@ class Bizh110001PersoninfoRow(BaseModel):
         Field(
             alias="bka042",
             description="工伤凭证号 (bka042): work-injury (or maternity) voucher number",
+            min_length=1,
             title="bka042 工伤凭证号",
         ),
     ] = None
@@ -252,6 +284,7 @@ class Bizh110001FreezeinfoRow(BaseModel):
             alias="aac031",
             description="个人缴费状态 (aac031): personal contribution / fund status per fund (meaning inferred)",
             max_length=1,
+            min_length=1,
             title="aac031 个人缴费状态",
         ),
     ] = None
@@ -260,6 +293,7 @@ class Bizh110001FreezeinfoRow(BaseModel):
         Field(
             alias="aad006",
             description="基金款项名称 (aad006): fund (payment item) name",
+            min_length=1,
             title="aad006 基金款项名称",
         ),
     ] = None
@@ -269,6 +303,7 @@ class Bizh110001FreezeinfoRow(BaseModel):
             alias="aaa157",
             description="基金编号 (aaa157): fund code",
             max_length=6,
+            min_length=1,
             title="aaa157 基金编号",
         ),
     ] = None
@@ -277,6 +312,7 @@ class Bizh110001FreezeinfoRow(BaseModel):
         Field(
             alias="bka408",
             description="零报原因 (bka408): zero-report reason (Powersi DTO name; meaning in freezeinfo uncertain)",
+            min_length=1,
             title="bka408 零报原因",
         ),
     ] = None
@@ -296,6 +332,7 @@ class Bizh110001InjuryorbirthinfoRow(BaseModel):
         Field(
             alias="bka042",
             description="工伤凭证号 (bka042): work-injury (or maternity) voucher number",
+            min_length=1,
             title="bka042 工伤凭证号",
         ),
     ] = None
@@ -333,6 +370,7 @@ class Bizh110001Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -341,6 +379,7 @@ class Bizh110001Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -21,6 +21,7 @@ class Bizh110103Request(BaseModel):
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
+            min_length=1,
             title="bka895 入参类型",
         ),
     ]
@@ -30,6 +31,7 @@ class Bizh110103Request(BaseModel):
             alias="bka896",
             description="入参值 (bka896): value of the identifier named by bka895",
             max_length=20,
+            min_length=1,
             title="bka896 入参值",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh110103Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -48,6 +51,7 @@ class Bizh110103Request(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ]
@@ -77,6 +81,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="ake005",
             description="医院药品项目编码 (ake005): hospital drug/item code",
             max_length=20,
+            min_length=1,
             title="ake005 医院药品项目编码",
         ),
     ] = None
@@ -86,6 +91,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="ake006",
             description="医院药品项目名称 (ake006): hospital drug/item name",
             max_length=100,
+            min_length=1,
             title="ake006 医院药品项目名称",
         ),
     ] = None
@@ -94,13 +100,18 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
+            min_length=1,
             title="aaz213 费用序号",
         ),
     ] = None
     dosage_form: Annotated[
         str | None,
         Field(
-            alias="bka052", description="剂型 (bka052): dosage form", max_length=30, title="bka052 剂型"
+            alias="bka052",
+            description="剂型 (bka052): dosage form",
+            max_length=30,
+            min_length=1,
+            title="bka052 剂型",
         ),
     ] = None
     manufacturer: Annotated[
@@ -109,6 +120,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka053",
             description="厂家 (bka053): manufacturer",
             max_length=50,
+            min_length=1,
             title="bka053 厂家",
         ),
     ] = None
@@ -118,6 +130,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka054",
             description="规格 (bka054): specification",
             max_length=300,
+            min_length=1,
             title="bka054 规格",
         ),
     ] = None
@@ -136,6 +149,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka055",
             description="计量单位 (bka055): unit of measure",
             max_length=20,
+            min_length=1,
             title="bka055 计量单位",
         ),
     ] = None
@@ -172,6 +186,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka070",
             description="处方号 (bka070): prescription number",
             max_length=20,
+            min_length=1,
             title="bka070 处方号",
         ),
     ] = None
@@ -181,6 +196,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka074",
             description="处方医生编号 (bka074): prescribing doctor code",
             max_length=20,
+            min_length=1,
             title="bka074 处方医生编号",
         ),
     ] = None
@@ -190,6 +206,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka075",
             description="处方医生姓名 (bka075): prescribing doctor name",
             max_length=50,
+            min_length=1,
             title="bka075 处方医生姓名",
         ),
     ] = None
@@ -199,6 +216,7 @@ class Bizh110103FeeinfoRow(BaseModel):
             alias="bka071",
             description="医院费用唯一标识 (bka071): hospital's unique fee id",
             max_length=20,
+            min_length=1,
             title="bka071 医院费用唯一标识",
         ),
     ] = None
@@ -207,6 +225,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="aka036",
             description="限制使用标志 (aka036): restricted-use flag",
+            min_length=1,
             title="aka036 限制使用标志",
         ),
     ] = None
@@ -215,6 +234,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="bka061",
             description="伤病分离使用标志 (bka061): injury/illness separation flag",
+            min_length=1,
             title="bka061 伤病分离使用标志",
         ),
     ] = None
@@ -235,6 +255,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ] = None
@@ -244,6 +265,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ] = None
@@ -253,6 +275,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -262,6 +285,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ] = None
@@ -271,6 +295,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ] = None
@@ -280,6 +305,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aaa027",
             description="工伤保险中心编码 (aaa027): work-injury insurance centre (pooling centre) code",
             max_length=6,
+            min_length=1,
             title="aaa027 工伤保险中心编码",
         ),
     ] = None
@@ -289,6 +315,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="baa027",
             description="参保地统筹区 (baa027): insured person's pooling region (admin code of the insuring area)",
             max_length=6,
+            min_length=1,
             title="baa027 参保地统筹区",
         ),
     ] = None
@@ -307,12 +334,19 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     social_security_number: Annotated[
         str | None,
@@ -320,6 +354,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
@@ -329,6 +364,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka100",
             description="社保卡号 (bka100): social security card number",
             max_length=25,
+            min_length=1,
             title="bka100 社保卡号",
         ),
     ] = None
@@ -347,13 +383,17 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aae005",
             description="联系电话 (aae005): contact phone number",
             max_length=30,
+            min_length=1,
             title="aae005 联系电话",
         ),
     ] = None
     employer_no: Annotated[
         str | None,
         Field(
-            alias="aab001", description="单位编码 (aab001): employer (unit) number", title="aab001 单位编码"
+            alias="aab001",
+            description="单位编码 (aab001): employer (unit) number",
+            min_length=1,
+            title="aab001 单位编码",
         ),
     ] = None
     employer_name: Annotated[
@@ -362,6 +402,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka008",
             description="单位名称 (bka008): employer (unit) name",
             max_length=200,
+            min_length=1,
             title="bka008 单位名称",
         ),
     ] = None
@@ -371,6 +412,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka004",
             description="人员类别 (bka004): person category",
             max_length=6,
+            min_length=1,
             title="bka004 人员类别",
         ),
     ] = None
@@ -380,6 +422,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka005",
             description="行政职务级别 (bka005): administrative rank (civil-servant level)",
             max_length=6,
+            min_length=1,
             title="bka005 行政职务级别",
         ),
     ] = None
@@ -389,6 +432,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -398,6 +442,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka503",
             description="医师编码 (bka503): doctor code",
             max_length=20,
+            min_length=1,
             title="bka503 医师编码",
         ),
     ] = None
@@ -406,6 +451,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
+            min_length=1,
             title="bka013 业务登记日期",
         ),
     ] = None
@@ -415,6 +461,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka014",
             description="登记人工号 (bka014): operator (registering staff) code",
             max_length=20,
+            min_length=1,
             title="bka014 登记人工号",
         ),
     ] = None
@@ -424,6 +471,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka015",
             description="登记人姓名 (bka015): operator (registering staff) name",
             max_length=50,
+            min_length=1,
             title="bka015 登记人姓名",
         ),
     ] = None
@@ -442,6 +490,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka019",
             description="科室编码 (bka019): department code",
             max_length=20,
+            min_length=1,
             title="bka019 科室编码",
         ),
     ] = None
@@ -451,6 +500,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka021",
             description="病区编码 (bka021): ward code",
             max_length=20,
+            min_length=1,
             title="bka021 病区编码",
         ),
     ] = None
@@ -460,6 +510,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka025",
             description="医院业务号 (bka025): hospital business number (outpatient or inpatient number)",
             max_length=20,
+            min_length=1,
             title="bka025 医院业务号",
         ),
     ] = None
@@ -469,6 +520,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka026",
             description="疾病诊断编码 (bka026): diagnosis code (ICD)",
             max_length=20,
+            min_length=1,
             title="bka026 疾病诊断编码",
         ),
     ] = None
@@ -478,6 +530,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka036",
             description="用卡标志 (bka036): card used flag",
             max_length=1,
+            min_length=1,
             title="bka036 用卡标志",
         ),
     ] = None
@@ -486,24 +539,35 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="bka042",
             description="工伤凭证号 (bka042): work-injury (or maternity) voucher number",
+            min_length=1,
             title="bka042 工伤凭证号",
         ),
     ] = None
     remarks: Annotated[
         str | None,
         Field(
-            alias="bka043", description="备注 (bka043): remarks", max_length=500, title="bka043 备注"
+            alias="bka043",
+            description="备注 (bka043): remarks",
+            max_length=500,
+            min_length=1,
+            title="bka043 备注",
         ),
     ] = None
     settled_flag: Annotated[
         Literal["1", "0"] | None,
-        Field(alias="bka891", description="结算标识 (bka891): settled flag", title="bka891 结算标识"),
+        Field(
+            alias="bka891",
+            description="结算标识 (bka891): settled flag",
+            min_length=1,
+            title="bka891 结算标识",
+        ),
     ] = None
     settlement_time: Annotated[
         str | None,
         Field(
             alias="bka045",
             description="结算日期 (bka045): settlement (completion) date",
+            min_length=1,
             title="bka045 结算日期",
         ),
     ] = None
@@ -513,6 +577,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka046",
             description="结算人工号 (bka046): settling staff code",
             max_length=20,
+            min_length=1,
             title="bka046 结算人工号",
         ),
     ] = None
@@ -522,6 +587,7 @@ class Bizh110103BizinfoRow(BaseModel):
             alias="bka047",
             description="结算人 (bka047): settling staff name",
             max_length=50,
+            min_length=1,
             title="bka047 结算人",
         ),
     ] = None
@@ -541,6 +607,7 @@ class Bizh110103Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -549,6 +616,7 @@ class Bizh110103Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="ake005",
             description="医院药品项目编码 (ake005): hospital drug/item code",
             max_length=20,
+            min_length=1,
             title="ake005 医院药品项目编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="ake006",
             description="医院药品项目名称 (ake006): hospital drug/item name",
             max_length=100,
+            min_length=1,
             title="ake006 医院药品项目名称",
         ),
     ]
@@ -39,13 +41,18 @@ class Bizh110105FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
+            min_length=1,
             title="aaz213 费用序号",
         ),
     ] = None
     dosage_form: Annotated[
         str | None,
         Field(
-            alias="bka052", description="剂型 (bka052): dosage form", max_length=30, title="bka052 剂型"
+            alias="bka052",
+            description="剂型 (bka052): dosage form",
+            max_length=30,
+            min_length=1,
+            title="bka052 剂型",
         ),
     ] = None
     manufacturer: Annotated[
@@ -54,6 +61,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka053",
             description="厂家 (bka053): manufacturer",
             max_length=50,
+            min_length=1,
             title="bka053 厂家",
         ),
     ] = None
@@ -63,6 +71,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka054",
             description="规格 (bka054): specification",
             max_length=300,
+            min_length=1,
             title="bka054 规格",
         ),
     ] = None
@@ -81,6 +90,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka055",
             description="计量单位 (bka055): unit of measure",
             max_length=20,
+            min_length=1,
             title="bka055 计量单位",
         ),
     ] = None
@@ -117,6 +127,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka070",
             description="处方号 (bka070): prescription number",
             max_length=20,
+            min_length=1,
             title="bka070 处方号",
         ),
     ] = None
@@ -126,6 +137,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka074",
             description="处方医生编号 (bka074): prescribing doctor code",
             max_length=20,
+            min_length=1,
             title="bka074 处方医生编号",
         ),
     ] = None
@@ -135,6 +147,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka075",
             description="处方医生姓名 (bka075): prescribing doctor name",
             max_length=50,
+            min_length=1,
             title="bka075 处方医生姓名",
         ),
     ] = None
@@ -144,6 +157,7 @@ class Bizh110105FeeinfoRow(BaseModel):
             alias="bka071",
             description="医院费用唯一标识 (bka071): hospital's unique fee id",
             max_length=20,
+            min_length=1,
             title="bka071 医院费用唯一标识",
         ),
     ] = None
@@ -152,6 +166,7 @@ class Bizh110105FeeinfoRow(BaseModel):
         Field(
             alias="aka036",
             description="限制使用标志 (aka036): restricted-use flag",
+            min_length=1,
             title="aka036 限制使用标志",
         ),
     ] = None
@@ -160,6 +175,7 @@ class Bizh110105FeeinfoRow(BaseModel):
         Field(
             alias="bka061",
             description="伤病分离使用标志 (bka061): injury/illness separation flag",
+            min_length=1,
             title="bka061 伤病分离使用标志",
         ),
     ] = None
@@ -180,6 +196,7 @@ class Bizh110105PayinfoRow(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ] = None
@@ -189,6 +206,7 @@ class Bizh110105PayinfoRow(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -380,6 +398,7 @@ class Bizh110105Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -389,6 +408,7 @@ class Bizh110105Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -398,6 +418,7 @@ class Bizh110105Request(BaseModel):
             alias="bka014",
             description="登记人工号 (bka014): operator (registering staff) code",
             max_length=20,
+            min_length=1,
             title="bka014 登记人工号",
         ),
     ]
@@ -407,6 +428,7 @@ class Bizh110105Request(BaseModel):
             alias="bka015",
             description="登记人姓名 (bka015): operator (registering staff) name",
             max_length=50,
+            min_length=1,
             title="bka015 登记人姓名",
         ),
     ]
@@ -415,6 +437,7 @@ class Bizh110105Request(BaseModel):
         Field(
             alias="bka893",
             description="结算标识 (bka893): settlement mode: trial or commit",
+            min_length=1,
             title="bka893 结算标识",
         ),
     ]
@@ -444,6 +467,7 @@ class Bizh110105Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -452,6 +476,7 @@ class Bizh110105Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

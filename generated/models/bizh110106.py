@@ -22,6 +22,7 @@ class Bizh110106Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh110106Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -40,6 +42,7 @@ class Bizh110106Request(BaseModel):
             alias="bka014",
             description="登记人工号 (bka014): operator (registering staff) code",
             max_length=20,
+            min_length=1,
             title="bka014 登记人工号",
         ),
     ]
@@ -49,6 +52,7 @@ class Bizh110106Request(BaseModel):
             alias="bka015",
             description="登记人姓名 (bka015): operator (registering staff) name",
             max_length=50,
+            min_length=1,
             title="bka015 登记人姓名",
         ),
     ]
@@ -68,6 +72,7 @@ class Bizh110106Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -76,6 +81,7 @@ class Bizh110106Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

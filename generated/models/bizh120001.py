@@ -22,6 +22,7 @@ class Bizh120001Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -30,6 +31,7 @@ class Bizh120001Request(BaseModel):
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
+            min_length=1,
             title="bka895 入参类型",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh120001Request(BaseModel):
             alias="bka896",
             description="入参值 (bka896): value of the identifier named by bka895",
             max_length=20,
+            min_length=1,
             title="bka896 入参值",
         ),
     ]
@@ -48,6 +51,7 @@ class Bizh120001Request(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ]
@@ -65,6 +69,7 @@ class Bizh120001Request(BaseModel):
         Field(
             alias="amc050",
             description="生育业务类型 (amc050): maternity business type (not used for work injury)",
+            min_length=1,
             title="amc050 生育业务类型",
         ),
     ] = None
@@ -73,6 +78,7 @@ class Bizh120001Request(BaseModel):
         Field(
             alias="bka912",
             description="生育类别 (bka912): maternity category (not used for work injury)",
+            min_length=1,
             title="bka912 生育类别",
         ),
     ] = None
@@ -81,6 +87,7 @@ class Bizh120001Request(BaseModel):
         Field(
             alias="amc029",
             description="生育手术类别 (amc029): maternity surgery category (not used for work injury)",
+            min_length=1,
             title="amc029 生育手术类别",
         ),
     ] = None
@@ -90,6 +97,7 @@ class Bizh120001Request(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ]
@@ -98,6 +106,7 @@ class Bizh120001Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -127,12 +136,19 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     person_category: Annotated[
         str | None,
@@ -140,12 +156,18 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="bka004",
             description="人员类别 (bka004): person category",
             max_length=6,
+            min_length=1,
             title="bka004 人员类别",
         ),
     ] = None
     employment_form: Annotated[
         str | None,
-        Field(alias="aac013", description="用工形式 (aac013): form of employment", title="aac013 用工形式"),
+        Field(
+            alias="aac013",
+            description="用工形式 (aac013): form of employment",
+            min_length=1,
+            title="aac013 用工形式",
+        ),
     ] = None
     administrative_rank: Annotated[
         str | None,
@@ -153,6 +175,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="bka005",
             description="行政职务级别 (bka005): administrative rank (civil-servant level)",
             max_length=6,
+            min_length=1,
             title="bka005 行政职务级别",
         ),
     ] = None
@@ -162,6 +185,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
@@ -171,6 +195,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="aae005",
             description="联系电话 (aae005): contact phone number",
             max_length=30,
+            min_length=1,
             title="aae005 联系电话",
         ),
     ] = None
@@ -189,13 +214,17 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="baa027",
             description="参保地统筹区 (baa027): insured person's pooling region (admin code of the insuring area)",
             max_length=6,
+            min_length=1,
             title="baa027 参保地统筹区",
         ),
     ] = None
     employer_no: Annotated[
         str | None,
         Field(
-            alias="aab001", description="单位编码 (aab001): employer (unit) number", title="aab001 单位编码"
+            alias="aab001",
+            description="单位编码 (aab001): employer (unit) number",
+            min_length=1,
+            title="aab001 单位编码",
         ),
     ] = None
     employer_name: Annotated[
@@ -204,6 +233,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="bka008",
             description="单位名称 (bka008): employer (unit) name",
             max_length=200,
+            min_length=1,
             title="bka008 单位名称",
         ),
     ] = None
@@ -213,6 +243,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -221,6 +252,7 @@ class Bizh120001PersoninfoRow(BaseModel):
         Field(
             alias="bka888",
             description="个人基金状态 (bka888): personal fund status (frozen or not)",
+            min_length=1,
             title="bka888 个人基金状态",
         ),
     ] = None
@@ -230,6 +262,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="aaa027",
             description="工伤保险中心编码 (aaa027): work-injury insurance centre (pooling centre) code",
             max_length=6,
+            min_length=1,
             title="aaa027 工伤保险中心编码",
         ),
     ] = None
@@ -238,6 +271,7 @@ class Bizh120001PersoninfoRow(BaseModel):
         Field(
             alias="aaz267",
             description="申请序列号 (aaz267): application serial number (work-injury recognition / outpatient application)",
+            min_length=1,
             title="aaz267 申请序列号",
         ),
     ] = None
@@ -247,6 +281,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ] = None
@@ -256,6 +291,7 @@ class Bizh120001PersoninfoRow(BaseModel):
             alias="bka026",
             description="疾病诊断编码 (bka026): diagnosis code (ICD)",
             max_length=20,
+            min_length=1,
             title="bka026 疾病诊断编码",
         ),
     ] = None
@@ -264,6 +300,7 @@ class Bizh120001PersoninfoRow(BaseModel):
         Field(
             alias="bka042",
             description="工伤凭证号 (bka042): work-injury (or maternity) voucher number",
+            min_length=1,
             title="bka042 工伤凭证号",
         ),
     ] = None
@@ -301,6 +338,7 @@ class Bizh120001Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -309,6 +347,7 @@ class Bizh120001Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

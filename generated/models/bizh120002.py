@@ -22,6 +22,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="ake005",
             description="医院药品项目编码 (ake005): hospital drug/item code",
             max_length=20,
+            min_length=1,
             title="ake005 医院药品项目编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="ake006",
             description="医院药品项目名称 (ake006): hospital drug/item name",
             max_length=100,
+            min_length=1,
             title="ake006 医院药品项目名称",
         ),
     ]
@@ -76,6 +78,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka063",
             description="录入人工号 (bka063): entering staff member's number",
             max_length=20,
+            min_length=1,
             title="bka063 录入人工号",
         ),
     ] = None
@@ -85,13 +88,18 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka064",
             description="录入人姓名 (bka064): entering staff member's name",
             max_length=50,
+            min_length=1,
             title="bka064 录入人姓名",
         ),
     ] = None
     dosage_form: Annotated[
         str | None,
         Field(
-            alias="bka052", description="剂型 (bka052): dosage form", max_length=30, title="bka052 剂型"
+            alias="bka052",
+            description="剂型 (bka052): dosage form",
+            max_length=30,
+            min_length=1,
+            title="bka052 剂型",
         ),
     ] = None
     manufacturer: Annotated[
@@ -100,6 +108,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka053",
             description="厂家 (bka053): manufacturer",
             max_length=50,
+            min_length=1,
             title="bka053 厂家",
         ),
     ] = None
@@ -109,6 +118,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka054",
             description="规格 (bka054): specification",
             max_length=300,
+            min_length=1,
             title="bka054 规格",
         ),
     ] = None
@@ -118,6 +128,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka055",
             description="计量单位 (bka055): unit of measure",
             max_length=20,
+            min_length=1,
             title="bka055 计量单位",
         ),
     ] = None
@@ -127,6 +138,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka070",
             description="处方号 (bka070): prescription number",
             max_length=20,
+            min_length=1,
             title="bka070 处方号",
         ),
     ] = None
@@ -136,6 +148,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka074",
             description="处方医生编号 (bka074): prescribing doctor code",
             max_length=20,
+            min_length=1,
             title="bka074 处方医生编号",
         ),
     ] = None
@@ -145,6 +158,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka075",
             description="处方医生姓名 (bka075): prescribing doctor name",
             max_length=50,
+            min_length=1,
             title="bka075 处方医生姓名",
         ),
     ] = None
@@ -153,6 +167,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
+            min_length=1,
             title="aaz213 费用序号",
         ),
     ] = None
@@ -161,6 +176,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="aka036",
             description="限制使用标志 (aka036): restricted-use flag",
+            min_length=1,
             title="aka036 限制使用标志",
         ),
     ] = None
@@ -169,6 +185,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="bka061",
             description="伤病分离使用标志 (bka061): injury/illness separation flag",
+            min_length=1,
             title="bka061 伤病分离使用标志",
         ),
     ] = None
@@ -177,6 +194,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="aaz267",
             description="申请序列号 (aaz267): application serial number (work-injury recognition / outpatient application)",
+            min_length=1,
             title="aaz267 申请序列号",
         ),
     ] = None
@@ -186,6 +204,7 @@ class Bizh120002FeeinfoRow(BaseModel):
             alias="bka071",
             description="医院费用唯一标识 (bka071): hospital's unique fee id",
             max_length=20,
+            min_length=1,
             title="bka071 医院费用唯一标识",
         ),
     ] = None
@@ -205,6 +224,7 @@ class Bizh120002Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -213,6 +233,7 @@ class Bizh120002Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -233,6 +254,7 @@ class Bizh120002Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -242,6 +264,7 @@ class Bizh120002Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]

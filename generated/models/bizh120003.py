@@ -22,6 +22,7 @@ class Bizh120003Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120003Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -40,6 +42,7 @@ class Bizh120003Request(BaseModel):
             alias="bka438",
             description="业务场景阶段 (bka438): business scene stage (1 start, 2 settlement, 3 end)",
             max_length=1,
+            min_length=1,
             title="bka438 业务场景阶段",
         ),
     ]
@@ -59,6 +62,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -67,6 +71,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -76,6 +81,7 @@ class Bizh120003Response(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ] = None
@@ -85,6 +91,7 @@ class Bizh120003Response(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh120102Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -30,6 +31,7 @@ class Bizh120102Request(BaseModel):
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
+            min_length=1,
             title="bka895 入参类型",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh120102Request(BaseModel):
             alias="bka896",
             description="入参值 (bka896): value of the identifier named by bka895",
             max_length=20,
+            min_length=1,
             title="bka896 入参值",
         ),
     ]
@@ -48,12 +51,18 @@ class Bizh120102Request(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ]
     settled_flag: Annotated[
         Literal["1", "0"] | None,
-        Field(alias="bka891", description="结算标识 (bka891): settled flag", title="bka891 结算标识"),
+        Field(
+            alias="bka891",
+            description="结算标识 (bka891): settled flag",
+            min_length=1,
+            title="bka891 结算标识",
+        ),
     ] = None
     start_date: Annotated[
         str | None,
@@ -90,6 +99,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ] = None
@@ -99,6 +109,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -108,6 +119,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -117,6 +129,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ] = None
@@ -126,6 +139,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ] = None
@@ -135,6 +149,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aaa027",
             description="工伤保险中心编码 (aaa027): work-injury insurance centre (pooling centre) code",
             max_length=6,
+            min_length=1,
             title="aaa027 工伤保险中心编码",
         ),
     ] = None
@@ -144,6 +159,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="baa027",
             description="参保地统筹区 (baa027): insured person's pooling region (admin code of the insuring area)",
             max_length=6,
+            min_length=1,
             title="baa027 参保地统筹区",
         ),
     ] = None
@@ -162,12 +178,19 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     social_security_number: Annotated[
         str | None,
@@ -175,6 +198,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
@@ -184,6 +208,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka100",
             description="社保卡号 (bka100): social security card number",
             max_length=25,
+            min_length=1,
             title="bka100 社保卡号",
         ),
     ] = None
@@ -202,13 +227,17 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aae005",
             description="联系电话 (aae005): contact phone number",
             max_length=30,
+            min_length=1,
             title="aae005 联系电话",
         ),
     ] = None
     employer_no: Annotated[
         str | None,
         Field(
-            alias="aab001", description="单位编码 (aab001): employer (unit) number", title="aab001 单位编码"
+            alias="aab001",
+            description="单位编码 (aab001): employer (unit) number",
+            min_length=1,
+            title="aab001 单位编码",
         ),
     ] = None
     employer_name: Annotated[
@@ -217,6 +246,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka008",
             description="单位名称 (bka008): employer (unit) name",
             max_length=200,
+            min_length=1,
             title="bka008 单位名称",
         ),
     ] = None
@@ -226,6 +256,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka004",
             description="人员类别 (bka004): person category",
             max_length=6,
+            min_length=1,
             title="bka004 人员类别",
         ),
     ] = None
@@ -235,6 +266,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka005",
             description="行政职务级别 (bka005): administrative rank (civil-servant level)",
             max_length=6,
+            min_length=1,
             title="bka005 行政职务级别",
         ),
     ] = None
@@ -244,6 +276,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -252,6 +285,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka042",
             description="工伤凭证号 (bka042): work-injury (or maternity) voucher number",
+            min_length=1,
             title="bka042 工伤凭证号",
         ),
     ] = None
@@ -261,6 +295,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka503",
             description="医师编码 (bka503): doctor code",
             max_length=20,
+            min_length=1,
             title="bka503 医师编码",
         ),
     ] = None
@@ -269,6 +304,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
+            min_length=1,
             title="bka013 业务登记日期",
         ),
     ] = None
@@ -278,6 +314,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka014",
             description="登记人工号 (bka014): operator (registering staff) code",
             max_length=20,
+            min_length=1,
             title="bka014 登记人工号",
         ),
     ] = None
@@ -287,6 +324,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka015",
             description="登记人姓名 (bka015): operator (registering staff) name",
             max_length=50,
+            min_length=1,
             title="bka015 登记人姓名",
         ),
     ] = None
@@ -305,6 +343,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka019",
             description="科室编码 (bka019): department code",
             max_length=20,
+            min_length=1,
             title="bka019 科室编码",
         ),
     ] = None
@@ -314,6 +353,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka021",
             description="病区编码 (bka021): ward code",
             max_length=20,
+            min_length=1,
             title="bka021 病区编码",
         ),
     ] = None
@@ -323,6 +363,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka023",
             description="床位号 (bka023): bed number",
             max_length=20,
+            min_length=1,
             title="bka023 床位号",
         ),
     ] = None
@@ -332,6 +373,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka025",
             description="医院业务号 (bka025): hospital business number (outpatient or inpatient number)",
             max_length=20,
+            min_length=1,
             title="bka025 医院业务号",
         ),
     ] = None
@@ -341,6 +383,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka026",
             description="疾病诊断编码 (bka026): diagnosis code (ICD)",
             max_length=20,
+            min_length=1,
             title="bka026 疾病诊断编码",
         ),
     ] = None
@@ -350,13 +393,18 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka036",
             description="用卡标志 (bka036): card used flag",
             max_length=1,
+            min_length=1,
             title="bka036 用卡标志",
         ),
     ] = None
     remarks: Annotated[
         str | None,
         Field(
-            alias="bka043", description="备注 (bka043): remarks", max_length=500, title="bka043 备注"
+            alias="bka043",
+            description="备注 (bka043): remarks",
+            max_length=500,
+            min_length=1,
+            title="bka043 备注",
         ),
     ] = None
     discharge_date: Annotated[
@@ -374,6 +422,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka031",
             description="出院疾病诊断 (bka031): discharge diagnosis (ICD code)",
             max_length=20,
+            min_length=1,
             title="bka031 出院疾病诊断",
         ),
     ] = None
@@ -391,6 +440,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka033",
             description="结束人工号 (bka033): discharge-registering staff member's number",
+            min_length=1,
             title="bka033 结束人工号",
         ),
     ] = None
@@ -399,18 +449,25 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka034",
             description="结束人 (bka034): discharge-registering staff member's name",
+            min_length=1,
             title="bka034 结束人",
         ),
     ] = None
     settled_flag: Annotated[
         Literal["1", "0"] | None,
-        Field(alias="bka891", description="结算标识 (bka891): settled flag", title="bka891 结算标识"),
+        Field(
+            alias="bka891",
+            description="结算标识 (bka891): settled flag",
+            min_length=1,
+            title="bka891 结算标识",
+        ),
     ] = None
     discharged_flag: Annotated[
         str | None,
         Field(
             alias="bka039",
             description="完成标志 (bka039): completion flag (在院标识: still in hospital / discharged)",
+            min_length=1,
             title="bka039 完成标志",
         ),
     ] = None
@@ -419,6 +476,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka045",
             description="结算日期 (bka045): settlement (completion) date",
+            min_length=1,
             title="bka045 结算日期",
         ),
     ] = None
@@ -428,6 +486,7 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka046",
             description="结算人工号 (bka046): settling staff code",
             max_length=20,
+            min_length=1,
             title="bka046 结算人工号",
         ),
     ] = None
@@ -437,17 +496,26 @@ class Bizh120102BizinfoRow(BaseModel):
             alias="bka047",
             description="结算人 (bka047): settling staff name",
             max_length=50,
+            min_length=1,
             title="bka047 结算人",
         ),
     ] = None
     hospital_level: Annotated[
         str | None,
-        Field(alias="bka502", description="医院级别 (bka502): hospital level", title="bka502 医院级别"),
+        Field(
+            alias="bka502",
+            description="医院级别 (bka502): hospital level",
+            min_length=1,
+            title="bka502 医院级别",
+        ),
     ] = None
     administrative_region: Annotated[
         str | None,
         Field(
-            alias="bka501", description="行政区域 (bka501): administrative region", title="bka501 行政区域"
+            alias="bka501",
+            description="行政区域 (bka501): administrative region",
+            min_length=1,
+            title="bka501 行政区域",
         ),
     ] = None
     admission_route: Annotated[
@@ -455,19 +523,26 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bkf002",
             description="入院方式 (bkf002): admission route (outpatient / emergency)",
+            min_length=1,
             title="bkf002 入院方式",
         ),
     ] = None
     admission_condition: Annotated[
         str | None,
         Field(
-            alias="bkf003", description="入院情况 (bkf003): condition on admission", title="bkf003 入院情况"
+            alias="bkf003",
+            description="入院情况 (bkf003): condition on admission",
+            min_length=1,
+            title="bkf003 入院情况",
         ),
     ] = None
     discharge_outcome: Annotated[
         Literal["01", "02", "03", "04", "05", "99"] | None,
         Field(
-            alias="bkf004", description="出院转归情况 (bkf004): discharge outcome", title="bkf004 出院转归情况"
+            alias="bkf004",
+            description="出院转归情况 (bkf004): discharge outcome",
+            min_length=1,
+            title="bkf004 出院转归情况",
         ),
     ] = None
 
@@ -486,6 +561,7 @@ class Bizh120102Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -494,6 +570,7 @@ class Bizh120102Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

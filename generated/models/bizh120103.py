@@ -22,6 +22,7 @@ class Bizh120103Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120103Request(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ]
@@ -40,6 +42,7 @@ class Bizh120103Request(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ]
@@ -67,6 +70,7 @@ class Bizh120103Request(BaseModel):
             alias="bka014",
             description="登记人工号 (bka014): operator (registering staff) code",
             max_length=20,
+            min_length=1,
             title="bka014 登记人工号",
         ),
     ]
@@ -76,6 +80,7 @@ class Bizh120103Request(BaseModel):
             alias="bka015",
             description="登记人姓名 (bka015): operator (registering staff) name",
             max_length=50,
+            min_length=1,
             title="bka015 登记人姓名",
         ),
     ]
@@ -85,6 +90,7 @@ class Bizh120103Request(BaseModel):
             alias="bka021",
             description="病区编码 (bka021): ward code",
             max_length=20,
+            min_length=1,
             title="bka021 病区编码",
         ),
     ] = None
@@ -94,6 +100,7 @@ class Bizh120103Request(BaseModel):
             alias="bka022",
             description="病区名称 (bka022): ward name",
             max_length=50,
+            min_length=1,
             title="bka022 病区名称",
         ),
     ] = None
@@ -103,6 +110,7 @@ class Bizh120103Request(BaseModel):
             alias="bka019",
             description="科室编码 (bka019): department code",
             max_length=20,
+            min_length=1,
             title="bka019 科室编码",
         ),
     ] = None
@@ -112,6 +120,7 @@ class Bizh120103Request(BaseModel):
             alias="bka020",
             description="科室名称 (bka020): department name",
             max_length=50,
+            min_length=1,
             title="bka020 科室名称",
         ),
     ] = None
@@ -121,6 +130,7 @@ class Bizh120103Request(BaseModel):
             alias="bka026",
             description="疾病诊断编码 (bka026): diagnosis code (ICD)",
             max_length=20,
+            min_length=1,
             title="bka026 疾病诊断编码",
         ),
     ]
@@ -130,6 +140,7 @@ class Bizh120103Request(BaseModel):
             alias="bka025",
             description="医院业务号 (bka025): hospital business number (outpatient or inpatient number)",
             max_length=20,
+            min_length=1,
             title="bka025 医院业务号",
         ),
     ] = None
@@ -139,19 +150,28 @@ class Bizh120103Request(BaseModel):
             alias="bka023",
             description="床位号 (bka023): bed number",
             max_length=20,
+            min_length=1,
             title="bka023 床位号",
         ),
     ] = None
     bed_type: Annotated[
         str | None,
         Field(
-            alias="bka024", description="床位类型 (bka024): bed type", max_length=1, title="bka024 床位类型"
+            alias="bka024",
+            description="床位类型 (bka024): bed type",
+            max_length=1,
+            min_length=1,
+            title="bka024 床位类型",
         ),
     ] = None
     remarks: Annotated[
         str | None,
         Field(
-            alias="bka043", description="备注 (bka043): remarks", max_length=500, title="bka043 备注"
+            alias="bka043",
+            description="备注 (bka043): remarks",
+            max_length=500,
+            min_length=1,
+            title="bka043 备注",
         ),
     ] = None
     doctor_code: Annotated[
@@ -160,6 +180,7 @@ class Bizh120103Request(BaseModel):
             alias="bka503",
             description="医师编码 (bka503): doctor code",
             max_length=20,
+            min_length=1,
             title="bka503 医师编码",
         ),
     ] = None
@@ -168,6 +189,7 @@ class Bizh120103Request(BaseModel):
         Field(
             alias="bkc500",
             description="中途结算 (bkc500): interim settlement (not used for work injury)",
+            min_length=1,
             title="bkc500 中途结算",
         ),
     ] = None
@@ -176,6 +198,7 @@ class Bizh120103Request(BaseModel):
         Field(
             alias="ykc679",
             description="住院原因 (ykc679): reason for hospitalisation (medical-insurance field; work injury sends blank)",
+            min_length=1,
             title="ykc679 住院原因",
         ),
     ] = None
@@ -184,24 +207,32 @@ class Bizh120103Request(BaseModel):
         Field(
             alias="ykc680",
             description="补助类型 (ykc680): subsidy type (sent blank by work-injury vendors)",
+            min_length=1,
             title="ykc680 补助类型",
         ),
     ] = None
     bank_id: Annotated[
-        str | None, Field(alias="aaz065", description="银行ID (aaz065): bank id", title="aaz065 银行ID")
+        str | None,
+        Field(
+            alias="aaz065", description="银行ID (aaz065): bank id", min_length=1, title="aaz065 银行ID"
+        ),
     ] = None
     bank_account_name: Annotated[
         str | None,
         Field(
             alias="aae009",
             description="银行户名 (aae009): bank account holder name",
+            min_length=1,
             title="aae009 银行户名",
         ),
     ] = None
     bank_account_no: Annotated[
         str | None,
         Field(
-            alias="aae010", description="银行账号 (aae010): bank account number", title="aae010 银行账号"
+            alias="aae010",
+            description="银行账号 (aae010): bank account number",
+            min_length=1,
+            title="aae010 银行账号",
         ),
     ] = None
 
@@ -220,6 +251,7 @@ class Bizh120103Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -228,6 +260,7 @@ class Bizh120103Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -237,6 +270,7 @@ class Bizh120103Response(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]

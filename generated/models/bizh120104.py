@@ -22,6 +22,7 @@ class Bizh120104Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120104Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -40,6 +42,7 @@ class Bizh120104Request(BaseModel):
             alias="bka021",
             description="病区编码 (bka021): ward code",
             max_length=20,
+            min_length=1,
             title="bka021 病区编码",
         ),
     ] = None
@@ -49,6 +52,7 @@ class Bizh120104Request(BaseModel):
             alias="bka022",
             description="病区名称 (bka022): ward name",
             max_length=50,
+            min_length=1,
             title="bka022 病区名称",
         ),
     ] = None
@@ -58,6 +62,7 @@ class Bizh120104Request(BaseModel):
             alias="bka019",
             description="科室编码 (bka019): department code",
             max_length=20,
+            min_length=1,
             title="bka019 科室编码",
         ),
     ] = None
@@ -67,6 +72,7 @@ class Bizh120104Request(BaseModel):
             alias="bka020",
             description="科室名称 (bka020): department name",
             max_length=50,
+            min_length=1,
             title="bka020 科室名称",
         ),
     ] = None
@@ -76,6 +82,7 @@ class Bizh120104Request(BaseModel):
             alias="bka025",
             description="医院业务号 (bka025): hospital business number (outpatient or inpatient number)",
             max_length=20,
+            min_length=1,
             title="bka025 医院业务号",
         ),
     ] = None
@@ -85,6 +92,7 @@ class Bizh120104Request(BaseModel):
             alias="bka023",
             description="床位号 (bka023): bed number",
             max_length=20,
+            min_length=1,
             title="bka023 床位号",
         ),
     ] = None
@@ -94,6 +102,7 @@ class Bizh120104Request(BaseModel):
             alias="bka503",
             description="医师编码 (bka503): doctor code",
             max_length=20,
+            min_length=1,
             title="bka503 医师编码",
         ),
     ] = None
@@ -102,6 +111,7 @@ class Bizh120104Request(BaseModel):
         Field(
             alias="ykc679",
             description="住院原因 (ykc679): reason for hospitalisation (medical-insurance field; work injury sends blank)",
+            min_length=1,
             title="ykc679 住院原因",
         ),
     ] = None
@@ -110,6 +120,7 @@ class Bizh120104Request(BaseModel):
         Field(
             alias="ykc680",
             description="补助类型 (ykc680): subsidy type (sent blank by work-injury vendors)",
+            min_length=1,
             title="ykc680 补助类型",
         ),
     ] = None
@@ -129,6 +140,7 @@ class Bizh120104Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -137,6 +149,7 @@ class Bizh120104Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

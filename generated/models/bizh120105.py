@@ -22,6 +22,7 @@ class Bizh120105Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120105Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -48,6 +50,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka033",
             description="结束人工号 (bka033): discharge-registering staff member's number",
+            min_length=1,
             title="bka033 结束人工号",
         ),
     ]
@@ -56,30 +59,41 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka034",
             description="结束人 (bka034): discharge-registering staff member's name",
+            min_length=1,
             title="bka034 结束人",
         ),
     ]
     blood_type: Annotated[
-        str | None, Field(alias="bkf001", description="血型 (bkf001): blood type", title="bkf001 血型")
+        str | None,
+        Field(
+            alias="bkf001", description="血型 (bkf001): blood type", min_length=1, title="bkf001 血型"
+        ),
     ] = None
     admission_route: Annotated[
         str | None,
         Field(
             alias="bkf002",
             description="入院方式 (bkf002): admission route (outpatient / emergency)",
+            min_length=1,
             title="bkf002 入院方式",
         ),
     ] = None
     admission_condition: Annotated[
         str | None,
         Field(
-            alias="bkf003", description="入院情况 (bkf003): condition on admission", title="bkf003 入院情况"
+            alias="bkf003",
+            description="入院情况 (bkf003): condition on admission",
+            min_length=1,
+            title="bkf003 入院情况",
         ),
     ] = None
     discharge_outcome: Annotated[
         Literal["01", "02", "03", "04", "05", "99"] | None,
         Field(
-            alias="bkf004", description="出院转归情况 (bkf004): discharge outcome", title="bkf004 出院转归情况"
+            alias="bkf004",
+            description="出院转归情况 (bkf004): discharge outcome",
+            min_length=1,
+            title="bkf004 出院转归情况",
         ),
     ] = None
     rescue_count: Annotated[
@@ -106,13 +120,18 @@ class Bizh120105Request(BaseModel):
             alias="bka031",
             description="出院疾病诊断 (bka031): discharge diagnosis (ICD code)",
             max_length=20,
+            min_length=1,
             title="bka031 出院疾病诊断",
         ),
     ]
     remarks: Annotated[
         str | None,
         Field(
-            alias="bka043", description="备注 (bka043): remarks", max_length=500, title="bka043 备注"
+            alias="bka043",
+            description="备注 (bka043): remarks",
+            max_length=500,
+            min_length=1,
+            title="bka043 备注",
         ),
     ] = None
     maternity_business_type: Annotated[
@@ -120,6 +139,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="amc050",
             description="生育业务类型 (amc050): maternity business type (not used for work injury)",
+            min_length=1,
             title="amc050 生育业务类型",
         ),
     ] = None
@@ -128,6 +148,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="amc029",
             description="生育手术类别 (amc029): maternity surgery category (not used for work injury)",
+            min_length=1,
             title="amc029 生育手术类别",
         ),
     ] = None
@@ -136,6 +157,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="amc031",
             description="胎次 (amc031): parity (birth order), maternity only",
+            min_length=1,
             title="amc031 胎次",
         ),
     ] = None
@@ -144,6 +166,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka911",
             description="手术日期 (bka911): surgery date (maternity only)",
+            min_length=1,
             title="bka911 手术日期",
         ),
     ] = None
@@ -152,6 +175,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka912",
             description="生育类别 (bka912): maternity category (not used for work injury)",
+            min_length=1,
             title="bka912 生育类别",
         ),
     ] = None
@@ -160,6 +184,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka913",
             description="胎儿数 (bka913): number of fetuses (maternity only)",
+            min_length=1,
             title="bka913 胎儿数",
         ),
     ] = None
@@ -168,6 +193,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka914",
             description="母亲情况 (bka914): mother's condition (maternity only)",
+            min_length=1,
             title="bka914 母亲情况",
         ),
     ] = None
@@ -176,6 +202,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka915",
             description="母亲死亡时间 (bka915): mother's time of death (maternity only)",
+            min_length=1,
             title="bka915 母亲死亡时间",
         ),
     ] = None
@@ -184,6 +211,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka916",
             description="婴儿(胎儿)情况 (bka916): infant (fetus) condition (maternity only)",
+            min_length=1,
             title="bka916 婴儿(胎儿)情况",
         ),
     ] = None
@@ -192,12 +220,18 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka917",
             description="婴儿(胎儿)死亡时间 (bka917): infant (fetus) time of death (maternity only)",
+            min_length=1,
             title="bka917 婴儿(胎儿)死亡时间",
         ),
     ] = None
     discharge_reason: Annotated[
         str | None,
-        Field(alias="ykc195", description="出院原因 (ykc195): discharge reason", title="ykc195 出院原因"),
+        Field(
+            alias="ykc195",
+            description="出院原因 (ykc195): discharge reason",
+            min_length=1,
+            title="ykc195 出院原因",
+        ),
     ] = None
     stay_days_declared: Annotated[
         str | None,
@@ -223,6 +257,7 @@ class Bizh120105Request(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ]
@@ -242,6 +277,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -250,6 +286,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -259,6 +296,7 @@ class Bizh120105Response(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ] = None
@@ -268,6 +306,7 @@ class Bizh120105Response(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ] = None
@@ -439,12 +478,16 @@ class Bizh120105Response(BaseModel):
             alias="bka031",
             description="出院疾病诊断 (bka031): discharge diagnosis (ICD code)",
             max_length=20,
+            min_length=1,
             title="bka031 出院疾病诊断",
         ),
     ] = None
     discharge_outcome: Annotated[
         Literal["01", "02", "03", "04", "05", "99"] | None,
         Field(
-            alias="bkf004", description="出院转归情况 (bkf004): discharge outcome", title="bkf004 出院转归情况"
+            alias="bkf004",
+            description="出院转归情况 (bkf004): discharge outcome",
+            min_length=1,
+            title="bkf004 出院转归情况",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh120113Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120113Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh120113Request(BaseModel):
         Field(
             alias="operate",
             description="明细分组 (operate): fee list grouping (0 by fee category, 1 by item name, 2 all)",
+            min_length=1,
             title="operate 明细分组",
         ),
     ] = None
@@ -47,6 +50,7 @@ class Bizh120113Request(BaseModel):
         Field(
             alias="secfalg",
             description="业务完成标志 (secfalg): business completed flag (which fee table the centre reads: in hospital / completed)",
+            min_length=1,
             title="secfalg 业务完成标志",
         ),
     ] = None
@@ -67,12 +71,19 @@ class Bizh120113ListRow(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     institution_name: Annotated[
         str | None,
@@ -80,6 +91,7 @@ class Bizh120113ListRow(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -89,6 +101,7 @@ class Bizh120113ListRow(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ] = None
@@ -98,6 +111,7 @@ class Bizh120113ListRow(BaseModel):
             alias="aka063",
             description="费用类别 (aka063): fee category (收费项目类别 / 医疗发票项目类别)",
             max_length=6,
+            min_length=1,
             title="aka063 费用类别",
         ),
     ] = None
@@ -107,6 +121,7 @@ class Bizh120113ListRow(BaseModel):
             alias="ake002",
             description="中心药品项目名称 (ake002): centre (catalogue) item name",
             max_length=100,
+            min_length=1,
             title="ake002 中心药品项目名称",
         ),
     ] = None
@@ -116,13 +131,18 @@ class Bizh120113ListRow(BaseModel):
             alias="ake006",
             description="医院药品项目名称 (ake006): hospital drug/item name",
             max_length=100,
+            min_length=1,
             title="ake006 医院药品项目名称",
         ),
     ] = None
     dosage_form: Annotated[
         str | None,
         Field(
-            alias="bka052", description="剂型 (bka052): dosage form", max_length=30, title="bka052 剂型"
+            alias="bka052",
+            description="剂型 (bka052): dosage form",
+            max_length=30,
+            min_length=1,
+            title="bka052 剂型",
         ),
     ] = None
     specification: Annotated[
@@ -131,6 +151,7 @@ class Bizh120113ListRow(BaseModel):
             alias="bka054",
             description="规格 (bka054): specification",
             max_length=300,
+            min_length=1,
             title="bka054 规格",
         ),
     ] = None
@@ -166,6 +187,7 @@ class Bizh120113ListRow(BaseModel):
         Field(
             alias="pay_first",
             description="先自付比例 (pay_first): self-pay-first ratio (uncoded wire name)",
+            min_length=1,
             title="pay_first 先自付比例",
         ),
     ] = None
@@ -185,6 +207,7 @@ class Bizh120113Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -193,6 +216,7 @@ class Bizh120113Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

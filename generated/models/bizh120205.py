@@ -22,6 +22,7 @@ class Bizh120205Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -30,18 +31,25 @@ class Bizh120205Request(BaseModel):
         Field(
             alias="aaa100",
             description="代码类别 (aaa100): code table name (the field code, lower case)",
+            min_length=1,
             title="aaa100 代码类别",
         ),
     ] = None
     code_value: Annotated[
         str | None,
-        Field(alias="aaa102", description="代码码值 (aaa102): code value", title="aaa102 代码码值"),
+        Field(
+            alias="aaa102",
+            description="代码码值 (aaa102): code value",
+            min_length=1,
+            title="aaa102 代码码值",
+        ),
     ] = None
     code_extension: Annotated[
         str | None,
         Field(
             alias="aaa104",
             description="预留（扩展） (aaa104): reserved / extension (Guangzhou client stores it as UserCode)",
+            min_length=1,
             title="aaa104 预留（扩展）",
         ),
     ] = None
@@ -61,23 +69,35 @@ class Bizh120205CodeinfoRow(BaseModel):
         Field(
             alias="aaa100",
             description="代码类别 (aaa100): code table name (the field code, lower case)",
+            min_length=1,
             title="aaa100 代码类别",
         ),
     ] = None
     code_category_name: Annotated[
         str | None,
         Field(
-            alias="aaa101", description="代码类别名称 (aaa101): code table title", title="aaa101 代码类别名称"
+            alias="aaa101",
+            description="代码类别名称 (aaa101): code table title",
+            min_length=1,
+            title="aaa101 代码类别名称",
         ),
     ] = None
     code_value: Annotated[
         str | None,
-        Field(alias="aaa102", description="代码码值 (aaa102): code value", title="aaa102 代码码值"),
+        Field(
+            alias="aaa102",
+            description="代码码值 (aaa102): code value",
+            min_length=1,
+            title="aaa102 代码码值",
+        ),
     ] = None
     code_value_name: Annotated[
         str | None,
         Field(
-            alias="aaa103", description="代码码值名称 (aaa103): code value label", title="aaa103 代码码值名称"
+            alias="aaa103",
+            description="代码码值名称 (aaa103): code value label",
+            min_length=1,
+            title="aaa103 代码码值名称",
         ),
     ] = None
     code_extension: Annotated[
@@ -85,6 +105,7 @@ class Bizh120205CodeinfoRow(BaseModel):
         Field(
             alias="aaa104",
             description="预留（扩展） (aaa104): reserved / extension (Guangzhou client stores it as UserCode)",
+            min_length=1,
             title="aaa104 预留（扩展）",
         ),
     ] = None
@@ -94,6 +115,7 @@ class Bizh120205CodeinfoRow(BaseModel):
             alias="aaa027",
             description="工伤保险中心编码 (aaa027): work-injury insurance centre (pooling centre) code",
             max_length=6,
+            min_length=1,
             title="aaa027 工伤保险中心编码",
         ),
     ] = None
@@ -113,6 +135,7 @@ class Bizh120205Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -121,6 +144,7 @@ class Bizh120205Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh120206Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh120206Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -50,6 +52,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka800",
             description="名称 (bka800): row label of the settlement-sheet matrix (fee category, e.g. 西药费)",
+            min_length=1,
             title="bka800 名称",
         ),
     ] = None
@@ -132,6 +135,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -140,6 +144,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -149,6 +154,7 @@ class Bizh120206Response(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -157,6 +163,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bkc110",
             description="医院等级 (bkc110): hospital grade (a code, translated via table bkc110)",
+            min_length=1,
             title="bkc110 医院等级",
         ),
     ] = None
@@ -166,6 +173,7 @@ class Bizh120206Response(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ] = None
@@ -174,6 +182,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bkc119",
             description="是否政府办基层医疗机构 (bkc119): whether a government-run primary care institution (a code)",
+            min_length=1,
             title="bkc119 是否政府办基层医疗机构",
         ),
     ] = None
@@ -182,6 +191,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka989",
             description="先行支付 (bka989): advance payment (先行支付) flag (a code)",
+            min_length=1,
             title="bka989 先行支付",
         ),
     ] = None
@@ -191,6 +201,7 @@ class Bizh120206Response(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
@@ -200,12 +211,19 @@ class Bizh120206Response(BaseModel):
             alias="bka004",
             description="人员类别 (bka004): person category",
             max_length=6,
+            min_length=1,
             title="bka004 人员类别",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     person_computer_no: Annotated[
         str | None,
@@ -222,6 +240,7 @@ class Bizh120206Response(BaseModel):
             alias="bka100",
             description="社保卡号 (bka100): social security card number",
             max_length=25,
+            min_length=1,
             title="bka100 社保卡号",
         ),
     ] = None
@@ -231,6 +250,7 @@ class Bizh120206Response(BaseModel):
             alias="bka006",
             description="医疗待遇类型 (bka006): treatment type (work injury: 410 outpatient, 420 inpatient)",
             max_length=6,
+            min_length=1,
             title="bka006 医疗待遇类型",
         ),
     ] = None
@@ -240,6 +260,7 @@ class Bizh120206Response(BaseModel):
             alias="aka130",
             description="业务类型 (aka130): business type (41 work-injury outpatient, 42 work-injury inpatient)",
             max_length=6,
+            min_length=1,
             title="aka130 业务类型",
         ),
     ] = None
@@ -248,6 +269,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka045",
             description="结算日期 (bka045): settlement (completion) date",
+            min_length=1,
             title="bka045 结算日期",
         ),
     ] = None
@@ -257,6 +279,7 @@ class Bizh120206Response(BaseModel):
             alias="bka020",
             description="科室名称 (bka020): department name",
             max_length=50,
+            min_length=1,
             title="bka020 科室名称",
         ),
     ] = None
@@ -266,6 +289,7 @@ class Bizh120206Response(BaseModel):
             alias="bka025",
             description="医院业务号 (bka025): hospital business number (outpatient or inpatient number)",
             max_length=20,
+            min_length=1,
             title="bka025 医院业务号",
         ),
     ] = None
@@ -301,6 +325,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="aae011",
             description="制单人 (aae011): who prepared the settlement sheet",
+            min_length=1,
             title="aae011 制单人",
         ),
     ] = None
@@ -309,6 +334,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka890",
             description="打印日期 (bka890): print date (Zhongshan only)",
+            min_length=1,
             title="bka890 打印日期",
         ),
     ] = None

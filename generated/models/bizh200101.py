@@ -22,6 +22,7 @@ class Bizh200101Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh200101Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -47,6 +50,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -55,6 +59,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -64,6 +69,7 @@ class Bizh200101Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -72,6 +78,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -80,6 +87,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -89,13 +97,17 @@ class Bizh200101Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -103,6 +115,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None
@@ -112,6 +125,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy001",
             description="病案号 (yzy001): medical-record number",
             max_length=20,
+            min_length=1,
             title="yzy001 病案号",
         ),
     ] = None
@@ -126,7 +140,12 @@ class Bizh200101Request(BaseModel):
     ] = None
     icd_version: Annotated[
         str | None,
-        Field(alias="yzy003", description="ICD版本 (yzy003): ICD version code", title="yzy003 ICD版本"),
+        Field(
+            alias="yzy003",
+            description="ICD版本 (yzy003): ICD version code",
+            min_length=1,
+            title="yzy003 ICD版本",
+        ),
     ] = None
     inpatient_serial_number: Annotated[
         str | None,
@@ -134,6 +153,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy004",
             description="住院流水号 (yzy004): HIS inpatient visit serial number",
             max_length=20,
+            min_length=1,
             title="yzy004 住院流水号",
         ),
     ] = None
@@ -152,12 +172,19 @@ class Bizh200101Request(BaseModel):
             alias="aac003",
             description="姓名 (aac003): name of the insured person",
             max_length=20,
+            min_length=1,
             title="aac003 姓名",
         ),
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     sex_name: Annotated[
         str | None,
@@ -165,6 +192,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy008",
             description="性别（名称） (yzy008): sex name",
             max_length=20,
+            min_length=1,
             title="yzy008 性别（名称）",
         ),
     ] = None
@@ -183,6 +211,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy010",
             description="出生地 (yzy010): place of birth",
             max_length=100,
+            min_length=1,
             title="yzy010 出生地",
         ),
     ] = None
@@ -192,6 +221,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy011",
             description="身份证号 (yzy011): citizen ID-card number",
             max_length=30,
+            min_length=1,
             title="yzy011 身份证号",
         ),
     ] = None
@@ -201,6 +231,7 @@ class Bizh200101Request(BaseModel):
             alias="aac161",
             description="国籍编号 (aac161): nationality code",
             max_length=20,
+            min_length=1,
             title="aac161 国籍编号",
         ),
     ] = None
@@ -210,6 +241,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy013",
             description="国籍 (yzy013): nationality name",
             max_length=100,
+            min_length=1,
             title="yzy013 国籍",
         ),
     ] = None
@@ -219,6 +251,7 @@ class Bizh200101Request(BaseModel):
             alias="aac005",
             description="民族编号 (aac005): ethnicity code",
             max_length=20,
+            min_length=1,
             title="aac005 民族编号",
         ),
     ] = None
@@ -228,6 +261,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy015",
             description="民族 (yzy015): ethnicity name",
             max_length=50,
+            min_length=1,
             title="yzy015 民族",
         ),
     ] = None
@@ -237,6 +271,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy016",
             description="职业 (yzy016): occupation name (code is aca111)",
             max_length=100,
+            min_length=1,
             title="yzy016 职业",
         ),
     ] = None
@@ -246,6 +281,7 @@ class Bizh200101Request(BaseModel):
             alias="aac017",
             description="婚姻状况编号 (aac017): marital-status code",
             max_length=20,
+            min_length=1,
             title="aac017 婚姻状况编号",
         ),
     ] = None
@@ -255,6 +291,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy018",
             description="婚姻状况 (yzy018): marital-status name",
             max_length=20,
+            min_length=1,
             title="yzy018 婚姻状况",
         ),
     ] = None
@@ -264,6 +301,7 @@ class Bizh200101Request(BaseModel):
             alias="aab004",
             description="单位名称 (aab004): employer name",
             max_length=200,
+            min_length=1,
             title="aab004 单位名称",
         ),
     ] = None
@@ -273,6 +311,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy020",
             description="单位地址 (yzy020): employer address",
             max_length=200,
+            min_length=1,
             title="yzy020 单位地址",
         ),
     ] = None
@@ -282,6 +321,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy021",
             description="单位电话 (yzy021): employer phone",
             max_length=40,
+            min_length=1,
             title="yzy021 单位电话",
         ),
     ] = None
@@ -291,6 +331,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy022",
             description="单位邮编 (yzy022): employer postcode",
             max_length=20,
+            min_length=1,
             title="yzy022 单位邮编",
         ),
     ] = None
@@ -300,6 +341,7 @@ class Bizh200101Request(BaseModel):
             alias="aac010",
             description="户口地址 (aac010): registered (hukou) address",
             max_length=200,
+            min_length=1,
             title="aac010 户口地址",
         ),
     ] = None
@@ -309,6 +351,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy024",
             description="户口邮编 (yzy024): hukou postcode",
             max_length=20,
+            min_length=1,
             title="yzy024 户口邮编",
         ),
     ] = None
@@ -318,6 +361,7 @@ class Bizh200101Request(BaseModel):
             alias="aae004",
             description="联系人 (aae004): contact person",
             max_length=100,
+            min_length=1,
             title="aae004 联系人",
         ),
     ] = None
@@ -327,6 +371,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy026",
             description="与病人关系 (yzy026): contact's relation to the patient",
             max_length=100,
+            min_length=1,
             title="yzy026 与病人关系",
         ),
     ] = None
@@ -336,6 +381,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy027",
             description="联系人地址 (yzy027): contact address",
             max_length=200,
+            min_length=1,
             title="yzy027 联系人地址",
         ),
     ] = None
@@ -345,6 +391,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy028",
             description="联系人电话 (yzy028): contact phone",
             max_length=40,
+            min_length=1,
             title="yzy028 联系人电话",
         ),
     ] = None
@@ -354,6 +401,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy029",
             description="健康卡号 (yzy029): health card number",
             max_length=100,
+            min_length=1,
             title="yzy029 健康卡号",
         ),
     ] = None
@@ -372,6 +420,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy032",
             description="入院统一科号 (yzy032): admission department, unified department code",
             max_length=30,
+            min_length=1,
             title="yzy032 入院统一科号",
         ),
     ] = None
@@ -381,6 +430,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy033",
             description="入院科别 (yzy033): admission department name",
             max_length=30,
+            min_length=1,
             title="yzy033 入院科别",
         ),
     ] = None
@@ -390,6 +440,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy034",
             description="入院病室 (yzy034): admission ward",
             max_length=30,
+            min_length=1,
             title="yzy034 入院病室",
         ),
     ] = None
@@ -408,6 +459,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy037",
             description="出院统一科号 (yzy037): discharge department, unified department code",
             max_length=30,
+            min_length=1,
             title="yzy037 出院统一科号",
         ),
     ] = None
@@ -417,6 +469,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy038",
             description="出院科别 (yzy038): discharge department name",
             max_length=30,
+            min_length=1,
             title="yzy038 出院科别",
         ),
     ] = None
@@ -426,6 +479,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy039",
             description="出院病室 (yzy039): discharge ward",
             max_length=30,
+            min_length=1,
             title="yzy039 出院病室",
         ),
     ] = None
@@ -444,6 +498,7 @@ class Bizh200101Request(BaseModel):
             alias="akc193",
             description="门（急）诊诊断编码 (akc193): outpatient/emergency diagnosis code (ICD-10)",
             max_length=20,
+            min_length=1,
             title="akc193 门（急）诊诊断编码",
         ),
     ] = None
@@ -453,6 +508,7 @@ class Bizh200101Request(BaseModel):
             alias="akc050",
             description="门（急）诊诊断疾病名 (akc050): outpatient/emergency diagnosis name",
             max_length=100,
+            min_length=1,
             title="akc050 门（急）诊诊断疾病名",
         ),
     ] = None
@@ -462,6 +518,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy043",
             description="门、急诊医生编号 (yzy043): outpatient/emergency doctor code",
             max_length=20,
+            min_length=1,
             title="yzy043 门、急诊医生编号",
         ),
     ] = None
@@ -471,6 +528,7 @@ class Bizh200101Request(BaseModel):
             alias="ake022",
             description="门、急诊医生 (ake022): outpatient/emergency doctor name",
             max_length=50,
+            min_length=1,
             title="ake022 门、急诊医生",
         ),
     ] = None
@@ -480,6 +538,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy045",
             description="病理诊断 (yzy045): pathology diagnosis (text)",
             max_length=200,
+            min_length=1,
             title="yzy045 病理诊断",
         ),
     ] = None
@@ -489,6 +548,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy046",
             description="过敏药物 (yzy046): drugs the patient is allergic to (text)",
             max_length=1000,
+            min_length=1,
             title="yzy046 过敏药物",
         ),
     ] = None
@@ -515,13 +575,17 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy049",
             description="科主任编号 (yzy049): head of department, staff code",
+            min_length=1,
             title="yzy049 科主任编号",
         ),
     ] = None
     dept_head_name: Annotated[
         str | None,
         Field(
-            alias="yzy050", description="科主任 (yzy050): head of department, name", title="yzy050 科主任"
+            alias="yzy050",
+            description="科主任 (yzy050): head of department, name",
+            min_length=1,
+            title="yzy050 科主任",
         ),
     ] = None
     chief_physician_code: Annotated[
@@ -529,6 +593,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy051",
             description="主（副主）任医生编号 (yzy051): chief (associate chief) physician, staff code",
+            min_length=1,
             title="yzy051 主（副主）任医生编号",
         ),
     ] = None
@@ -537,6 +602,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy052",
             description="主（副主）任医生 (yzy052): chief (associate chief) physician, name",
+            min_length=1,
             title="yzy052 主（副主）任医生",
         ),
     ] = None
@@ -545,6 +611,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy053",
             description="主治医生编号 (yzy053): attending physician, staff code",
+            min_length=1,
             title="yzy053 主治医生编号",
         ),
     ] = None
@@ -553,6 +620,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy054",
             description="主治医生 (yzy054): attending physician, name",
+            min_length=1,
             title="yzy054 主治医生",
         ),
     ] = None
@@ -561,6 +629,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy055",
             description="住院医生编号 (yzy055): resident physician, staff code",
+            min_length=1,
             title="yzy055 住院医生编号",
         ),
     ] = None
@@ -569,6 +638,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy056",
             description="住院医生 (yzy056): resident physician, name",
+            min_length=1,
             title="yzy056 住院医生",
         ),
     ] = None
@@ -577,6 +647,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy057",
             description="进修医师编号 (yzy057): visiting (in-training) physician, staff code",
+            min_length=1,
             title="yzy057 进修医师编号",
         ),
     ] = None
@@ -585,24 +656,34 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy058",
             description="进修医师 (yzy058): visiting (in-training) physician, name",
+            min_length=1,
             title="yzy058 进修医师",
         ),
     ] = None
     intern_code: Annotated[
         str | None,
         Field(
-            alias="yzy059", description="实习医师编号 (yzy059): intern, staff code", title="yzy059 实习医师编号"
+            alias="yzy059",
+            description="实习医师编号 (yzy059): intern, staff code",
+            min_length=1,
+            title="yzy059 实习医师编号",
         ),
     ] = None
     intern_name: Annotated[
         str | None,
-        Field(alias="yzy060", description="实习医师 (yzy060): intern, name", title="yzy060 实习医师"),
+        Field(
+            alias="yzy060",
+            description="实习医师 (yzy060): intern, name",
+            min_length=1,
+            title="yzy060 实习医师",
+        ),
     ] = None
     coder_code: Annotated[
         str | None,
         Field(
             alias="yzy061",
             description="编码员编号 (yzy061): medical-record coder, staff code",
+            min_length=1,
             title="yzy061 编码员编号",
         ),
     ] = None
@@ -611,6 +692,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy062",
             description="编码员 (yzy062): medical-record coder, name",
+            min_length=1,
             title="yzy062 编码员",
         ),
     ] = None
@@ -620,6 +702,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy063",
             description="病案质量编号 (yzy063): medical-record quality grade code",
             max_length=20,
+            min_length=1,
             title="yzy063 病案质量编号",
         ),
     ] = None
@@ -629,6 +712,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy064",
             description="病案质量 (yzy064): medical-record quality grade name (甲/乙/丙)",
             max_length=20,
+            min_length=1,
             title="yzy064 病案质量",
         ),
     ] = None
@@ -638,6 +722,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy065",
             description="质控医师编号 (yzy065): quality-control doctor code",
             max_length=20,
+            min_length=1,
             title="yzy065 质控医师编号",
         ),
     ] = None
@@ -647,6 +732,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy066",
             description="质控医师 (yzy066): quality-control doctor name",
             max_length=30,
+            min_length=1,
             title="yzy066 质控医师",
         ),
     ] = None
@@ -656,6 +742,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy067",
             description="质控护士编号 (yzy067): quality-control nurse code",
             max_length=20,
+            min_length=1,
             title="yzy067 质控护士编号",
         ),
     ] = None
@@ -665,13 +752,17 @@ class Bizh200101Request(BaseModel):
             alias="yzy068",
             description="质控护士 (yzy068): quality-control nurse name",
             max_length=30,
+            min_length=1,
             title="yzy068 质控护士",
         ),
     ] = None
     qc_date: Annotated[
         str | None,
         Field(
-            alias="yzy069", description="质控日期 (yzy069): quality-control date", title="yzy069 质控日期"
+            alias="yzy069",
+            description="质控日期 (yzy069): quality-control date",
+            min_length=1,
+            title="yzy069 质控日期",
         ),
     ] = None
     total_medical_cost: Annotated[
@@ -734,6 +825,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy076",
             description="是否尸检编号 (yzy076): autopsy flag code",
             max_length=20,
+            min_length=1,
             title="yzy076 是否尸检编号",
         ),
     ] = None
@@ -743,6 +835,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy077",
             description="是否尸检 (yzy077): autopsy flag name (是/否)",
             max_length=20,
+            min_length=1,
             title="yzy077 是否尸检",
         ),
     ] = None
@@ -752,6 +845,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy078",
             description="血型编号 (yzy078): ABO blood type code",
             max_length=20,
+            min_length=1,
             title="yzy078 血型编号",
         ),
     ] = None
@@ -761,6 +855,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy079",
             description="血型 (yzy079): ABO blood type name",
             max_length=20,
+            min_length=1,
             title="yzy079 血型",
         ),
     ] = None
@@ -770,6 +865,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy080",
             description="RH编号 (yzy080): Rh blood type code",
             max_length=20,
+            min_length=1,
             title="yzy080 RH编号",
         ),
     ] = None
@@ -779,6 +875,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy081",
             description="RH (yzy081): Rh blood type name",
             max_length=20,
+            min_length=1,
             title="yzy081 RH",
         ),
     ] = None
@@ -788,6 +885,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy082",
             description="首次转科统一科号 (yzy082): first transfer department, unified code",
             max_length=30,
+            min_length=1,
             title="yzy082 首次转科统一科号",
         ),
     ] = None
@@ -797,6 +895,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy083",
             description="首次转科科别 (yzy083): first transfer department name",
             max_length=30,
+            min_length=1,
             title="yzy083 首次转科科别",
         ),
     ] = None
@@ -815,6 +914,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy085",
             description="首次转科时间 (yzy085): first transfer time",
             max_length=10,
+            min_length=1,
             title="yzy085 首次转科时间",
         ),
     ] = None
@@ -824,6 +924,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy086",
             description="疾病分型编号 (yzy086): disease type code",
             max_length=20,
+            min_length=1,
             title="yzy086 疾病分型编号",
         ),
     ] = None
@@ -833,6 +934,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy087",
             description="疾病分型 (yzy087): disease type name",
             max_length=20,
+            min_length=1,
             title="yzy087 疾病分型",
         ),
     ] = None
@@ -842,6 +944,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy088",
             description="籍贯 (yzy088): native place",
             max_length=100,
+            min_length=1,
             title="yzy088 籍贯",
         ),
     ] = None
@@ -851,6 +954,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy089",
             description="现住址 (yzy089): current address",
             max_length=100,
+            min_length=1,
             title="yzy089 现住址",
         ),
     ] = None
@@ -860,6 +964,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy090",
             description="现电话 (yzy090): current phone",
             max_length=40,
+            min_length=1,
             title="yzy090 现电话",
         ),
     ] = None
@@ -869,6 +974,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy091",
             description="现邮编 (yzy091): current postcode",
             max_length=20,
+            min_length=1,
             title="yzy091 现邮编",
         ),
     ] = None
@@ -878,6 +984,7 @@ class Bizh200101Request(BaseModel):
             alias="aca111",
             description="职业编号 (aca111): occupation code (name is yzy016)",
             max_length=20,
+            min_length=1,
             title="aca111 职业编号",
         ),
     ] = None
@@ -886,6 +993,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy093",
             description="新生儿出生体重 (yzy093): newborn birth weight",
+            min_length=1,
             title="yzy093 新生儿出生体重",
         ),
     ] = None
@@ -894,6 +1002,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy094",
             description="新生儿入院体重 (yzy094): newborn admission weight",
+            min_length=1,
             title="yzy094 新生儿入院体重",
         ),
     ] = None
@@ -903,6 +1012,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy095",
             description="入院途径编号 (yzy095): admission route code",
             max_length=20,
+            min_length=1,
             title="yzy095 入院途径编号",
         ),
     ] = None
@@ -912,6 +1022,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy096",
             description="入院途径 (yzy096): admission route name",
             max_length=20,
+            min_length=1,
             title="yzy096 入院途径",
         ),
     ] = None
@@ -921,6 +1032,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy097",
             description="临床路径病例编号 (yzy097): clinical-pathway case flag code",
             max_length=20,
+            min_length=1,
             title="yzy097 临床路径病例编号",
         ),
     ] = None
@@ -930,6 +1042,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy098",
             description="临床路径病例 (yzy098): clinical-pathway case flag name (是/否)",
             max_length=20,
+            min_length=1,
             title="yzy098 临床路径病例",
         ),
     ] = None
@@ -939,6 +1052,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy099",
             description="病理疾病编码 (yzy099): pathology diagnosis code",
             max_length=30,
+            min_length=1,
             title="yzy099 病理疾病编码",
         ),
     ] = None
@@ -948,6 +1062,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy100",
             description="病理号 (yzy100): pathology number",
             max_length=50,
+            min_length=1,
             title="yzy100 病理号",
         ),
     ] = None
@@ -957,6 +1072,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy101",
             description="是否药物过敏编号 (yzy101): drug-allergy flag code",
             max_length=20,
+            min_length=1,
             title="yzy101 是否药物过敏编号",
         ),
     ] = None
@@ -966,6 +1082,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy102",
             description="是否药物过敏 (yzy102): drug-allergy flag name (无/有)",
             max_length=20,
+            min_length=1,
             title="yzy102 是否药物过敏",
         ),
     ] = None
@@ -975,6 +1092,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy103",
             description="责任护士编号 (yzy103): responsible nurse code",
             max_length=30,
+            min_length=1,
             title="yzy103 责任护士编号",
         ),
     ] = None
@@ -984,6 +1102,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy104",
             description="责任护士 (yzy104): responsible nurse name",
             max_length=30,
+            min_length=1,
             title="yzy104 责任护士",
         ),
     ] = None
@@ -993,6 +1112,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy105",
             description="离院方式编号 (yzy105): discharge mode code",
             max_length=20,
+            min_length=1,
             title="yzy105 离院方式编号",
         ),
     ] = None
@@ -1002,6 +1122,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy106",
             description="离院方式 (yzy106): discharge mode name",
             max_length=100,
+            min_length=1,
             title="yzy106 离院方式",
         ),
     ] = None
@@ -1011,6 +1132,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy107",
             description="拟接收医疗机构名称（医嘱转院） (yzy107): receiving institution when the discharge mode is 医嘱转院",
             max_length=200,
+            min_length=1,
             title="yzy107 拟接收医疗机构名称（医嘱转院）",
         ),
     ] = None
@@ -1020,6 +1142,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy108",
             description="拟接收医疗机构名称（转社区卫生服务机构/乡镇卫生院） (yzy108): receiving institution when the discharge mode is transfer to a community health centre / township hospital",
             max_length=200,
+            min_length=1,
             title="yzy108 拟接收医疗机构名称（转社区卫生服务机构/乡镇卫生院）",
         ),
     ] = None
@@ -1029,6 +1152,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy109",
             description="是否有出院31天内再住院计划编号 (yzy109): readmission-within-31-days plan flag code",
             max_length=20,
+            min_length=1,
             title="yzy109 是否有出院31天内再住院计划编号",
         ),
     ] = None
@@ -1038,6 +1162,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy110",
             description="是否有出院31天内再住院计划 (yzy110): readmission-within-31-days plan flag name (无/有)",
             max_length=20,
+            min_length=1,
             title="yzy110 是否有出院31天内再住院计划",
         ),
     ] = None
@@ -1047,6 +1172,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy111",
             description="再住院目的 (yzy111): purpose of the planned readmission (text)",
             max_length=400,
+            min_length=1,
             title="yzy111 再住院目的",
         ),
     ] = None
@@ -1128,6 +1254,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy120",
             description="付款方式编号 (yzy120): payment method code (national 医疗付款方式)",
             max_length=20,
+            min_length=1,
             title="yzy120 付款方式编号",
         ),
     ] = None
@@ -1137,6 +1264,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy121",
             description="付款方式 (yzy121): payment method name",
             max_length=30,
+            min_length=1,
             title="yzy121 付款方式",
         ),
     ] = None
@@ -1497,6 +1625,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy161",
             description="治疗类别编号（中医类） (yzy161): TCM treatment category, code",
             max_length=20,
+            min_length=1,
             title="yzy161 治疗类别编号（中医类）",
         ),
     ] = None
@@ -1506,6 +1635,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy162",
             description="治疗类别（中医类） (yzy162): TCM treatment category, name",
             max_length=20,
+            min_length=1,
             title="yzy162 治疗类别（中医类）",
         ),
     ] = None
@@ -1515,6 +1645,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy163",
             description="门（急）诊中医诊断编码（中医类） (yzy163): TCM outpatient/emergency diagnosis, code",
             max_length=30,
+            min_length=1,
             title="yzy163 门（急）诊中医诊断编码（中医类）",
         ),
     ] = None
@@ -1524,6 +1655,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy164",
             description="门（急）诊中医诊断（中医类） (yzy164): TCM outpatient/emergency diagnosis, name",
             max_length=200,
+            min_length=1,
             title="yzy164 门（急）诊中医诊断（中医类）",
         ),
     ] = None
@@ -1533,6 +1665,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy165",
             description="实施临床路径编号（中医类） (yzy165): TCM clinical pathway applied, code",
             max_length=20,
+            min_length=1,
             title="yzy165 实施临床路径编号（中医类）",
         ),
     ] = None
@@ -1542,6 +1675,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy166",
             description="实施临床路径（中医类） (yzy166): TCM clinical pathway applied, name",
             max_length=20,
+            min_length=1,
             title="yzy166 实施临床路径（中医类）",
         ),
     ] = None
@@ -1551,6 +1685,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy167",
             description="使用医疗机构中药制剂编号（中医类） (yzy167): institution TCM preparation used, code",
             max_length=20,
+            min_length=1,
             title="yzy167 使用医疗机构中药制剂编号（中医类）",
         ),
     ] = None
@@ -1560,6 +1695,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy168",
             description="使用医疗机构中药制剂（中医类） (yzy168): institution TCM preparation used, name",
             max_length=20,
+            min_length=1,
             title="yzy168 使用医疗机构中药制剂（中医类）",
         ),
     ] = None
@@ -1569,6 +1705,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy169",
             description="使用中医诊疗设备编号（中医类） (yzy169): TCM equipment used, code",
             max_length=20,
+            min_length=1,
             title="yzy169 使用中医诊疗设备编号（中医类）",
         ),
     ] = None
@@ -1578,6 +1715,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy170",
             description="使用中医诊疗设备（中医类） (yzy170): TCM equipment used, name",
             max_length=20,
+            min_length=1,
             title="yzy170 使用中医诊疗设备（中医类）",
         ),
     ] = None
@@ -1587,6 +1725,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy171",
             description="使用中医诊疗技术编号（中医类） (yzy171): TCM technique used, code",
             max_length=20,
+            min_length=1,
             title="yzy171 使用中医诊疗技术编号（中医类）",
         ),
     ] = None
@@ -1596,6 +1735,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy172",
             description="使用中医诊疗技术（中医类） (yzy172): TCM technique used, name",
             max_length=20,
+            min_length=1,
             title="yzy172 使用中医诊疗技术（中医类）",
         ),
     ] = None
@@ -1605,6 +1745,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy173",
             description="辨证施护编号（中医类） (yzy173): syndrome-based nursing, code",
             max_length=20,
+            min_length=1,
             title="yzy173 辨证施护编号（中医类）",
         ),
     ] = None
@@ -1614,6 +1755,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy174",
             description="辨证施护（中医类） (yzy174): syndrome-based nursing, name",
             max_length=20,
+            min_length=1,
             title="yzy174 辨证施护（中医类）",
         ),
     ] = None
@@ -1632,6 +1774,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy180",
             description="扩展1 (yzy180): reserved extension field 1",
             max_length=20,
+            min_length=1,
             title="yzy180 扩展1",
         ),
     ] = None
@@ -1641,6 +1784,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy181",
             description="扩展2 (yzy181): reserved extension field 2",
             max_length=20,
+            min_length=1,
             title="yzy181 扩展2",
         ),
     ] = None
@@ -1650,6 +1794,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy182",
             description="扩展3 (yzy182): reserved extension field 3",
             max_length=20,
+            min_length=1,
             title="yzy182 扩展3",
         ),
     ] = None
@@ -1659,6 +1804,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy183",
             description="扩展4 (yzy183): reserved extension field 4",
             max_length=20,
+            min_length=1,
             title="yzy183 扩展4",
         ),
     ] = None
@@ -1668,6 +1814,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy184",
             description="扩展5 (yzy184): reserved extension field 5",
             max_length=20,
+            min_length=1,
             title="yzy184 扩展5",
         ),
     ] = None
@@ -1677,6 +1824,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy185",
             description="扩展6 (yzy185): reserved extension field 6",
             max_length=20,
+            min_length=1,
             title="yzy185 扩展6",
         ),
     ] = None
@@ -1686,6 +1834,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy186",
             description="扩展7 (yzy186): reserved extension field 7",
             max_length=20,
+            min_length=1,
             title="yzy186 扩展7",
         ),
     ] = None
@@ -1695,6 +1844,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy187",
             description="扩展8 (yzy187): reserved extension field 8",
             max_length=20,
+            min_length=1,
             title="yzy187 扩展8",
         ),
     ] = None
@@ -1704,6 +1854,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy188",
             description="扩展9 (yzy188): reserved extension field 9",
             max_length=20,
+            min_length=1,
             title="yzy188 扩展9",
         ),
     ] = None
@@ -1713,6 +1864,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy189",
             description="扩展10 (yzy189): reserved extension field 10",
             max_length=20,
+            min_length=1,
             title="yzy189 扩展10",
         ),
     ] = None
@@ -1722,6 +1874,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy190",
             description="扩展11 (yzy190): reserved extension field 11",
             max_length=20,
+            min_length=1,
             title="yzy190 扩展11",
         ),
     ] = None
@@ -1731,6 +1884,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy191",
             description="扩展12 (yzy191): reserved extension field 12",
             max_length=20,
+            min_length=1,
             title="yzy191 扩展12",
         ),
     ] = None
@@ -1740,6 +1894,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy192",
             description="扩展13 (yzy192): reserved extension field 13",
             max_length=20,
+            min_length=1,
             title="yzy192 扩展13",
         ),
     ] = None
@@ -1749,6 +1904,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy193",
             description="扩展14 (yzy193): reserved extension field 14",
             max_length=20,
+            min_length=1,
             title="yzy193 扩展14",
         ),
     ] = None
@@ -1758,6 +1914,7 @@ class Bizh200101Request(BaseModel):
             alias="yzy194",
             description="扩展15 (yzy194): reserved extension field 15",
             max_length=20,
+            min_length=1,
             title="yzy194 扩展15",
         ),
     ] = None
@@ -1777,6 +1934,7 @@ class Bizh200101Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -1785,6 +1943,7 @@ class Bizh200101Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

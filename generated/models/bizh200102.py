@@ -31,6 +31,7 @@ class Bizh200102DetailRow(BaseModel):
             alias="yzy202",
             description="诊断类型 (yzy202): diagnosis type code (main / other …)",
             max_length=20,
+            min_length=1,
             title="yzy202 诊断类型",
         ),
     ] = None
@@ -40,6 +41,7 @@ class Bizh200102DetailRow(BaseModel):
             alias="akc185",
             description="疾病名称 (akc185): diagnosis name",
             max_length=200,
+            min_length=1,
             title="akc185 疾病名称",
         ),
     ] = None
@@ -49,6 +51,7 @@ class Bizh200102DetailRow(BaseModel):
             alias="akc196",
             description="ICD码 (akc196): ICD-10 diagnosis code",
             max_length=30,
+            min_length=1,
             title="akc196 ICD码",
         ),
     ] = None
@@ -58,6 +61,7 @@ class Bizh200102DetailRow(BaseModel):
             alias="yzy205",
             description="入院病情编号 (yzy205): condition-on-admission code",
             max_length=20,
+            min_length=1,
             title="yzy205 入院病情编号",
         ),
     ] = None
@@ -67,6 +71,7 @@ class Bizh200102DetailRow(BaseModel):
             alias="yzy206",
             description="入院病情 (yzy206): condition-on-admission name",
             max_length=20,
+            min_length=1,
             title="yzy206 入院病情",
         ),
     ] = None
@@ -86,6 +91,7 @@ class Bizh200102Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -94,6 +100,7 @@ class Bizh200102Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -114,6 +121,7 @@ class Bizh200102Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -123,6 +131,7 @@ class Bizh200102Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -131,6 +140,7 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -139,6 +149,7 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -147,6 +158,7 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -156,6 +168,7 @@ class Bizh200102Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -164,6 +177,7 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -172,6 +186,7 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -181,13 +196,17 @@ class Bizh200102Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -195,12 +214,18 @@ class Bizh200102Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None
     icd_version: Annotated[
         str | None,
-        Field(alias="yzy003", description="ICD版本 (yzy003): ICD version code", title="yzy003 ICD版本"),
+        Field(
+            alias="yzy003",
+            description="ICD版本 (yzy003): ICD version code",
+            min_length=1,
+            title="yzy003 ICD版本",
+        ),
     ] = None
     detail_rows: Annotated[
         list[Bizh200102DetailRow],

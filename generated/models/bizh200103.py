@@ -30,6 +30,7 @@ class Bizh200103DetailRow(BaseModel):
         Field(
             alias="yzy901",
             description="手术码类型 (yzy901): operation-code type (code system of yzy207)",
+            min_length=1,
             title="yzy901 手术码类型",
         ),
     ] = None
@@ -39,6 +40,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy207",
             description="手术码 (yzy207): operation code (ICD-9-CM-3)",
             max_length=30,
+            min_length=1,
             title="yzy207 手术码",
         ),
     ] = None
@@ -48,6 +50,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy208",
             description="手术码对应名称 (yzy208): operation name",
             max_length=200,
+            min_length=1,
             title="yzy208 手术码对应名称",
         ),
     ] = None
@@ -66,6 +69,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy210",
             description="切口编号 (yzy210): incision class code",
             max_length=20,
+            min_length=1,
             title="yzy210 切口编号",
         ),
     ] = None
@@ -75,6 +79,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy211",
             description="切口 (yzy211): incision class name",
             max_length=20,
+            min_length=1,
             title="yzy211 切口",
         ),
     ] = None
@@ -84,6 +89,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy212",
             description="愈合编号 (yzy212): incision healing grade code",
             max_length=20,
+            min_length=1,
             title="yzy212 愈合编号",
         ),
     ] = None
@@ -93,6 +99,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy213",
             description="愈合 (yzy213): incision healing grade name",
             max_length=20,
+            min_length=1,
             title="yzy213 愈合",
         ),
     ] = None
@@ -102,6 +109,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy214",
             description="手术医生编号 (yzy214): surgeon code",
             max_length=30,
+            min_length=1,
             title="yzy214 手术医生编号",
         ),
     ] = None
@@ -111,6 +119,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy215",
             description="手术医生 (yzy215): surgeon name",
             max_length=30,
+            min_length=1,
             title="yzy215 手术医生",
         ),
     ] = None
@@ -120,6 +129,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy216",
             description="麻醉方式编号 (yzy216): anaesthesia method code",
             max_length=20,
+            min_length=1,
             title="yzy216 麻醉方式编号",
         ),
     ] = None
@@ -129,6 +139,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy217",
             description="麻醉方式 (yzy217): anaesthesia method name",
             max_length=30,
+            min_length=1,
             title="yzy217 麻醉方式",
         ),
     ] = None
@@ -137,6 +148,7 @@ class Bizh200103DetailRow(BaseModel):
         Field(
             alias="yzy218",
             description="是否附加手术 (yzy218): additional-operation flag",
+            min_length=1,
             title="yzy218 是否附加手术",
         ),
     ] = None
@@ -146,6 +158,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy219",
             description="I助编号 (yzy219): first assistant code",
             max_length=30,
+            min_length=1,
             title="yzy219 I助编号",
         ),
     ] = None
@@ -155,6 +168,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy220",
             description="I助姓名 (yzy220): first assistant name",
             max_length=30,
+            min_length=1,
             title="yzy220 I助姓名",
         ),
     ] = None
@@ -164,6 +178,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy221",
             description="II助编号 (yzy221): second assistant code",
             max_length=30,
+            min_length=1,
             title="yzy221 II助编号",
         ),
     ] = None
@@ -173,6 +188,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy222",
             description="II助姓名 (yzy222): second assistant name",
             max_length=30,
+            min_length=1,
             title="yzy222 II助姓名",
         ),
     ] = None
@@ -182,6 +198,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy223",
             description="麻醉医生编号 (yzy223): anaesthetist code",
             max_length=30,
+            min_length=1,
             title="yzy223 麻醉医生编号",
         ),
     ] = None
@@ -191,6 +208,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy224",
             description="麻醉医生 (yzy224): anaesthetist name",
             max_length=30,
+            min_length=1,
             title="yzy224 麻醉医生",
         ),
     ] = None
@@ -200,6 +218,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy225",
             description="择期手术编号 (yzy225): elective-operation flag code",
             max_length=20,
+            min_length=1,
             title="yzy225 择期手术编号",
         ),
     ] = None
@@ -209,6 +228,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy226",
             description="择期手术 (yzy226): elective-operation flag name (是/否)",
             max_length=20,
+            min_length=1,
             title="yzy226 择期手术",
         ),
     ] = None
@@ -218,6 +238,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy227",
             description="手术级别编号 (yzy227): operation level code",
             max_length=20,
+            min_length=1,
             title="yzy227 手术级别编号",
         ),
     ] = None
@@ -227,6 +248,7 @@ class Bizh200103DetailRow(BaseModel):
             alias="yzy228",
             description="手术级别 (yzy228): operation level name",
             max_length=20,
+            min_length=1,
             title="yzy228 手术级别",
         ),
     ] = None
@@ -235,6 +257,7 @@ class Bizh200103DetailRow(BaseModel):
         Field(
             alias="bkb135",
             description="诊疗代码 (bkb135): work-injury treatment-item code (code table bkb135)",
+            min_length=1,
             title="bkb135 诊疗代码",
         ),
     ] = None
@@ -254,6 +277,7 @@ class Bizh200103Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -262,6 +286,7 @@ class Bizh200103Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -282,6 +307,7 @@ class Bizh200103Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -291,6 +317,7 @@ class Bizh200103Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -299,6 +326,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -307,6 +335,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -315,6 +344,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -324,6 +354,7 @@ class Bizh200103Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -332,6 +363,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -340,6 +372,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -349,13 +382,17 @@ class Bizh200103Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -363,6 +400,7 @@ class Bizh200103Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None

@@ -27,7 +27,13 @@ class Bizh200104DetailRow(BaseModel):
     ] = None
     gender: Annotated[
         Literal["1", "2", "9"] | None,
-        Field(alias="aac004", description="性别 (aac004): sex", max_length=1, title="aac004 性别"),
+        Field(
+            alias="aac004",
+            description="性别 (aac004): sex",
+            max_length=1,
+            min_length=1,
+            title="aac004 性别",
+        ),
     ] = None
     baby_sex_name: Annotated[
         str | None,
@@ -35,12 +41,18 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy230",
             description="婴儿性别 (yzy230): baby sex name (男/女)",
             max_length=4,
+            min_length=1,
             title="yzy230 婴儿性别",
         ),
     ] = None
     baby_weight: Annotated[
         str | None,
-        Field(alias="yzy231", description="婴儿体重 (yzy231): baby birth weight", title="yzy231 婴儿体重"),
+        Field(
+            alias="yzy231",
+            description="婴儿体重 (yzy231): baby birth weight",
+            min_length=1,
+            title="yzy231 婴儿体重",
+        ),
     ] = None
     delivery_result_code: Annotated[
         str | None,
@@ -48,6 +60,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy232",
             description="分娩结果编号 (yzy232): delivery result code",
             max_length=20,
+            min_length=1,
             title="yzy232 分娩结果编号",
         ),
     ] = None
@@ -57,6 +70,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy233",
             description="分娩结果 (yzy233): delivery result name",
             max_length=20,
+            min_length=1,
             title="yzy233 分娩结果",
         ),
     ] = None
@@ -66,6 +80,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy234",
             description="转归编号 (yzy234): baby outcome code",
             max_length=20,
+            min_length=1,
             title="yzy234 转归编号",
         ),
     ] = None
@@ -75,6 +90,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy235",
             description="转归 (yzy235): baby outcome name",
             max_length=20,
+            min_length=1,
             title="yzy235 转归",
         ),
     ] = None
@@ -93,6 +109,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy237",
             description="呼吸编号 (yzy237): breathing code",
             max_length=20,
+            min_length=1,
             title="yzy237 呼吸编号",
         ),
     ] = None
@@ -102,6 +119,7 @@ class Bizh200104DetailRow(BaseModel):
             alias="yzy238",
             description="呼吸 (yzy238): breathing name",
             max_length=20,
+            min_length=1,
             title="yzy238 呼吸",
         ),
     ] = None
@@ -121,6 +139,7 @@ class Bizh200104Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -129,6 +148,7 @@ class Bizh200104Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -149,6 +169,7 @@ class Bizh200104Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -158,6 +179,7 @@ class Bizh200104Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -166,6 +188,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -174,6 +197,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -182,6 +206,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -191,6 +216,7 @@ class Bizh200104Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -199,6 +225,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -207,6 +234,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -216,13 +244,17 @@ class Bizh200104Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -230,6 +262,7 @@ class Bizh200104Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None

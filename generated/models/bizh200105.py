@@ -39,24 +39,36 @@ class Bizh200105DetailRow(BaseModel):
         Field(
             alias="yzy266",
             description="化疗药物名称及剂量 (yzy266): chemotherapy drug names and doses (text)",
+            min_length=1,
             title="yzy266 化疗药物名称及剂量",
         ),
     ] = None
     chemotherapy_course: Annotated[
         str | None,
         Field(
-            alias="yzy267", description="化疗疗程 (yzy267): chemotherapy course", title="yzy267 化疗疗程"
+            alias="yzy267",
+            description="化疗疗程 (yzy267): chemotherapy course",
+            min_length=1,
+            title="yzy267 化疗疗程",
         ),
     ] = None
     treatment_effect_code: Annotated[
         str | None,
         Field(
-            alias="yzy268", description="疗效编号 (yzy268): treatment effect code", title="yzy268 疗效编号"
+            alias="yzy268",
+            description="疗效编号 (yzy268): treatment effect code",
+            min_length=1,
+            title="yzy268 疗效编号",
         ),
     ] = None
     treatment_effect_name: Annotated[
         str | None,
-        Field(alias="yzy269", description="疗效 (yzy269): treatment effect name", title="yzy269 疗效"),
+        Field(
+            alias="yzy269",
+            description="疗效 (yzy269): treatment effect name",
+            min_length=1,
+            title="yzy269 疗效",
+        ),
     ] = None
 
 
@@ -74,6 +86,7 @@ class Bizh200105Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -82,6 +95,7 @@ class Bizh200105Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -102,6 +116,7 @@ class Bizh200105Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -111,6 +126,7 @@ class Bizh200105Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -119,6 +135,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -127,6 +144,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -135,6 +153,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -144,6 +163,7 @@ class Bizh200105Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -152,6 +172,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -160,6 +181,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -169,13 +191,17 @@ class Bizh200105Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -183,6 +209,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None
@@ -191,6 +218,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy239",
             description="放疗方式编号 (yzy239): radiotherapy mode, code",
+            min_length=1,
             title="yzy239 放疗方式编号",
         ),
     ] = None
@@ -199,6 +227,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy240",
             description="放疗方式 (yzy240): radiotherapy mode, name",
+            min_length=1,
             title="yzy240 放疗方式",
         ),
     ] = None
@@ -207,6 +236,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy241",
             description="放疗程序编号 (yzy241): radiotherapy course, code",
+            min_length=1,
             title="yzy241 放疗程序编号",
         ),
     ] = None
@@ -215,6 +245,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy242",
             description="放疗程序 (yzy242): radiotherapy course, name",
+            min_length=1,
             title="yzy242 放疗程序",
         ),
     ] = None
@@ -223,6 +254,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy243",
             description="放疗装置编号 (yzy243): radiotherapy device, code",
+            min_length=1,
             title="yzy243 放疗装置编号",
         ),
     ] = None
@@ -231,6 +263,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy244",
             description="放疗装置 (yzy244): radiotherapy device, name",
+            min_length=1,
             title="yzy244 放疗装置",
         ),
     ] = None
@@ -239,6 +272,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy245",
             description="原发灶剂量 (yzy245): radiotherapy dose to the primary focus (Gy)",
+            min_length=1,
             title="yzy245 原发灶剂量",
         ),
     ] = None
@@ -283,6 +317,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy250",
             description="区域淋巴结剂量 (yzy250): radiotherapy dose to the regional lymph nodes (Gy)",
+            min_length=1,
             title="yzy250 区域淋巴结剂量",
         ),
     ] = None
@@ -327,6 +362,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy255",
             description="转移灶名称 (yzy255): name of the metastasis site",
+            min_length=1,
             title="yzy255 转移灶名称",
         ),
     ] = None
@@ -335,6 +371,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy256",
             description="转移灶剂量 (yzy256): radiotherapy dose to the metastasis (Gy)",
+            min_length=1,
             title="yzy256 转移灶剂量",
         ),
     ] = None
@@ -379,6 +416,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy261",
             description="化疗方式编号 (yzy261): chemotherapy mode, code",
+            min_length=1,
             title="yzy261 化疗方式编号",
         ),
     ] = None
@@ -387,6 +425,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy262",
             description="化疗方式 (yzy262): chemotherapy mode, name",
+            min_length=1,
             title="yzy262 化疗方式",
         ),
     ] = None
@@ -395,6 +434,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy263",
             description="化疗方法编号 (yzy263): chemotherapy method, code",
+            min_length=1,
             title="yzy263 化疗方法编号",
         ),
     ] = None
@@ -403,6 +443,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy264",
             description="化疗方法 (yzy264): chemotherapy method, name",
+            min_length=1,
             title="yzy264 化疗方法",
         ),
     ] = None

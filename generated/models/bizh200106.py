@@ -22,6 +22,7 @@ class Bizh200106Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -31,6 +32,7 @@ class Bizh200106Request(BaseModel):
             alias="aaz218",
             description="就医登记号 (aaz218): visit registration number (business key of an outpatient visit or inpatient stay)",
             max_length=20,
+            min_length=1,
             title="aaz218 就医登记号",
         ),
     ]
@@ -39,6 +41,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="aab299",
             description="行政区划代码（就医地） (aab299): administrative division code of the place of treatment (city, e.g. 440600 佛山市)",
+            min_length=1,
             title="aab299 行政区划代码（就医地）",
         ),
     ] = None
@@ -47,6 +50,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yab600",
             description="就医地社保分支机构代码 (yab600): social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)",
+            min_length=1,
             title="yab600 就医地社保分支机构代码",
         ),
     ] = None
@@ -55,6 +59,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="akb026",
             description="医疗机构执业许可证登记号 (akb026): registration number of the institution's practising licence (province-unified coding)",
+            min_length=1,
             title="akb026 医疗机构执业许可证登记号",
         ),
     ] = None
@@ -64,6 +69,7 @@ class Bizh200106Request(BaseModel):
             alias="akb021",
             description="医疗机构名称 (akb021): medical institution name",
             max_length=200,
+            min_length=1,
             title="akb021 医疗机构名称",
         ),
     ] = None
@@ -72,6 +78,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="aab301",
             description="参保人所属行政区划 (aab301): administrative division of the insured person",
+            min_length=1,
             title="aab301 参保人所属行政区划",
         ),
     ] = None
@@ -80,6 +87,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yab060",
             description="参保地社保分支机构代码 (yab060): social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)",
+            min_length=1,
             title="yab060 参保地社保分支机构代码",
         ),
     ] = None
@@ -89,13 +97,17 @@ class Bizh200106Request(BaseModel):
             alias="aac002",
             description="社会保障号码 (aac002): social security number (citizen ID number)",
             max_length=25,
+            min_length=1,
             title="aac002 社会保障号码",
         ),
     ] = None
     id_document_type: Annotated[
         str | None,
         Field(
-            alias="aac043", description="证件类型 (aac043): identity-document type", title="aac043 证件类型"
+            alias="aac043",
+            description="证件类型 (aac043): identity-document type",
+            min_length=1,
+            title="aac043 证件类型",
         ),
     ] = None
     id_document_number: Annotated[
@@ -103,6 +115,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="aac044",
             description="证件号码 (aac044): identity-document number",
+            min_length=1,
             title="aac044 证件号码",
         ),
     ] = None
@@ -111,6 +124,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy301",
             description="入院诊断描述 (yzy301): admission diagnosis (narrative)",
+            min_length=1,
             title="yzy301 入院诊断描述",
         ),
     ] = None
@@ -119,6 +133,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy302",
             description="出院诊断描述 (yzy302): discharge diagnosis (narrative)",
+            min_length=1,
             title="yzy302 出院诊断描述",
         ),
     ] = None
@@ -127,6 +142,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy303",
             description="入院时主要症状，体征 (yzy303): main symptoms and signs at admission",
+            min_length=1,
             title="yzy303 入院时主要症状，体征",
         ),
     ] = None
@@ -135,6 +151,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy304",
             description="入院后处理及经过（包含实验室和其他特殊检查） (yzy304): course in hospital, incl. laboratory and special examinations",
+            min_length=1,
             title="yzy304 入院后处理及经过（包含实验室和其他特殊检查）",
         ),
     ] = None
@@ -143,6 +160,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy305",
             description="出院时情况 (yzy305): condition at discharge",
+            min_length=1,
             title="yzy305 出院时情况",
         ),
     ] = None
@@ -151,6 +169,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="yzy306",
             description="出院时医嘱 (yzy306): discharge orders and advice",
+            min_length=1,
             title="yzy306 出院时医嘱",
         ),
     ] = None
@@ -159,6 +178,7 @@ class Bizh200106Request(BaseModel):
         Field(
             alias="akc273",
             description="医师 (akc273): physician who signs the discharge summary",
+            min_length=1,
             title="akc273 医师",
         ),
     ] = None
@@ -178,6 +198,7 @@ class Bizh200106Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -186,6 +207,7 @@ class Bizh200106Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh410004Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -40,6 +41,7 @@ class Bizh410004Request(BaseModel):
             alias="baa027",
             description="参保地统筹区 (baa027): insured person's pooling region (admin code of the insuring area)",
             max_length=6,
+            min_length=1,
             title="baa027 参保地统筹区",
         ),
     ] = None
@@ -58,6 +60,7 @@ class Bizh410004Request(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -78,6 +81,7 @@ class Bizh410004TotalinfoRow(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -95,12 +99,18 @@ class Bizh410004TotalinfoRow(BaseModel):
         Field(
             alias="aka036",
             description="限制使用标志 (aka036): restricted-use flag",
+            min_length=1,
             title="aka036 限制使用标志",
         ),
     ] = None
     accumulated_value: Annotated[
         str | None,
-        Field(alias="ake053", description="累计值 (ake053): accumulated value", title="ake053 累计值"),
+        Field(
+            alias="ake053",
+            description="累计值 (ake053): accumulated value",
+            min_length=1,
+            title="ake053 累计值",
+        ),
     ] = None
 
 
@@ -118,6 +128,7 @@ class Bizh410004Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -126,6 +137,7 @@ class Bizh410004Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -22,6 +22,7 @@ class Bizh410005Request(BaseModel):
             alias="akb020",
             description="医疗机构编码 (akb020): medical institution code (hospital code)",
             max_length=20,
+            min_length=1,
             title="akb020 医疗机构编码",
         ),
     ]
@@ -39,6 +40,7 @@ class Bizh410005Request(BaseModel):
         Field(
             alias="bka977",
             description="标识（通用）开关 (bka977): general on/off switch (410005: return monthly detail or not, probably)",
+            min_length=1,
             title="bka977 标识（通用）开关",
         ),
     ] = None
@@ -66,6 +68,7 @@ class Bizh410005Request(BaseModel):
             alias="aae140",
             description="险种编码 (aae140): insurance type (410 work injury)",
             max_length=6,
+            min_length=1,
             title="aae140 险种编码",
         ),
     ] = None
@@ -86,6 +89,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
             alias="aaa157",
             description="基金编号 (aaa157): fund code",
             max_length=6,
+            min_length=1,
             title="aaa157 基金编号",
         ),
     ] = None
@@ -94,6 +98,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
         Field(
             alias="aad006",
             description="基金款项名称 (aad006): fund (payment item) name",
+            min_length=1,
             title="aad006 基金款项名称",
         ),
     ] = None
@@ -103,6 +108,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
             alias="aae003",
             description="费款所属期 (aae003): contribution period (month)",
             max_length=6,
+            min_length=1,
             title="aae003 费款所属期",
         ),
     ] = None
@@ -112,6 +118,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
             alias="aac031",
             description="个人缴费状态 (aac031): personal contribution / fund status per fund (meaning inferred)",
             max_length=1,
+            min_length=1,
             title="aac031 个人缴费状态",
         ),
     ] = None
@@ -120,6 +127,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
         Field(
             alias="bka888",
             description="个人基金状态 (bka888): personal fund status (frozen or not)",
+            min_length=1,
             title="bka888 个人基金状态",
         ),
     ] = None
@@ -128,6 +136,7 @@ class Bizh410005FreezeinfoRow(BaseModel):
         Field(
             alias="bka408",
             description="零报原因 (bka408): zero-report reason (Powersi DTO name; meaning in freezeinfo uncertain)",
+            min_length=1,
             title="bka408 零报原因",
         ),
     ] = None
@@ -147,6 +156,7 @@ class Bizh410005Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -155,6 +165,7 @@ class Bizh410005Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None

@@ -21,6 +21,7 @@ class Sys0001Request(BaseModel):
         Field(
             alias="userid",
             description="用户编码 (userid): login user id of the institution",
+            min_length=1,
             title="userid 用户编码",
         ),
     ]
@@ -29,6 +30,7 @@ class Sys0001Request(BaseModel):
         Field(
             alias="password",
             description="用户密码 (password): login password (sent in clear inside the XML)",
+            min_length=1,
             title="password 用户密码",
         ),
     ]
@@ -48,6 +50,7 @@ class Sys0001Response(BaseModel):
         Field(
             alias="return_code",
             description="返回码 (return_code): result code: 1 success, negative failure, -9 session expired",
+            min_length=1,
             title="return_code 返回码",
         ),
     ]
@@ -56,6 +59,7 @@ class Sys0001Response(BaseModel):
         Field(
             alias="return_code_message",
             description="返回信息 (return_code_message): result message; error text on failure",
+            min_length=1,
             title="return_code_message 返回信息",
         ),
     ] = None
@@ -64,6 +68,7 @@ class Sys0001Response(BaseModel):
         Field(
             alias="session_id",
             description="交易验证码 (session_id): session token returned by sys0001, valid until 24:00 the same day",
+            min_length=1,
             title="session_id 交易验证码",
         ),
     ]
