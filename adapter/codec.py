@@ -608,7 +608,7 @@ def to_wire(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_to_wire(row: dict[str, Any]) -> dict[str, str]:
-    return {code: format_value(code, value) for code, value in row.items() if value is not None and value != ""}
+    return {code: format_value(code, value) for code, value in row.items() if value not in (None, "")}
 
 
 def model_to_wire(model: BaseModel) -> dict[str, Any]:
