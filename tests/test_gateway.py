@@ -28,9 +28,9 @@ from adapter.cli_gateway import TokenError, read_token
 from adapter.client import Client
 from adapter.config import Settings
 from adapter.gateway import GatewayServer, create_gateway, is_loopback
-from adapter.gateway.bodies import MedicalRecordUpload, StayChanges
+from adapter.gateway.bodies import MedicalRecordBody, StayChanges
 from adapter.gateway.endpoints import ENDPOINTS
-from adapter.his import InpatientStay, MedicalRecord
+from adapter.his import FrontPageSet, InpatientStay, MedicalRecord
 from adapter.his.mapping import REQUESTS
 from adapter.journal import Status
 from adapter.mock.app import RequestLog, context_of, create_app
@@ -439,7 +439,9 @@ def test_openapi_documents_every_endpoint_and_no_login(gw: Gateway) -> None:
 
 def test_body_shapes_stay_in_step_with_the_his_models() -> None:
     record = [f.name for f in fields(MedicalRecord) if f.name != "visit_no"]
-    assert sorted(f.name for f in fields(MedicalRecordUpload)) == sorted(record)
+    upload = {f.name: f.type for f in fields(MedicalRecordBody)}["record"]
+    assert upload in ("FrontPageSet", FrontPageSet)
+    assert sorted(f.name for f in fields(FrontPageSet)) == sorted(record)
     changed = {path.split(".")[1] for path in REQUESTS["bizh120104"].fields.values()
                if isinstance(path, str) and path != "stay.visit_no"}
     assert {f.name for f in fields(StayChanges)} == changed <= {f.name for f in fields(InpatientStay)}

@@ -16,17 +16,12 @@ from dataclasses import dataclass, field
 
 from adapter.his.model import (
     Department,
-    Diagnosis,
     Discharge,
-    DischargeSummary,
     FeeItem,
     FeeListLine,
-    FrontPage,
+    FrontPageSet,
     InpatientStay,
     Institution,
-    Newborn,
-    OncologyTreatment,
-    Operation,
     Operator,
     OutpatientVisit,
     Patient,
@@ -45,7 +40,6 @@ __all__ = [
     "FeesBody",
     "LookupBody",
     "MedicalRecordBody",
-    "MedicalRecordUpload",
     "ModifyBody",
     "NoBody",
     "OperatorBody",
@@ -170,36 +164,11 @@ class FeeListQuery:
 
 
 @dataclass(frozen=True)
-class MedicalRecordUpload:
-    """The front-page set of one stay (病案首页): adapter.his.MedicalRecord without visit_no (the
-    URL's {stay}); a test keeps the two in step.
-
-    front_page 病案首页, diagnoses 诊断 (at least one), summary 出院小结, operations 手术,
-    newborns 分娩婴儿, oncology 肿瘤治疗, insured_region 参保人所属行政区划, insured_branch
-    参保地社保分支机构代码, social_security_no 社会保障号码, id_document_type 证件类型,
-    id_document_no 证件号码, icd_version ICD版本.
-    """
-
-    front_page: FrontPage
-    diagnoses: Sequence[Diagnosis]
-    summary: DischargeSummary
-    operations: Sequence[Operation] = ()
-    newborns: Sequence[Newborn] = ()
-    oncology: OncologyTreatment | None = None
-    insured_region: str | None = None
-    insured_branch: str | None = None
-    social_security_no: str | None = None
-    id_document_type: str | None = None
-    id_document_no: str | None = None
-    icd_version: str | None = None
-
-
-@dataclass(frozen=True)
 class MedicalRecordBody:
     """病案首页: the hospital as the front page names it, and the record of the stay."""
 
     institution: Institution
-    record: MedicalRecordUpload
+    record: FrontPageSet  # the stay is the URL's {stay}
 
 
 # --------------------------------------------------------------------------- results

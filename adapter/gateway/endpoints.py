@@ -204,14 +204,7 @@ def inpatient_cancel(services: Services, key: str, body: b.CancelStayBody) -> b.
 
 
 def medical_record(services: Services, key: str, body: b.MedicalRecordBody) -> b.RecordSent:
-    upload = body.record
-    record = MedicalRecord(
-        visit_no=key, front_page=upload.front_page, diagnoses=upload.diagnoses, summary=upload.summary,
-        operations=upload.operations, newborns=upload.newborns, oncology=upload.oncology,
-        insured_region=upload.insured_region, insured_branch=upload.insured_branch,
-        social_security_no=upload.social_security_no, id_document_type=upload.id_document_type,
-        id_document_no=upload.id_document_no, icd_version=upload.icd_version,
-    )
+    record = MedicalRecord.of(key, body.record)
     if not record.diagnoses:
         raise BodyError([Problem("record.diagnoses", "at least one diagnosis is required")])
     sent = MedicalRecordService(services.client, body.institution).upload(record)

@@ -452,17 +452,16 @@ class DischargeSummary:
 
 
 @dataclass(frozen=True)
-class MedicalRecord:
-    """The front-page set of one stay (病案首页, bizh200101–bizh200106).
+class FrontPageSet:
+    """What the front-page set of a stay says (病案首页, bizh200101–bizh200106), without the stay.
 
-    visit_no 就医登记号, insured_region 参保人所属行政区划, insured_branch 参保地社保分支机构代码,
+    insured_region 参保人所属行政区划, insured_branch 参保地社保分支机构代码,
     social_security_no 社会保障号码, id_document_type 证件类型, id_document_no 证件号码,
     icd_version ICD版本, front_page 病案首页, diagnoses 诊断 (at least one), operations 手术,
     newborns 分娩婴儿, oncology 肿瘤治疗, summary 出院小结. Empty operations / newborns and no
     oncology mean those parts are not sent.
     """
 
-    visit_no: str
     front_page: FrontPage
     diagnoses: Sequence[Diagnosis]
     summary: DischargeSummary
@@ -475,6 +474,19 @@ class MedicalRecord:
     id_document_type: str | None = None
     id_document_no: str | None = None
     icd_version: str | None = None
+
+
+@dataclass(frozen=True)
+class MedicalRecord(FrontPageSet):
+    """The front-page set of one stay: FrontPageSet plus visit_no 就医登记号 (keyword only)."""
+
+    visit_no: str = field(kw_only=True)
+
+    @classmethod
+    def of(cls, visit_no: str, content: FrontPageSet) -> MedicalRecord:
+        """The record of stay `visit_no` with the given content (e.g. a gateway body)."""
+        parts = {name: getattr(content, name) for name in FrontPageSet.__dataclass_fields__}
+        return cls(visit_no=visit_no, **parts)
 
 
 # --------------------------------------------------------------------------- results
