@@ -25,6 +25,7 @@ from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the v
 from pydantic import BaseModel
 
 from adapter.errors import XmlRefusedError
+from adapter.session import BEIJING
 from adapter.validation import InputError
 from generated._types import DatasetMeta, FieldMeta, MessageMeta
 from generated.registry import FIELDS, FUNCTIONS, SPEC
@@ -62,7 +63,6 @@ _DECLARED_ENCODING = re.compile(
     rb"""<\?xml\s+version\s*=\s*["'][^"']*["']\s+encoding\s*=\s*["']([^"']*)["']"""
 )
 # The province runs on Beijing time (UTC+8, no daylight saving); aware datetimes are shown there.
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A decimal field without `digits` is bounded by Python's default decimal precision.
 _DEFAULT_DIGITS = 28
 
@@ -576,7 +576,7 @@ def _format_temporal(meta: FieldMeta, value: object) -> str:
     if not isinstance(value, dt.date):
         raise TypeError(f"{label}: expected date, got {type(value).__name__}")
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        value = value.astimezone(_BEIJING)
+        value = value.astimezone(BEIJING)
     return value.strftime(_strftime_pattern(meta.format or "yyyyMMdd"))
 
 

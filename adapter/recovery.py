@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +31,7 @@ from adapter.client import Client
 from adapter.codec import decode
 from adapter.errors import BusinessError, GdwiError, SessionExpiredError
 from adapter.journal import Entry, Journal, JournalError, Status
+from adapter.session import BEIJING
 from adapter.validation import InputError
 from generated._types import StageMeta
 from generated.registry import FUNCTIONS
@@ -40,7 +41,6 @@ __all__ = ["RecoveryResult", "recover"]
 Row = dict[str, str]
 FeeKey = tuple[str, Decimal, Decimal, Decimal]
 
-BEIJING = timezone(timedelta(hours=8))  # the province's dates (bka013) are Beijing dates
 # Defaults where the journal holds no registration/admission to copy them from (spec values).
 OUTPATIENT_BKA006 = "410"  # 工伤门诊
 INPATIENT_AKA130 = "42"  # 工伤住院

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Person, Seed
+from adapter.session import BEIJING
 from generated.registry import FUNCTIONS, STAGE_MACHINES
 
 # Sessions end at 24:00 Asia/Shanghai; China has no daylight saving, so a fixed offset is exact.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+SHANGHAI = BEIJING  # the province's clock: UTC+8, no daylight saving
 SNAPSHOT_FORMAT = 1
 # Inpatient stages in which the person counts as "in hospital" (业务互斥 across institutions):
 # until settlement ends the business, the stay is open.

@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from adapter.mock.answers import Answer, Call, Handler
 from adapter.mock.books import SHANGHAI, Ledger, Session, State, Stay, stage_text
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Seed, default_seed
+from adapter.session import next_midnight
 from generated.registry import FIELDS, FUNCTIONS, SPEC, STAGE_MACHINES
 
 __all__ = ["MockProvince", "Refusal"]
@@ -80,7 +81,7 @@ class MockProvince:
             now = self._ledger.now()
             self._drop_expired(now)
             session = Session(session_id=str(uuid.uuid4()), userid=user.userid, akb020=user.akb020,
-                              expires_at=_next_midnight(now).isoformat())
+                              expires_at=next_midnight(now).isoformat())
             self._ledger.state.sessions[session.session_id] = session
             self._save()
         return session.session_id
@@ -213,12 +214,6 @@ def _check_dates(values: Mapping[str, Any], where: str = "") -> None:
         except ValueError:
             raise Refusal("-1", f"{where}{label(code)}: {value} is not a calendar date ({meta.format}) "
                                 "(日期不存在)") from None
-
-
-def _next_midnight(moment: datetime) -> datetime:
-    """24:00 Asia/Shanghai of the day `moment` falls on."""
-    local = moment.astimezone(SHANGHAI)
-    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=SHANGHAI)
 
 
 class _Store:
