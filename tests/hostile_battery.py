@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
 
 import httpx
 from test_codec import HOSTILE
+from wire import peak_rss_mb  # the one VmHWM reader (benchmarks/wire.py)
 
 from adapter.codec import decode
 from adapter.errors import XmlRefusedError
@@ -65,22 +66,6 @@ def main() -> None:
             gc.collect()
     results["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(results, ensure_ascii=False))
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS.
-
-    VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a child started from a big
-    test process would report its parent's peak.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 if __name__ == "__main__":
     main()
