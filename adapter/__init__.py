@@ -11,8 +11,6 @@ what is not per-function: codec, transport, session, journal, errors, CLI. It ne
 codegen/.
 """
 
-from adapter.client import AsyncClient, Client
-from adapter.config import ConfigError, Settings
 from adapter.errors import (
     BusinessError,
     ContractError,
@@ -24,7 +22,9 @@ from adapter.errors import (
     TransportError,
     XmlRefusedError,
 )
-from adapter.journal import Journal, Status
+from adapter.wire.client import AsyncClient, Client
+from adapter.wire.config import ConfigError, Settings
+from adapter.wire.journal import Journal, Status
 
 __all__ = [
     "AsyncClient",

@@ -5,7 +5,7 @@ Messages never contain a password; citizen ID numbers in them are masked.
 
 from __future__ import annotations
 
-from adapter.validation import InputError
+from adapter.wire.validation import InputError
 
 __all__ = [
     "BusinessError",

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from adapter.client import Client
+from adapter.wire.client import Client
 
 AKB020, USER, PASSWORD = "H44190000001", "ss0028", "mock-pass-1"
 OUTPATIENT_PERSON = "1000000001"  # 测试甲, valid

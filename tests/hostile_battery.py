@@ -20,10 +20,10 @@ import httpx
 from test_codec import HOSTILE
 from wire import peak_rss_mb  # the one VmHWM reader (benchmarks/wire.py)
 
-from adapter.codec import decode
 from adapter.errors import XmlRefusedError
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
+from adapter.wire.codec import decode
 from generated.registry import SPEC
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from adapter.cli import app
-from adapter.codec import encode
+from adapter.wire.codec import encode
 
 runner = CliRunner()
 EXAMPLES: dict[str, Any] = json.loads(

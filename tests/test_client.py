@@ -20,12 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.client import AsyncClient, Client
-from adapter.codec import decode, encode, parse_document
-from adapter.config import ConfigError, Settings
 from adapter.errors import BusinessError, InputError, OutcomeUnknownError, TransportError
-from adapter.journal import Status
-from adapter.session import SyncSession, next_midnight
+from adapter.wire.client import AsyncClient, Client
+from adapter.wire.codec import decode, encode, parse_document
+from adapter.wire.config import ConfigError, Settings
+from adapter.wire.journal import Status
+from adapter.wire.session import SyncSession, next_midnight
 from generated.registry import FUNCTIONS, models_for
 
 EXAMPLES: dict[str, Any] = json.loads(

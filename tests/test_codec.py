@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped]
 
-from adapter import codec
-from adapter.codec import (
+from adapter.errors import XmlRefusedError
+from adapter.wire import codec
+from adapter.wire.codec import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
     MAX_WARNINGS,
@@ -36,8 +37,7 @@ from adapter.codec import (
     parse_document,
     to_wire,
 )
-from adapter.errors import XmlRefusedError
-from adapter.validation import InputError
+from adapter.wire.validation import InputError
 from generated._types import DatasetMeta, FieldMeta, MessageMeta, UseMeta
 from generated.registry import FIELDS, FUNCTIONS, models_for
 

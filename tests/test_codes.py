@@ -1,4 +1,4 @@
-"""Code tables (adapter/codes.py, `gdwi codes`): bizh120205 into SQLite, open-list checks, labels."""
+"""Code tables (adapter/ops/codes.py, `gdwi codes`): bizh120205 into SQLite, open-list checks, labels."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from hospital_day import AKB020, PASSWORD, USER, example
 from typer.testing import CliRunner
 
 from adapter.cli import app
-from adapter.client import Client
-from adapter.codes import (
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
+from adapter.mock.server import MockServer
+from adapter.ops.codes import (
     CodeRow,
     CodeStore,
     CodeTables,
@@ -22,10 +24,8 @@ from adapter.codes import (
     sync,
     use_tables,
 )
-from adapter.config import Settings
-from adapter.mock.app import create_app
-from adapter.mock.inprocess import InProcessTransport
-from adapter.mock.server import MockServer
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
 from generated.registry import CODE_LISTS
 
 runner = CliRunner()

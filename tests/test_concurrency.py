@@ -10,10 +10,10 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from adapter.client import AsyncClient, Client
-from adapter.config import Settings
-from adapter.journal import Status
 from adapter.mock.server import MockServer
+from adapter.wire.client import AsyncClient, Client
+from adapter.wire.config import Settings
+from adapter.wire.journal import Status
 
 CLIENTS, CALLS = 8, 250
 ADMISSION = {"aka130": "42", "bka006": "420", "aac001": "1000000007", "bka017": "20190508",

@@ -13,7 +13,7 @@ import re
 import pytest
 from rich.console import Console
 
-from adapter import demo
+from adapter.cli import demo
 from adapter.mock.seed import default_seed
 
 CITIZEN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")

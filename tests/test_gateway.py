@@ -24,20 +24,20 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
-from adapter.cli_gateway import TokenError, read_token
-from adapter.client import Client
-from adapter.config import Settings
+from adapter.cli.gateway import TokenError, read_token
 from adapter.gateway import GatewayServer, create_gateway, is_loopback
 from adapter.gateway.bodies import MedicalRecordBody, StayChanges
 from adapter.gateway.endpoints import ENDPOINTS
 from adapter.his import FrontPageSet, InpatientStay, MedicalRecord
 from adapter.his.mapping import REQUESTS
-from adapter.journal import Status
 from adapter.mock.app import RequestLog, context_of, create_app
 from adapter.mock.faults import FaultPlan
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
+from adapter.wire.journal import Status
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 TOKEN = "gateway-test-token-0123456789abcdef"

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.codec import decode, encode
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
-from adapter.validation import InputError, validate_message
+from adapter.wire.codec import decode, encode
+from adapter.wire.validation import InputError, validate_message
 from generated._types import FieldMeta, UseMeta
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, SPEC
 

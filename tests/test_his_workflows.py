@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from adapter.client import Client
-from adapter.config import Settings
 from adapter.errors import BusinessError, InputError, OutcomeUnknownError
 from adapter.his import (
     AmountMismatch,
@@ -56,13 +54,15 @@ from adapter.his import (
     workflows,
 )
 from adapter.his.model import ChemotherapyCourse
-from adapter.journal import Status
 from adapter.mock.app import RequestLog, context_of, create_app
 from adapter.mock.faults import FaultPlan
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
-from adapter.validation import validate_message
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
+from adapter.wire.journal import Status
+from adapter.wire.validation import validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

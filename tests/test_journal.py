@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapter.cli import app
-from adapter.journal import Entry, Journal, JournalError, Status
+from adapter.wire.journal import Entry, Journal, JournalError, Status
 
 ID18 = "44190019900101001X"  # synthetic
 ID18_MASKED = "441900********001X"

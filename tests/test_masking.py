@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapter.masking import (
+from adapter.wire.masking import (
     PASSWORD_MASK,
     PII_CLASSES,
     MaskingFilter,

@@ -24,15 +24,15 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
-from adapter.client import Client
-from adapter.codec import decode, encode
-from adapter.config import Settings
 from adapter.errors import OutcomeUnknownError
-from adapter.journal import Status
 from adapter.mock.app import AnswerDropped, context_of, create_app
 from adapter.mock.faults import FaultError, FaultPlan
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
+from adapter.wire.client import Client
+from adapter.wire.codec import decode, encode
+from adapter.wire.config import Settings
+from adapter.wire.journal import Status
 from generated.registry import SPEC
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from adapter.mock.province import MockProvince, Refusal
 from adapter.mock.seed import SeedError, default_seed, load_seed, seed_as_text
-from adapter.validation import validate_message
+from adapter.wire.validation import validate_message
 from generated.registry import CODE_LISTS, FUNCTIONS, SPEC
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Reconciliation (adapter/reconcile.py, `gdwi reconcile`) against the mock province.
+"""Reconciliation (adapter/ops/reconcile.py, `gdwi reconcile`) against the mock province.
 
 Each test plays one hospital day through the real client (its own journal) on a shared mock
 province, writes the HIS export the HIS would write, seeds one difference, and runs the command.
@@ -19,14 +19,22 @@ from hospital_day import AKB020, INPATIENT_PERSONS, PASSWORD, USER, Hospital, ex
 from typer.testing import CliRunner
 
 from adapter.cli import app
-from adapter.client import Client
-from adapter.codec import encode
-from adapter.config import Settings
 from adapter.errors import BusinessError, OutcomeUnknownError
-from adapter.journal import Journal, Status
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
-from adapter.reconcile import HIS_COLUMNS, Amounts, HisExport, HisExportError, HisRow, read_his_csv, reconcile
+from adapter.ops.reconcile import (
+    HIS_COLUMNS,
+    Amounts,
+    HisExport,
+    HisExportError,
+    HisRow,
+    read_his_csv,
+    reconcile,
+)
+from adapter.wire.client import Client
+from adapter.wire.codec import encode
+from adapter.wire.config import Settings
+from adapter.wire.journal import Journal, Status
 
 runner = CliRunner()
 TODAY = date.today()

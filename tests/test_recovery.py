@@ -1,4 +1,4 @@
-"""Recovery of unknown outcomes (adapter/recovery.py) over a real loopback MockServer.
+"""Recovery of unknown outcomes (adapter/ops/recovery.py) over a real loopback MockServer.
 
 For every state-changing function: drive the visit or stay to the stage the call needs, send
 the call through the real Client under a fault, run recover(), and check that the journal
@@ -29,14 +29,14 @@ import pytest
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
-from adapter.client import Client
-from adapter.codec import encode
-from adapter.config import Settings
 from adapter.errors import OutcomeUnknownError
-from adapter.journal import Journal, JournalError, Status
 from adapter.mock.app import RequestRecord
 from adapter.mock.server import MockServer
-from adapter.recovery import RecoveryResult, recover
+from adapter.ops.recovery import RecoveryResult, recover
+from adapter.wire.client import Client
+from adapter.wire.codec import encode
+from adapter.wire.config import Settings
+from adapter.wire.journal import Journal, JournalError, Status
 from generated.registry import FUNCTIONS
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

@@ -1,4 +1,4 @@
-"""The settlement sheet (adapter/sheet.py, `gdwi sheet`): a settled stay from the mock, printed.
+"""The settlement sheet (adapter/ops/sheet.py, `gdwi sheet`): a settled stay from the mock, printed.
 
 The Chromium tests are skipped only when no Chromium is installed (.ci/run installs it).
 """
@@ -19,13 +19,21 @@ from hospital_day import AKB020, INPATIENT_PERSONS, PASSWORD, USER, Hospital
 from typer.testing import CliRunner
 
 from adapter.cli import app
-from adapter.client import Client
-from adapter.config import Settings
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
-from adapter.sheet import A4_WINDOW, Sheet, build_sheet, fetch_sheet, find_chromium, render_html, screenshot
+from adapter.ops.sheet import (
+    A4_WINDOW,
+    Sheet,
+    build_sheet,
+    fetch_sheet,
+    find_chromium,
+    render_html,
+    screenshot,
+)
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
 
 runner = CliRunner()
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed")

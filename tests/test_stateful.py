@@ -41,13 +41,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from adapter.client import Client
-from adapter.config import Settings
 from adapter.errors import BusinessError
 from adapter.mock.app import context_of, create_app
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.seed import default_seed
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
 from generated.registry import FUNCTIONS
 
 USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

@@ -21,7 +21,7 @@
 | internal            | 500    | a gateway fault; the message names only the error type               |
 
 Messages are the gdwi errors' own (written never to hold a password) passed through
-adapter.masking.scrub, so a citizen ID number in a province message reaches the HIS masked. The
+adapter.wire.masking.scrub, so a citizen ID number in a province message reaches the HIS masked. The
 text of an unexpected exception is never sent (it may hold anything); only its type name.
 """
 
@@ -49,8 +49,8 @@ from adapter.his.errors import (
     FeeUploadFailed,
     HisWorkflowError,
 )
-from adapter.masking import scrub
-from adapter.validation import InputError
+from adapter.wire.masking import scrub
+from adapter.wire.validation import InputError
 from generated.registry import FIELDS
 
 __all__ = [

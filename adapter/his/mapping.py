@@ -9,7 +9,7 @@ on the declared HIS types, every code in the function's request or response in g
 So a spec change that drops a field, or a renamed model attribute, fails at import, not at the
 counter.
 
-Values become wire text through adapter.codec.format_value (Decimal and date formatted, nothing
+Values become wire text through adapter.wire.codec.format_value (Decimal and date formatted, nothing
 rounded); None and "" are left out (an empty element means absent); enums send their value and a
 bool flag sends 1 / 0.
 
@@ -29,7 +29,6 @@ from enum import Enum
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from adapter.codec import format_value
 from adapter.his.model import (
     BusinessInfo,
     Discharge,
@@ -47,6 +46,7 @@ from adapter.his.model import (
     SettlementSheet,
     SheetLine,
 )
+from adapter.wire.codec import format_value
 from generated.registry import FIELDS, FUNCTIONS
 
 __all__ = [

@@ -67,7 +67,7 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
-from adapter.validation import describe
+from adapter.wire.validation import describe
 from generated._types import FunctionMeta
 from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES, row_model
 

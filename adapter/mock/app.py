@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapter.codec import DEFAULT_MAX_BYTES, decode, encode, parse_document
 from adapter.errors import XmlRefusedError
 from adapter.mock.faults import Decision, FaultError, FaultPlan
 from adapter.mock.refusal import Refusal
-from adapter.validation import InputError, validate_message
+from adapter.wire.codec import DEFAULT_MAX_BYTES, decode, encode, parse_document
+from adapter.wire.validation import InputError, validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
 __all__ = [

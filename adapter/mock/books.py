@@ -13,7 +13,7 @@ from typing import Any
 
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Person, Seed
-from adapter.session import BEIJING
+from adapter.wire.session import BEIJING
 from generated.registry import FUNCTIONS, STAGE_MACHINES
 
 # Sessions end at 24:00 Asia/Shanghai; China has no daylight saving, so a fixed offset is exact.

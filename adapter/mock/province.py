@@ -42,7 +42,7 @@ from adapter.mock.answers import Answer, Call, Handler
 from adapter.mock.books import SHANGHAI, Ledger, Session, State, Stay, stage_text
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Seed, default_seed
-from adapter.session import next_midnight
+from adapter.wire.session import next_midnight
 from generated.registry import FIELDS, FUNCTIONS, SPEC, STAGE_MACHINES
 
 __all__ = ["MockProvince", "Refusal"]

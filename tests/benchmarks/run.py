@@ -85,8 +85,8 @@ def _codec_figures() -> list[Figure]:
     """300-row fee message: encode + decode + validate vs a bare lxml parse + serialize."""
     from lxml import etree
 
-    from adapter.codec import decode, encode, make_parser
-    from adapter.validation import validate_message
+    from adapter.wire.codec import decode, encode, make_parser
+    from adapter.wire.validation import validate_message
 
     wire = _fee_message(300)
     body = encode("bizh120002", "request", wire, session_id="00000000-0000-0000-0000-000000000001")

@@ -23,10 +23,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from adapter.client import Client  # noqa: E402
-from adapter.codec import decode, encode  # noqa: E402
-from adapter.config import Settings  # noqa: E402
 from adapter.mock.server import MockServer  # noqa: E402
+from adapter.wire.client import Client  # noqa: E402
+from adapter.wire.codec import decode, encode  # noqa: E402
+from adapter.wire.config import Settings  # noqa: E402
 from generated.registry import SPEC  # noqa: E402
 
 USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

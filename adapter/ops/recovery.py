@@ -27,12 +27,12 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapter.client import Client
-from adapter.codec import decode
 from adapter.errors import BusinessError, GdwiError, SessionExpiredError
-from adapter.journal import Entry, Journal, JournalError, Status
-from adapter.session import BEIJING
-from adapter.validation import InputError
+from adapter.wire.client import Client
+from adapter.wire.codec import decode
+from adapter.wire.journal import Entry, Journal, JournalError, Status
+from adapter.wire.session import BEIJING
+from adapter.wire.validation import InputError
 from generated._types import StageMeta
 from generated.registry import FUNCTIONS
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from adapter.sheet import FEE_GROUPINGS
+from adapter.ops.sheet import FEE_GROUPINGS
 
 __all__ = ["sheet"]
 
@@ -28,11 +28,11 @@ def sheet(
                                  help=f"fee list grouping: {', '.join(FEE_GROUPINGS)} or none"),
 ) -> None:
     """Render the settlement sheet of a settled stay (bizh120206 + bizh120113); exit 1 if a sum fails."""
-    from adapter.client import Client
-    from adapter.codes import CodeTables
-    from adapter.config import Settings
     from adapter.errors import GdwiError
-    from adapter.sheet import fetch_sheet, print_pdf, render_html, screenshot
+    from adapter.ops.codes import CodeTables
+    from adapter.ops.sheet import fetch_sheet, print_pdf, render_html, screenshot
+    from adapter.wire.client import Client
+    from adapter.wire.config import Settings
 
     if fee_list not in (*FEE_GROUPINGS, "none"):
         raise typer.BadParameter(f"--fee-list must be one of {', '.join(FEE_GROUPINGS)}, none")

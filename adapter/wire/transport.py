@@ -11,8 +11,8 @@ import ssl
 
 import httpx
 
-from adapter.config import Settings
 from adapter.errors import ServerFaultError, TransportError
+from adapter.wire.config import Settings
 from generated.registry import SPEC
 
 HEADERS = {"Content-Type": SPEC.content_type}

@@ -67,10 +67,10 @@ def gateway_serve(
 
     Province settings come from the environment as for every gdwi command (GDWI_BASE_URL, ...).
     """
-    from adapter.client import Client
-    from adapter.config import ConfigError, Settings
     from adapter.gateway import create_gateway, is_loopback, serve
-    from adapter.masking import install_log_masking
+    from adapter.wire.client import Client
+    from adapter.wire.config import ConfigError, Settings
+    from adapter.wire.masking import install_log_masking
 
     try:
         token = read_token(token_file)

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS code_tables (
 
 
 class WireCaller(Protocol):
-    """What a sync needs from a client: adapter.client.Client has it."""
+    """What a sync needs from a client: adapter.wire.client.Client has it."""
 
     def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]: ...
 

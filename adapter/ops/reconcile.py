@@ -37,11 +37,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from adapter.codec import decode
-from adapter.codes import WireCaller
 from adapter.errors import BusinessError, ContractError, GdwiError, XmlRefusedError
-from adapter.journal import Entry, Journal, Status
-from adapter.masking import scrub
+from adapter.ops.codes import WireCaller
+from adapter.wire.codec import decode
+from adapter.wire.journal import Entry, Journal, Status
+from adapter.wire.masking import scrub
 from generated.registry import FUNCTIONS
 
 __all__ = [

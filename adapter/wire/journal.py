@@ -11,7 +11,7 @@ Status transitions (anything else raises `JournalError`):
             --> rejected  negative return_code: the province answered no
             --> failed    certainly not processed (connect refused, refused before sending)
             --> unknown   sent, no answer (read timeout, connection dropped after sending)
-    unknown --> ok | rejected | failed   resolved later by a query (`resolve`, adapter/recovery.py)
+    unknown --> ok | rejected | failed   resolved later by a query (`resolve`, adapter/ops/recovery.py)
 
 The journal holds the full request (it is the record to resend or reconcile from), so the file
 is created owner-only (0600). The one thing it never holds is the sys0001 password: `begin`
@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from adapter.errors import GdwiError
-from adapter.masking import redact_password
+from adapter.wire.masking import redact_password
 
 __all__ = ["KINDS", "Entry", "Journal", "JournalError", "Status"]
 

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from adapter.codes import CodeRow, CodeStore, default_db_path, sync
+from adapter.ops.codes import CodeRow, CodeStore, default_db_path, sync
 from generated.registry import CODE_LISTS
 
 __all__ = ["codes_app"]
@@ -29,9 +29,9 @@ def sync_command(
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Fetch code tables from the province and replace the synced copy."""
-    from adapter.client import Client
-    from adapter.config import Settings
     from adapter.errors import GdwiError
+    from adapter.wire.client import Client
+    from adapter.wire.config import Settings
 
     try:
         settings = Settings.from_env()

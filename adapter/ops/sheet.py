@@ -30,8 +30,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from adapter.codes import CodeTables, WireCaller
 from adapter.errors import GdwiError
+from adapter.ops.codes import CodeTables, WireCaller
 from generated.registry import FIELDS
 
 __all__ = [

@@ -16,9 +16,6 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from adapter import transport
-from adapter.codec import decode, encode, model_to_wire, to_wire
-from adapter.config import Settings
 from adapter.errors import (
     BusinessError,
     ContractError,
@@ -27,10 +24,13 @@ from adapter.errors import (
     SessionExpiredError,
     TransportError,
 )
-from adapter.journal import Journal, Status
-from adapter.masking import mask_xml_text
-from adapter.session import AsyncSession, SyncSession
-from adapter.validation import validate_message
+from adapter.wire import transport
+from adapter.wire.codec import decode, encode, model_to_wire, to_wire
+from adapter.wire.config import Settings
+from adapter.wire.journal import Journal, Status
+from adapter.wire.masking import mask_xml_text
+from adapter.wire.session import AsyncSession, SyncSession
+from adapter.wire.validation import validate_message
 from generated.client import AsyncFunctions, SyncFunctions
 from generated.registry import FUNCTIONS, SPEC
 

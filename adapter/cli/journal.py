@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adapter.journal import Entry, Journal, Status
-from adapter.masking import mask_xml_text, scrub
+from adapter.wire.journal import Entry, Journal, Status
+from adapter.wire.masking import mask_xml_text, scrub
 
 __all__ = ["journal_app"]
 
@@ -132,9 +132,9 @@ def recover_entries(
     Settings come from the environment as for `gdwi call`. Exit 0 when nothing is left unknown,
     1 when some entry could not be settled (the table says why), 2 on missing settings.
     """
-    from adapter.client import Client  # here, not at the top: `journal list` stays light
-    from adapter.config import ConfigError, Settings
-    from adapter.recovery import recover
+    from adapter.ops.recovery import recover
+    from adapter.wire.client import Client  # here, not at the top: `journal list` stays light
+    from adapter.wire.config import ConfigError, Settings
 
     try:
         settings = Settings.from_env()

@@ -25,8 +25,8 @@ from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the v
 from pydantic import BaseModel
 
 from adapter.errors import XmlRefusedError
-from adapter.session import BEIJING
-from adapter.validation import InputError
+from adapter.wire.session import BEIJING
+from adapter.wire.validation import InputError
 from generated._types import DatasetMeta, FieldMeta, MessageMeta
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
@@ -347,7 +347,7 @@ def decode(
     """Parse a body and map it onto `function_id`'s request or response, leniently.
 
     Only parsing can fail (XmlRefusedError); content problems are warnings. Whether the values
-    satisfy the spec is the generated models' job (adapter.validation), not the codec's, which
+    satisfy the spec is the generated models' job (adapter.wire.validation), not the codec's, which
     is also why a negative return_code with nothing but a message decodes for every function.
     """
     message = _message_meta(function_id, part)

@@ -12,12 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapter.cli_codes import codes_app
-from adapter.cli_gateway import gateway_app
-from adapter.cli_journal import journal_app
-from adapter.cli_mock import mock_app
-from adapter.cli_reconcile import reconcile
-from adapter.cli_sheet import sheet
+from adapter.cli.codes import codes_app
+from adapter.cli.gateway import gateway_app
+from adapter.cli.journal import journal_app
+from adapter.cli.mock import mock_app
+from adapter.cli.reconcile import reconcile
+from adapter.cli.sheet import sheet
 
 app = typer.Typer(
     help="gdwi: Guangdong work-injury insurance settlement adapter. Settings come from the "
@@ -36,7 +36,7 @@ app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 -
 app.command("reconcile")(reconcile)
 console = Console()
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _codegen(*args: str) -> int:
@@ -96,8 +96,8 @@ KIND_OPTION = typer.Option("request", "--kind", "-k", help="request or response"
 
 
 def _decode_file(function_id: str, kind: str, path: Path) -> Any:
-    from adapter.codec import decode
     from adapter.errors import XmlRefusedError
+    from adapter.wire.codec import decode
 
     if kind not in ("request", "response"):
         raise typer.BadParameter("--kind must be request or response")
@@ -115,7 +115,7 @@ def xml_validate(
     kind: str = KIND_OPTION,
 ) -> None:
     """Exit 0 when the message conforms to the spec; 1 with one line per problem."""
-    from adapter.validation import InputError, validate_message
+    from adapter.wire.validation import InputError, validate_message
 
     decoded = _decode_file(function_id, kind, file)
     for warning in decoded.warnings:
@@ -146,9 +146,9 @@ def call(
     data: str = typer.Option(..., "--data", "-d", help="request as JSON, or @file.json"),
 ) -> None:
     """Call one transaction with settings from the environment; print the answer as JSON."""
-    from adapter.client import Client
-    from adapter.config import Settings
     from adapter.errors import GdwiError
+    from adapter.wire.client import Client
+    from adapter.wire.config import Settings
 
     text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
     try:
@@ -167,10 +167,7 @@ def call(
 @app.command()
 def demo() -> None:
     """End-to-end demo of what is built so far (see README)."""
-    from adapter import demo as demo_module
+    from adapter.cli import demo as demo_module
 
     raise typer.Exit(demo_module.run(console))
 
-
-if __name__ == "__main__":
-    app()

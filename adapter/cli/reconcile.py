@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adapter.reconcile import KINDS, SIDES, Amounts, Report
+from adapter.ops.reconcile import KINDS, SIDES, Amounts, Report
 
 __all__ = ["reconcile"]
 
@@ -32,12 +32,12 @@ def reconcile(
     db: Path | None = typer.Option(None, "--db", help="journal file (default: $GDWI_JOURNAL)"),
 ) -> None:
     """Compare the journal, the province and the HIS export for one day; exit 0 only if all agree."""
-    from adapter.client import Client
-    from adapter.config import Settings
     from adapter.errors import GdwiError
-    from adapter.journal import Journal
-    from adapter.reconcile import read_his_csv, render_html, write_csv
-    from adapter.reconcile import reconcile as run
+    from adapter.ops.reconcile import read_his_csv, render_html, write_csv
+    from adapter.ops.reconcile import reconcile as run
+    from adapter.wire.client import Client
+    from adapter.wire.config import Settings
+    from adapter.wire.journal import Journal
 
     try:
         export = read_his_csv(his, day.date())

@@ -21,11 +21,11 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
-from adapter.client import Client
-from adapter.config import Settings
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
 from generated.registry import FUNCTIONS, SPEC
 
 USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"

@@ -1,0 +1,2 @@
+"""Operations on top of the wire core: recovery of unknown outcomes, reconciliation, the
+settlement sheet and the code tables."""
