@@ -309,3 +309,21 @@ def test_cli_missing_journal_or_entry(db: Path, tmp_path: Path) -> None:
 def test_cli_rejects_a_bad_date(journal: Journal, db: Path) -> None:
     result = runner.invoke(app, ["journal", "list", "--date", "2024-13-40", "--db", str(db)])
     assert result.exit_code == 2
+
+
+def test_deviations_are_kept_with_their_entry_and_read_back_in_order(tmp_path: Path) -> None:
+    from adapter.wire.deviations import Deviation, DeviationKind
+
+    journal = Journal(tmp_path / "j.sqlite")
+    entry = journal.begin("bizh110001", "query", "<program/>")
+    journal.finish(entry, Status.OK, response_xml="<program/>", return_code="1")
+    seen = [
+        Deviation("bizh110001", "bka888", "bka888", DeviationKind.UNLISTED_CODE, "3"),
+        Deviation("bizh110001", "feeinfo[0].bka058", "bka058", DeviationKind.EXTRA_PLACES, "1.2345"),
+    ]
+    journal.record_deviations(entry, seen)
+    journal.record_deviations(entry, [])
+    read = journal.deviations(entry_id=entry)
+    assert [d for _, _, d in read] == seen
+    assert {e for _, e, _ in read} == {entry}
+    assert journal.deviations(entry_id=entry + 1) == []

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from adapter.errors import GdwiError
+from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.masking import redact_password
 
 __all__ = ["KINDS", "Entry", "Journal", "JournalError", "Status"]
@@ -76,6 +77,18 @@ CREATE INDEX IF NOT EXISTS entries_created_at ON entries (created_at);
 CREATE INDEX IF NOT EXISTS entries_function_id ON entries (function_id);
 CREATE INDEX IF NOT EXISTS entries_status ON entries (status);
 CREATE INDEX IF NOT EXISTS entries_aaz218 ON entries (aaz218);
+CREATE TABLE IF NOT EXISTS deviations (
+    id INTEGER PRIMARY KEY,
+    entry_id INTEGER NOT NULL REFERENCES entries (id),
+    seen_at TEXT NOT NULL,
+    function_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    code TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deviations_seen_at ON deviations (seen_at);
 """
 
 
@@ -262,6 +275,44 @@ class Journal:
                 " aaz218 = COALESCE(aaz218, ?), updated_at = ? WHERE id = ?",
                 (target, how, aaz218, _iso(self._clock()), entry_id),
             )
+
+    def record_deviations(self, entry_id: int, deviations: builtins.list[Deviation]) -> None:
+        """Keep where an entry's answer differed from the spec (samples must come masked)."""
+        if not deviations:
+            return
+        now = _iso(self._clock())
+        rows = [(entry_id, now, d.function_id, d.path, d.code, str(d.kind), d.sample, d.detail)
+                for d in deviations]
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT INTO deviations (entry_id, seen_at, function_id, path, code, kind, sample,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def deviations(
+        self, *, since: datetime | None = None, entry_id: int | None = None
+    ) -> builtins.list[tuple[datetime, int, Deviation]]:
+        """Recorded deviations, oldest first, as (seen_at, entry_id, deviation)."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("seen_at >= ?")
+            params.append(_iso(since))
+        if entry_id is not None:
+            clauses.append("entry_id = ?")
+            params.append(str(entry_id))
+        where = "WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seen_at, entry_id, function_id, path, code, kind, sample, detail"
+                f" FROM deviations {where} ORDER BY id",
+                params,
+            ).fetchall()
+        return [
+            (datetime.fromisoformat(seen), entry,
+             Deviation(function_id, path, code, DeviationKind(kind), sample, detail))
+            for seen, entry, function_id, path, code, kind, sample, detail in rows
+        ]
 
     def _check_transition(self, entry_id: int, target: Status) -> None:
         row = self._conn.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
