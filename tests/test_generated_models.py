@@ -4,6 +4,10 @@ For every request field of every function: a value at the boundary passes and on
 is refused, by the client before sending and by the mock province on the wire, each with a
 message naming the field by code and 中文名. A function added to spec/ gets its cases with
 no test code written.
+
+The mock answers in both styles (adapter.mock.style): every case against the strict one; against
+the real-shaped one, the first boundary case and the first refusal of every function (the style
+changes how the answer is written, not what the mock accepts, so a subset keeps the suite fast).
 """
 
 from __future__ import annotations
@@ -18,22 +22,26 @@ import pytest
 
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
+from adapter.mock.style import AnswerStyle
 from adapter.wire.codec import decode, encode
 from adapter.wire.validation import InputError, validate_message
 from generated._types import FieldMeta, UseMeta
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, SPEC
 
-MOCK = httpx.Client(transport=InProcessTransport(create_app()), base_url="http://mock")
+MOCKS = {
+    name: httpx.Client(transport=InProcessTransport(create_app(style=AnswerStyle(name))), base_url="http://mock")
+    for name in ("strict", "real")
+}
 
 
-def mock_answer(function_id: str, request: dict[str, Any]) -> dict[str, Any]:
+def mock_answer(function_id: str, request: dict[str, Any], style: str = "strict") -> dict[str, Any]:
     """The mock's answer to a request sent without a session.
 
     The mock validates before it looks at the session, so -9 means "the request passed
     validation" and -1 with a message means it was refused as input.
     """
     body = encode(function_id, "request", request)
-    response = MOCK.post(SPEC.path, content=body)
+    response = MOCKS[style].post(SPEC.path, content=body)
     assert response.status_code == 200, response.text
     return decode(response.content, function_id, "response").values
 
@@ -126,12 +134,24 @@ def bad_values(use: UseMeta, field: FieldMeta) -> list[tuple[str, str, str]]:
     return out
 
 
-@pytest.mark.parametrize(("function_id", "dataset", "code", "value", "expected"), list(_cases()))
+def _styled_cases() -> Iterator[Any]:
+    """Every case against the strict mock; the first pass and first refusal per function against
+    the real-shaped one."""
+    real_seen: set[tuple[str, bool]] = set()
+    for case in _cases():
+        function_id, expected = case.values[0], case.values[4]
+        yield pytest.param(*case.values, "strict", id=f"{case.id}-strict")
+        if (function_id, expected is None) not in real_seen:
+            real_seen.add((function_id, expected is None))
+            yield pytest.param(*case.values, "real", id=f"{case.id}-real")
+
+
+@pytest.mark.parametrize(("function_id", "dataset", "code", "value", "expected", "style"), list(_styled_cases()))
 def test_request_field_constraint(
-    function_id: str, dataset: str | None, code: str, value: str | None, expected: str | None
+    function_id: str, dataset: str | None, code: str, value: str | None, expected: str | None, style: str
 ) -> None:
     request = with_value(base_request(function_id), dataset, code, value)
-    answer = mock_answer(function_id, request)
+    answer = mock_answer(function_id, request, style)
     if expected is None:
         model = validate_message(function_id, "request", request)
         assert model.model_dump(by_alias=True, exclude_none=True) == request

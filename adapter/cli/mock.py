@@ -21,15 +21,28 @@ def mock_serve(
     state: Path | None = typer.Option(
         None, "--state", dir_okay=False, help="SQLite file keeping the province's state across restarts"
     ),
+    style: str | None = typer.Option(
+        None, "--style", help="answers as the spec writes them (strict) or as a production platform "
+        "plausibly does (real: 4-decimal amounts, indentation, extra and empty elements, unlisted "
+        "codes); default: the seed's, else strict",
+    ),
+    style_seed: int = typer.Option(0, "--style-seed", help="real style: which unlisted codes appear"),
 ) -> None:
     """Serve the XML wire at the spec's path, a JSON view and /admin endpoints until Ctrl+C."""
     from adapter.mock.seed import SeedError
     from adapter.mock.server import serve
+    from adapter.mock.style import style_named
     from generated.registry import SPEC
 
-    typer.echo(f"gdwi mock province: http://{host}:{port}{SPEC.path}  (JSON view: /openapi.json)")
     try:
-        serve(host, port, seed_path=seed, persist_path=state)
+        chosen = style_named(style, style_seed) if style is not None else None
+    except ValueError as exc:
+        typer.echo(f"--style: {exc}", err=True)
+        raise typer.Exit(2) from None
+    shown = f", {chosen.name} answers" if chosen else ""
+    typer.echo(f"gdwi mock province: http://{host}:{port}{SPEC.path}  (JSON view: /openapi.json{shown})")
+    try:
+        serve(host, port, seed_path=seed, persist_path=state, style=chosen)
     except SeedError as exc:
         typer.echo(f"seed: {exc}", err=True)
         raise typer.Exit(2) from None

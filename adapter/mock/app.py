@@ -30,7 +30,8 @@ from starlette.routing import Route
 from adapter.errors import XmlRefusedError
 from adapter.mock.faults import Decision, FaultError, FaultPlan
 from adapter.mock.refusal import Refusal
-from adapter.wire.codec import DEFAULT_MAX_BYTES, decode, encode, parse_document
+from adapter.mock.style import AnswerStyle
+from adapter.wire.codec import DEFAULT_MAX_BYTES, decode, parse_document
 from adapter.wire.validation import InputError, validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
@@ -52,7 +53,6 @@ OK_MESSAGE = "成功"
 # connection at once. It is how commit_then_drop loses an answer on a real socket.
 DROP_EXTENSION = "gdwi.drop_connection"
 REQUEST_LOG_SIZE = 1000
-XML_MEDIA_TYPE = SPEC.content_type
 JSON_MEDIA_TYPE = "application/json"
 # What a Java province behind a gateway sends on an unhandled exception.
 SERVER_FAULT_PAGE = (
@@ -132,6 +132,7 @@ class MockContext:
     faults: FaultPlan
     requests: RequestLog
     default_akb020: str | None
+    style: AnswerStyle  # how wire answers are written: strict (the spec's letter) or real-shaped
 
 
 def context_of(app: Starlette) -> MockContext:
@@ -149,8 +150,10 @@ def create_app(
     *,
     requests: RequestLog | None = None,
     default_akb020: str | None = None,
+    style: AnswerStyle | None = None,
 ) -> Starlette:
-    """The mock province. `default_akb020` (JSON view) defaults to the first seeded institution."""
+    """The mock province. `default_akb020` (JSON view) defaults to the first seeded institution;
+    `style` (how wire answers are written, adapter.mock.style) to the seed's, else strict."""
     if province is None:
         from adapter.mock.province import MockProvince  # the default only; tests may pass stand-ins
 
@@ -161,6 +164,7 @@ def create_app(
         faults=faults if faults is not None else FaultPlan(),
         requests=requests if requests is not None else RequestLog(),
         default_akb020=default_akb020 or _first_institution(chosen),
+        style=style or _seeded_style(chosen),
     )
     wire = _WireEndpoint(context)
     views = _JsonView(context)
@@ -174,6 +178,12 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.mock = context
     return app
+
+
+def _seeded_style(province: ProvinceAPI) -> AnswerStyle:
+    """The seed's answer style (MockProvince has `.seed`; a stand-in may not): strict by default."""
+    style = getattr(getattr(province, "seed", None), "style", None)
+    return style if isinstance(style, AnswerStyle) else AnswerStyle()
 
 
 def _first_institution(province: ProvinceAPI) -> str | None:
@@ -213,7 +223,7 @@ class _WireEndpoint:
         except _Refused as refused:
             answer = _envelope(refused.code, refused.message)
             self._record(function_id, None, answer, 200, None)
-            return _xml(_encode_envelope(function_id, answer))
+            return self._xml(function_id, answer)
         decision = self.context.faults.decide(call.function_id, call.aaz218)
         if decision.delay_ms > 0:
             await asyncio.sleep(decision.delay_ms / 1000)  # the event loop keeps serving others
@@ -232,22 +242,30 @@ class _WireEndpoint:
         code = SPEC.session_expired_code if rule.kind == "session_expired" else rule.params["code"]
         answer = _envelope(code, rule.params["message"])
         self._record(call.function_id, call.aaz218, answer, 200, rule.kind)
-        return _xml(encode(call.function_id, "response", answer))
+        return self._xml(call.function_id, answer)
 
     async def _reply(
         self, request: Request, call: _Call, answer: dict[str, Any], decision: Decision
     ) -> Response:
         """The province has answered (and committed); malformed / commit_then_drop spoil it."""
-        body = encode(call.function_id, "response", answer)
+        body = self.context.style.render(call.function_id, answer)
         aaz218 = call.aaz218 or _text(answer.get("aaz218"))
         if decision.kind == "commit_then_drop":
             self._record(call.function_id, aaz218, answer, None, decision.kind)
             return await _drop_connection(request)
         if decision.kind == "malformed":
             self._record(call.function_id, aaz218, answer, 200, decision.kind)
-            return _xml(_spoil(body, decision))
+            return Response(_spoil(body, decision), media_type=self.context.style.media_type)
         self._record(call.function_id, aaz218, answer, 200, None)
-        return _xml(body)
+        return Response(body, media_type=self.context.style.media_type)
+
+    def _xml(self, function_id: str | None, answer: dict[str, Any]) -> Response:
+        # A failure envelope is the same for every function; an unknown or missing function_id
+        # is written with the login's response (which also has the two envelope fields).
+        known = function_id if function_id in FUNCTIONS else LOGIN
+        assert known is not None
+        style = self.context.style
+        return Response(style.render(known, answer), media_type=style.media_type)
 
     def _record(
         self,
@@ -334,16 +352,6 @@ async def _drop_connection(request: Request) -> Response:
 
 def _envelope(code: str, message: str) -> dict[str, Any]:
     return {"return_code": code, "return_code_message": message or "失败"}
-
-
-def _encode_envelope(function_id: str | None, answer: dict[str, Any]) -> bytes:
-    # The failure envelope is the same for every function; an unknown or missing function_id
-    # is written with the login's response (which also has the two envelope fields).
-    return encode(function_id if function_id in FUNCTIONS else LOGIN, "response", answer)
-
-
-def _xml(body: bytes) -> Response:
-    return Response(body, media_type=XML_MEDIA_TYPE)
 
 
 def _text(value: object) -> str | None:

@@ -24,6 +24,9 @@ persons:                      # required: aac001 aac002 aac003 aac004 aac006 sta
      aac006: "19900101", status: in_hospital_elsewhere, admitted_at: H44190000002}
 catalogue:                    # item code -> name, unit price, self_pay (全自费)
   XY0001: {name: 测试药品甲片, price: "3.1250", self_pay: false}
+answers:                      # optional: how wire answers are written (adapter/mock/style.py)
+  style: real                 #   strict (default: the spec's letter) | real (production-shaped)
+  seed: 7                     #   which unlisted code values appear (deterministic per seed)
 ```
 
 Unknown keys are errors (a typo should not pass silently); numbers are accepted where text is
@@ -42,6 +45,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from adapter.mock.style import STYLE_NAMES, AnswerStyle
 from generated.registry import CODE_LISTS
 
 STATUSES = ("valid", "frozen", "not_insured", "in_hospital_elsewhere")
@@ -111,6 +115,7 @@ class Seed:
     persons: list[Person]
     institutions: dict[str, str]
     catalogue: dict[str, CatalogueItem] = field(default_factory=dict)
+    style: AnswerStyle = field(default_factory=AnswerStyle)
 
 
 def fee_category(item_code: str) -> tuple[str, str]:
@@ -198,7 +203,7 @@ def load_seed(path: str | Path) -> Seed:
 
 def _seed_from_data(data: Any) -> Seed:
     top = _mapping(data, "the file")
-    _no_unknown_keys(top, {"institutions", "users", "persons", "catalogue"}, "the file")
+    _no_unknown_keys(top, {"institutions", "users", "persons", "catalogue", "answers"}, "the file")
     institutions = {str(k): _text(v, f"institutions.{k}") for k, v in _mapping(
         top.get("institutions"), "institutions").items()}
     users = [_record(User, row, f"users[{i}]") for i, row in enumerate(_list(top.get("users"), "users"))]
@@ -206,7 +211,8 @@ def _seed_from_data(data: Any) -> Seed:
         _list(top.get("persons"), "persons"))]
     catalogue = {str(code): _catalogue_item(entry, f"catalogue.{code}") for code, entry in _mapping(
         top.get("catalogue", {}), "catalogue").items()}
-    seed = Seed(users=users, persons=persons, institutions=institutions, catalogue=catalogue)
+    seed = Seed(users=users, persons=persons, institutions=institutions, catalogue=catalogue,
+                style=_answer_style(top.get("answers", {})))
     _check_consistency(seed)
     return seed
 
@@ -249,6 +255,18 @@ def _record(cls: type[User] | type[Person], row: Any, where: str) -> Any:
         key: None if value is None and key == "admitted_at" else _text(value, f"{where}.{key}")
         for key, value in mapping.items()}
     return cls(**values)
+
+
+def _answer_style(entry: Any) -> AnswerStyle:
+    mapping = _mapping(entry, "answers")
+    _no_unknown_keys(mapping, {"style", "seed"}, "answers")
+    name = mapping.get("style", "strict")
+    if name not in STYLE_NAMES:
+        raise SeedError(f"answers.style: {name!r} is not one of {', '.join(STYLE_NAMES)}")
+    seed = mapping.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SeedError("answers.seed: expected a whole number")
+    return AnswerStyle(name, seed)
 
 
 def _catalogue_item(entry: Any, where: str) -> CatalogueItem:

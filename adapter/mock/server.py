@@ -27,6 +27,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapter.mock.app import DROP_EXTENSION, ProvinceAPI, RequestLog, context_of, create_app
 from adapter.mock.faults import FaultPlan
+from adapter.mock.style import AnswerStyle
 from adapter.serving import LOCALHOST, ThreadedServer, bind
 
 __all__ = ["MockServer", "serve"]
@@ -94,9 +95,10 @@ class MockServer(ThreadedServer):
         *,
         host: str = LOCALHOST,
         port: int = 0,
+        style: AnswerStyle | None = None,
     ) -> None:
         self.faults = faults if faults is not None else FaultPlan()
-        self.app = create_app(province, self.faults)
+        self.app = create_app(province, self.faults, style=style)
         context = context_of(self.app)
         self.province: ProvinceAPI = context.province
         self.requests: RequestLog = context.requests
@@ -108,12 +110,16 @@ def serve(
     port: int = 8080,
     seed_path: str | Path | None = None,
     persist_path: str | Path | None = None,
+    style: AnswerStyle | None = None,
 ) -> None:
-    """Run the mock province in the foreground until Ctrl+C (the `gdwi mock serve` command)."""
+    """Run the mock province in the foreground until Ctrl+C (the `gdwi mock serve` command).
+
+    `style` None: the seed's answer style (strict unless the seed file says otherwise).
+    """
     from adapter.mock.province import MockProvince
     from adapter.mock.seed import load_seed
 
     seed = load_seed(seed_path) if seed_path is not None else None
     province = MockProvince(seed, persist_path=persist_path)
-    app = create_app(province)
+    app = create_app(province, style=style)
     uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=False)).run()
