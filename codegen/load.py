@@ -16,11 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 from codegen.resolve import ResolvedField, check_value, resolve_use
 from codegen.spec_model import (
+    CONFIRM_ROLES,
     CodeList,
     Dataset,
     FieldDef,
     FieldUse,
     FunctionSpec,
+    Invariant,
     Message,
     SpecRoot,
 )
@@ -153,11 +155,13 @@ def _load_functions(spec_dir: Path, out: _Collector) -> dict[str, FunctionSpec]:
 
 def _cross_check(spec: Spec, out: _Collector) -> None:
     _check_dictionary(spec, out)
+    _check_invariants(spec, out)
     for function in spec.functions.values():
         label = f"spec/functions/{function.function_id}.yaml"
         _check_function_fields(spec, function, label, out)
         _check_stage(spec, function, label, out)
         _check_compensation(spec, function, label, out)
+        _check_roles(spec, function, label, out)
         if not out.problems:
             _check_examples(spec, function, label, out)
 
@@ -228,6 +232,69 @@ def _check_compensation(spec: Spec, function: FunctionSpec, label: str, out: _Co
             out.add(label, f"{key}: {target_id!r} names no function in spec/functions/")
         elif getattr(target, back_key) != function.function_id:
             out.add(label, f"{key}: {target_id} does not declare {back_key}: {function.function_id}")
+
+
+def invariant_scopes(spec: Spec, invariant: Invariant) -> list[tuple[str, str | None]]:
+    """(function_id, dataset or None) of every answer scope declaring the total and all parts."""
+    wanted = {invariant.total, *invariant.parts}
+    scopes: list[tuple[str, str | None]] = []
+    for function_id, function in sorted(spec.functions.items()):
+        if wanted <= {use.code for use in function.response.fields}:
+            scopes.append((function_id, None))
+        scopes += [(function_id, dataset.name) for dataset in function.response.datasets
+                   if wanted <= {use.code for use in dataset.fields}]
+    return scopes
+
+
+def _check_invariants(spec: Spec, out: _Collector) -> None:
+    names: set[str] = set()
+    for invariant in spec.root.invariants:
+        where = f"spec/spec.yaml: invariants.{invariant.name}"
+        if invariant.name in names:
+            out.add(where, "listed twice")
+        names.add(invariant.name)
+        for code in (invariant.total, *invariant.parts):
+            definition = spec.fields.get(code)
+            if definition is None:
+                out.add(where, f"{code}: unknown field (not in fields.yaml)")
+            elif definition.type != "decimal":
+                out.add(where, f"{code}: an amount must be a decimal, not {definition.type}")
+        if not out.problems and not invariant_scopes(spec, invariant):
+            out.add(where, "no answer declares the total and every part: it applies nowhere")
+
+
+def opens_by_rule(spec: Spec, function: FunctionSpec) -> str | None:
+    """The business key a function's stage rule says it creates, if any: it starts from the
+    machine's initial stage and its answer carries the machine's business key."""
+    rule = function.stage
+    machine = spec.root.stage_machines.get(rule.machine) if rule else None
+    if rule is None or machine is None or rule.requires != [machine.initial]:
+        return None
+    answered = {use.code for use in function.response.fields}
+    return machine.business_key if machine.business_key in answered else None
+
+
+def _check_roles(spec: Spec, function: FunctionSpec, label: str, out: _Collector) -> None:
+    by_rule = opens_by_rule(spec, function)
+    if function.opens != by_rule:
+        out.add(label, f"opens: {function.opens!r}, but the stage rule and answer say {by_rule!r}")
+    requested = {use.code for use in function.request.fields}
+    for code in function.modifies:
+        if code not in requested:
+            out.add(label, f"modifies: {code} is not a request field")
+    confirm = function.confirm
+    if confirm is None:
+        return
+    wanted = CONFIRM_ROLES[confirm.rule]
+    if sorted(confirm.queries) != sorted(wanted):
+        out.add(label, f"confirm.queries: rule {confirm.rule} asks by {list(wanted) or 'nothing'}, "
+                       f"got {sorted(confirm.queries) or 'nothing'}")
+    for role, query_id in confirm.queries.items():
+        query = spec.functions.get(query_id)
+        if query is None or query.kind != "query":
+            out.add(label, f"confirm.queries.{role}: {query_id!r} is not a read-only query of this spec")
+    if confirm.rule == "fields_shown" and not function.modifies:
+        out.add(label, "confirm: rule fields_shown needs the modifies list")
 
 
 def _check_examples(spec: Spec, function: FunctionSpec, label: str, out: _Collector) -> None:

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from codegen.load import Spec, iter_uses
+from codegen.load import Spec, invariant_scopes, iter_uses
 from codegen.models import render_models_module
 from codegen.openapi import openapi_document
 from codegen.resolve import ResolvedField
@@ -40,7 +41,20 @@ def _environment() -> Environment:
     )
     env.filters["py"] = repr
     env.filters["tuple"] = tuple
+    env.filters["strftime"] = strftime_pattern
     return env
+
+
+# The spec writes date formats as the reference does (Java); code reads strftime patterns.
+_JAVA_TOKENS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+_JAVA_TOKEN = re.compile("|".join(_JAVA_TOKENS))
+
+
+def strftime_pattern(java_format: str | None) -> str | None:
+    """yyyyMMdd -> %Y%m%d, yyyy-MM-dd HH:mm:ss -> %Y-%m-%d %H:%M:%S; None stays None."""
+    if java_format is None:
+        return None
+    return _JAVA_TOKEN.sub(lambda match: _JAVA_TOKENS[match.group()], java_format)
 
 
 def _json_text(spec: Spec, document: dict[str, Any]) -> str:
@@ -72,6 +86,7 @@ def render(spec: Spec) -> dict[str, str]:
         fields=spec.fields,
         codes=_code_views(spec),
         functions=views,
+        **_role_views(spec),
     )
     files["client.py"] = template("client.py.j2", header=py_header, functions=views)
     files["models/__init__.py"] = template(
@@ -90,7 +105,8 @@ def render(spec: Spec) -> dict[str, str]:
     files["examples.json"] = _json_text(spec, _examples(functions))
     files["openapi.json"] = _json_text(spec, openapi_document(spec))
     files["docs/index.md"] = template(
-        "doc_index.md.j2", header=md_header, root=spec.root, functions=views
+        "doc_index.md.j2", header=md_header, root=spec.root, functions=views,
+        scopes={i.name: invariant_scopes(spec, i) for i in spec.root.invariants},
     )
     files["docs/low-confidence.md"] = template(
         "doc_low_confidence.md.j2", header=md_header, **_low_confidence(spec, views)
@@ -231,7 +247,45 @@ def _function_view(spec: Spec, function: FunctionSpec) -> dict[str, Any]:
         ),
         "pii_fields": tuple(pii),
         "parts": _doc_parts(spec, function),
+        "opens": function.opens,
+        "needs_business": stage.machine if stage and not function.opens else None,
+        "modifies": function.modifies,
+        "confirm": {
+            "rule": function.confirm.rule,
+            "queries": tuple(sorted(function.confirm.queries.items())),
+        } if function.confirm else None,
+        "confirms": _confirms(spec, function.function_id),
+        "refusals": tuple((r.meaning, r.text) for r in function.refusals),
     }
+
+
+def _role_views(spec: Spec) -> dict[str, Any]:
+    """Registry facts about the functions as a whole: the login, the openers, the invariants."""
+    logins = sorted(f.function_id for f in spec.functions.values() if f.kind == "login")
+    openers = {
+        function.stage.machine: function.function_id
+        for function in sorted(spec.functions.values(), key=lambda f: f.function_id)
+        if function.opens and function.stage
+    }
+    invariants = [
+        {
+            "name": i.name,
+            "title": i.title,
+            "total": i.total,
+            "parts": i.parts,
+            "scopes": tuple(invariant_scopes(spec, i)),
+            "confidence": i.confidence,
+        }
+        for i in spec.root.invariants
+    ]
+    return {"login": logins[0] if logins else None, "openers": openers, "invariants": invariants}
+
+
+def _confirms(spec: Spec, query_id: str) -> tuple[str, ...]:
+    return tuple(sorted(
+        f.function_id for f in spec.functions.values()
+        if f.confirm and query_id in f.confirm.queries.values()
+    ))
 
 
 def _code_views(spec: Spec) -> dict[str, dict[str, Any]]:

@@ -76,6 +76,19 @@ class EnvelopeFields(Strict):
     response: list[str]
 
 
+class Invariant(SpecSources):
+    """An identity between amounts: `total` = the sum of `parts`, in Decimal arithmetic.
+
+    It applies to every answer scope (the scalars of a response, or one row of a dataset) that
+    declares the total and every part; the loader refuses one that applies nowhere.
+    """
+
+    name: str = Field(description="short identifier, e.g. total_is_personal_plus_fund")
+    title: str = Field(description="Chinese statement, e.g. 医疗总费用 = 个人自付 + 工伤保险支付")
+    total: str
+    parts: list[str] = Field(min_length=2)
+
+
 class SpecRoot(Strict):
     name: str
     title: str
@@ -86,6 +99,7 @@ class SpecRoot(Strict):
     limits: Limits
     envelope: EnvelopeFields
     stage_machines: dict[str, StageMachine]
+    invariants: list[Invariant] = Field(default_factory=list)
 
 
 # --- spec/fields.yaml -------------------------------------------------------
@@ -188,6 +202,47 @@ class StageRule(Strict):
     leads_to: str | None = None
 
 
+# How recovery reads back a lost outcome of a state-changing call: a named predicate and the
+# read-only queries it asks, by the part each plays. The rule names are a closed list because
+# each is code in adapter/ops/recovery.py; the loader checks the roles each rule needs.
+ConfirmRule = Literal[
+    "opening_listed",  # the new business is listed by the query (by the person), not claimed by an ok entry
+    "charge_batch",  # the first batch number no ok entry accounts for holds the request's rows
+    "cancel_unlisted",  # the listing no longer shows the business as live
+    "fields_shown",  # the listing shows the `modifies` fields it can show as requested
+    "fee_rows_listed",  # the fee list holds the chunk's rows beyond what ok uploads account for
+    "fee_rows_cleared",  # the fee list holds only rows uploaded after the delete
+    "stage_shown",  # the listing (and the sheet, for a discharged stay) shows where the call leads
+    "not_queryable",  # no query returns what the call sent
+]
+CONFIRM_ROLES: dict[str, tuple[str, ...]] = {
+    "opening_listed": ("listing",),
+    "charge_batch": ("batches",),
+    "cancel_unlisted": ("listing",),
+    "fields_shown": ("listing",),
+    "fee_rows_listed": ("fees",),
+    "fee_rows_cleared": ("fees",),
+    "stage_shown": ("listing", "sheet"),
+    "not_queryable": (),
+}
+
+
+class Confirmation(Strict):
+    rule: ConfirmRule
+    queries: dict[str, str] = Field(default_factory=dict, description="role -> query function_id")
+    notes: str | None = None
+
+
+RefusalMeaning = Literal["no_such_batch", "already_refunded", "is_a_refund", "nothing_to_refund"]
+
+
+class Refusal(SpecSources):
+    """A refusal text (a part of return_code_message) whose meaning a reader may act on."""
+
+    meaning: RefusalMeaning
+    text: str = Field(min_length=1)
+
+
 class Example(Strict):
     name: str
     request: dict[str, object]
@@ -205,6 +260,10 @@ class FunctionSpec(SpecSources):
     stage: StageRule | None = None
     compensation: str | None = Field(default=None, description="function that undoes this one")
     compensates: str | None = Field(default=None, description="function this one undoes")
+    opens: str | None = Field(default=None, description="business key this call creates (in its answer)")
+    modifies: list[str] = Field(default_factory=list, description="fields of the business this call changes")
+    confirm: Confirmation | None = Field(default=None, description="how recovery reads back the outcome")
+    refusals: list[Refusal] = Field(default_factory=list)
     request: Message
     response: Message
     examples: list[Example] = Field(min_length=1)
@@ -220,4 +279,6 @@ class FunctionSpec(SpecSources):
     def _kind_rules(self) -> FunctionSpec:
         if self.kind == "query" and self.compensation:
             raise ValueError("a read-only query has no compensation")
+        if self.kind != "state_changing" and (self.opens or self.modifies or self.confirm):
+            raise ValueError("only a state-changing function opens, modifies or is confirmed")
         return self

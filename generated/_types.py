@@ -22,6 +22,12 @@ class FieldMeta:
     code_list: str | None
     pii: str
     confidence: str
+    strftime: str | None = None  # `format` as a datetime.strftime/strptime pattern
+
+    @property
+    def label(self) -> str:
+        """"code 中文名", how every message names a field."""
+        return f"{self.code} {self.name}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,17 @@ class StageMeta:
 
 
 @dataclass(frozen=True)
+class ConfirmMeta:
+    """How recovery reads back a lost outcome: a rule and the queries it asks, by role."""
+
+    rule: str
+    queries: tuple[tuple[str, str], ...]
+
+    def query(self, role: str) -> str:
+        return dict(self.queries)[role]
+
+
+@dataclass(frozen=True)
 class FunctionMeta:
     function_id: str
     name: str
@@ -78,10 +95,20 @@ class FunctionMeta:
     compensates: str | None
     pii_fields: tuple[str, ...]
     confidence: str
+    opens: str | None = None  # the business key this call creates (its answer carries it)
+    needs_business: str | None = None  # the stage machine whose open business this call acts on
+    modifies: tuple[str, ...] = ()  # fields of the business this call changes
+    confirm: ConfirmMeta | None = None
+    confirms: tuple[str, ...] = ()  # the state-changing functions this query reads back
+    refusals: tuple[tuple[str, str], ...] = ()  # (meaning, text found in return_code_message)
 
     @property
     def read_only(self) -> bool:
         return self.kind == "query"
+
+    def refusal_meaning(self, message: str) -> str | None:
+        """The declared meaning of a refusal message of this function, if the spec knows it."""
+        return next((meaning for meaning, text in self.refusals if text in message), None)
 
 
 @dataclass(frozen=True)
@@ -90,6 +117,22 @@ class CodeListMeta:
     title: str
     closed: bool
     values: tuple[tuple[str, str], ...]
+
+    def label_of(self, code: str) -> str | None:
+        """The Chinese label of one value, None when the list does not have it."""
+        return dict(self.values).get(code)
+
+
+@dataclass(frozen=True)
+class InvariantMeta:
+    """`total` = sum of `parts` in every scope listed: (function_id, dataset or None = scalars)."""
+
+    name: str
+    title: str
+    total: str
+    parts: tuple[str, ...]
+    scopes: tuple[tuple[str, str | None], ...]
+    confidence: str
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,49 @@ def example_over_precise(spec: Path) -> None:
     )
 
 
+def opens_undeclared(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110104"), lambda d: d.pop("opens"))
+
+
+def opens_wrongly(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110106"), lambda d: d.update(opens="aaz218"))
+
+
+def modifies_unsent_field(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110106"), lambda d: d.update(modifies=["bka021"]))
+
+
+def confirm_missing_role(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110106"), lambda d: d.update(confirm={"rule": "cancel_unlisted", "queries": {}}))
+
+
+def confirm_by_a_state_change(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110106"),
+               lambda d: d.update(confirm={"rule": "cancel_unlisted", "queries": {"listing": "bizh110105"}}))
+
+
+def confirm_unknown_rule(spec: Path) -> None:
+    _edit_yaml(_fn(spec, "bizh110106"), lambda d: d.update(confirm={"rule": "ask_politely"}))
+
+
+def _invariant(**fields: object) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        data["invariants"] = [{"name": "sum", "title": "和", **fields}]
+    return change
+
+
+def invariant_unknown_field(spec: Path) -> None:
+    _edit_yaml(spec / "spec.yaml", _invariant(total="akc264", parts=["bka058", "bka999"]))
+
+
+def invariant_not_an_amount(spec: Path) -> None:
+    _edit_yaml(spec / "spec.yaml", _invariant(total="akc264", parts=["bka058", "bka893"]))
+
+
+def invariant_applies_nowhere(spec: Path) -> None:
+    _edit_yaml(spec / "spec.yaml", _invariant(total="akc264", parts=["bka058", "bka056"]))
+
+
 CASES = [
     (typo_key, "spec/functions/bizh110104.yaml: request.fields.0.requird: Extra inputs are not permitted"),
     (unknown_field, "spec/functions/bizh110105.yaml: request.feeinfo.row.bka057: unknown field (not in fields.yaml)"),
@@ -121,6 +164,16 @@ CASES = [
     (date_without_format, "spec/fields.yaml: bka017: (file): Value error, type date needs format"),
     (example_not_in_code_list, "examples[trial].request: bka893: '2' is not in code list bka893"),
     (example_over_precise, "examples[trial].request: feeinfo[0].bka058: does not match decimal format"),
+    (opens_undeclared, "spec/functions/bizh110104.yaml: opens: None, but the stage rule and answer say 'aaz218'"),
+    (opens_wrongly, "spec/functions/bizh110106.yaml: opens: 'aaz218', but the stage rule and answer say None"),
+    (modifies_unsent_field, "spec/functions/bizh110106.yaml: modifies: bka021 is not a request field"),
+    (confirm_missing_role, "spec/functions/bizh110106.yaml: confirm.queries: rule cancel_unlisted asks by ['listing']"),
+    (confirm_by_a_state_change,
+     "spec/functions/bizh110106.yaml: confirm.queries.listing: 'bizh110105' is not a read-only query"),
+    (confirm_unknown_rule, "spec/functions/bizh110106.yaml: confirm.rule: Input should be"),
+    (invariant_unknown_field, "spec/spec.yaml: invariants.sum: bka999: unknown field (not in fields.yaml)"),
+    (invariant_not_an_amount, "spec/spec.yaml: invariants.sum: bka893: an amount must be a decimal, not code"),
+    (invariant_applies_nowhere, "spec/spec.yaml: invariants.sum: no answer declares the total and every part"),
 ]
 
 

@@ -35,7 +35,7 @@ from adapter.gateway.endpoints import ENDPOINTS, Endpoint, Services
 from adapter.gateway.errors import ErrorContext, NotFound, TooLarge, error_body, error_reply
 from adapter.gateway.openapi import build_document, docs_html
 from adapter.his import WireCaller
-from generated.registry import FUNCTIONS
+from generated.registry import FUNCTIONS, LOGIN
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "create_gateway"]
 
@@ -44,7 +44,6 @@ JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
 # Thousands of fee lines fit easily (~400 bytes a line); a runaway body does not.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-LOGIN = "sys0001"
 Answer = tuple[int, dict[str, Any]]
 
 

@@ -32,13 +32,12 @@ from adapter.gateway.convert import is_required, type_hints, unwrap
 from adapter.gateway.endpoints import ENDPOINTS, Endpoint
 from adapter.gateway.errors import STATUS
 from adapter.his.mapping import mapping_table
-from generated.registry import SPEC
+from generated.registry import LOGIN, SPEC
 
 __all__ = ["build_document", "docs_html"]
 
 REF = "#/components/schemas/"
 JSON = "application/json"
-LOGIN = "sys0001"
 ERROR_SCHEMA = "GatewayError"
 STATUS_TEXT = {
     400: "input: the request does not fit; `fields` name each value (body path, wire code, 中文名)",

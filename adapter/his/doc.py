@@ -7,40 +7,40 @@ kind and compensation; tests/test_his_workflows.py fails when the committed page
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from pathlib import Path
 
 from adapter.his.mapping import MAPPED_FUNCTIONS, mapping_table
+from adapter.his.workflows import InpatientService, MedicalRecordService, OutpatientService
 from generated.registry import FUNCTIONS, SPEC
 
 __all__ = ["DOC_PATH", "METHODS", "render"]
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "his-mapping.md"
 
-# Which service method sends each transaction (for the reader; a test checks it is complete).
-METHODS: dict[str, str] = {
-    "bizh110001": "OutpatientService.lookup",
-    "bizh110102": "OutpatientService.visits",
-    "bizh110103": "OutpatientService.refund",
-    "bizh110104": "OutpatientService.register",
-    "bizh110105": "OutpatientService.trial / charge / refund",
-    "bizh110106": "OutpatientService.cancel; compensation of register",
-    "bizh120001": "InpatientService.lookup",
-    "bizh120002": "InpatientService.upload_fees",
-    "bizh120003": "InpatientService.presettle",
-    "bizh120004": "InpatientService.delete_fees; compensation of upload_fees",
-    "bizh120102": "InpatientService.stays / stage_of",
-    "bizh120103": "InpatientService.admit",
-    "bizh120104": "InpatientService.modify",
-    "bizh120105": "InpatientService.discharge",
-    "bizh120106": "InpatientService.settle",
-    "bizh120107": "InpatientService.cancel_to; compensation of settle",
-    "bizh120108": "InpatientService.cancel_to; compensation of discharge and settle",
-    "bizh120109": "InpatientService.cancel_to; compensation of admit",
-    "bizh120113": "InpatientService.fee_list",
-    "bizh120206": "InpatientService.settlement_info",
-    **{f"bizh20010{n}": "MedicalRecordService.upload" for n in range(1, 7)},
-}
+SERVICES = (OutpatientService, InpatientService, MedicalRecordService)
+_FUNCTION_ID = re.compile(r"\b(?:bizh\d{6}|sys\d{4})\b")
+
+
+def _senders() -> dict[str, str]:
+    """function_id -> the service methods whose docstrings name it (the reader's "sent by").
+
+    Each public method's docstring names the transactions it sends, its compensations included;
+    a test checks every mapped transaction has a sender.
+    """
+    found: dict[str, list[str]] = {}
+    for service in SERVICES:
+        for name, method in sorted(vars(service).items()):
+            if name.startswith("_") or not callable(method):
+                continue
+            for function_id in dict.fromkeys(_FUNCTION_ID.findall(inspect.getdoc(method) or "")):
+                found.setdefault(function_id, []).append(f"{service.__name__}.{name}")
+    return {function_id: " / ".join(names) for function_id, names in sorted(found.items())}
+
+
+METHODS: dict[str, str] = _senders()
 
 INTRO = f"""# HIS mapping: HIS field → wire code → 中文名
 

@@ -420,7 +420,8 @@ class InpatientService(_Service):
 
     def cancel_to(self, stay: InpatientStay | str, stage: str) -> tuple[str, ...]:
         """Walk the stay back to `stage` (admitted, discharge_registered or cancelled) in order;
-        returns the reversals sent. The current stage is asked of the province first.
+        returns the reversals sent (bizh120107, bizh120108, bizh120109 as the path needs). The
+        current stage is asked of the province first (bizh120102, bizh120206).
 
         ValueError (nothing sent) when `stage` is not behind the current one. If a reversal is
         refused, its error is raised with a note of the reversals already done.
@@ -462,7 +463,8 @@ class MedicalRecordService(_Service):
         return ("bizh200101", "bizh200102", *(fid for fid, present in optional if present), "bizh200106")
 
     def upload(self, record: MedicalRecord) -> tuple[str, ...]:
-        """Send the record's parts in order; returns the function ids sent."""
+        """Send the record's parts in order (bizh200101, bizh200102, bizh200103, bizh200104,
+        bizh200105, bizh200106, as `parts` picks them); returns the function ids sent."""
         if not record.diagnoses:
             raise ValueError("a medical record needs at least one diagnosis (bizh200102 detail)")
         # Map every part first: an unusable value is refused with nothing sent.

@@ -33,7 +33,7 @@ from adapter.mock.refusal import Refusal
 from adapter.mock.style import AnswerStyle
 from adapter.wire.codec import DEFAULT_MAX_BYTES, decode, parse_document
 from adapter.wire.validation import InputError, validate_message
-from generated.registry import FIELDS, FUNCTIONS, SPEC
+from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
 __all__ = [
     "DROP_EXTENSION",
@@ -46,7 +46,6 @@ __all__ = [
     "create_app",
 ]
 
-LOGIN = "sys0001"
 FAILURE_CODE = "-1"
 OK_MESSAGE = "成功"
 # The ASGI scope extension server.py puts on every request: a callable that closes the

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from generated.registry import FUNCTIONS
+from generated.registry import FUNCTIONS, LOGIN
 
 __all__ = [
     "FAULT_KINDS",
@@ -44,7 +44,6 @@ FaultKind = Literal[
     "latency", "http500", "malformed", "session_expired", "fail_then_succeed", "commit_then_drop"
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
-LOGIN = "sys0001"
 
 # The parameters each kind accepts, with their defaults (None: no default, may be absent).
 _PARAMS: dict[str, dict[str, Any]] = {

@@ -42,7 +42,7 @@ from adapter.ops.codes import WireCaller
 from adapter.wire.codec import decode
 from adapter.wire.journal import Entry, Journal, Status
 from adapter.wire.masking import scrub
-from generated.registry import FUNCTIONS
+from generated.registry import FUNCTIONS, OPENERS
 
 __all__ = [
     "Amounts",
@@ -62,11 +62,11 @@ __all__ = [
 ZERO = Decimal("0.00")
 KINDS = ("outpatient", "inpatient")
 # What each state-changing function means for the books (function_id -> role).
-OPENS = frozenset({"bizh110104", "bizh120103"})  # registration / admission
-CANCELS = frozenset({"bizh110106", "bizh120109"})  # cancel registration / admission
+OPENS = frozenset(OPENERS.values())  # registration / admission
+CANCELS = frozenset(FUNCTIONS[f].compensation for f in OPENS)  # cancel registration / admission
 OUTPATIENT_CHARGE = "bizh110105"  # a charge, or a refund with negative rows; bka893=1 commits
 SETTLEMENT = "bizh120106"
-SETTLEMENT_CANCEL = "bizh120107"
+SETTLEMENT_CANCEL = FUNCTIONS[SETTLEMENT].compensation
 COMMIT = "1"  # bka893 结算收费 (0 is a trial that saves nothing)
 OPEN_STATUSES = (Status.UNKNOWN, Status.PENDING)
 EVERYTHING = 1_000_000  # Journal.list needs a limit; a hospital's day is far below it

@@ -10,11 +10,14 @@ through the same Client (so those are journaled too) and records:
     failed   not committed (or nothing to recover): the HIS may resend
     unknown  the answers do not settle it; the entry is left alone and the result says why
 
-Evidence has two sides: what the province shows now (bizh110102, 110103, 120102, 120113, 120206)
-and what the journal already accounts for (ok entries: a visit or stay by the aaz218 its
-registration got, a charge batch by its bka001, fee rows by the uploads that sent them). A visit,
-batch or fee row that an ok entry explains is never taken for the lost one. Each decider below
-states its matching rule; docs/decisions.md D17 sums them up with what the mock cannot show.
+Which rule settles a function, and which read-only queries it asks, is a contract fact: each
+state-changing function's `confirm` in spec/ (rule + queries by role), read from the registry.
+Evidence has two sides: what the province shows now (the listing, batch, fee-list and sheet
+queries of those declarations) and what the journal already accounts for (ok entries: a visit
+or stay by the aaz218 its registration got, a charge batch by its bka001, fee rows by the uploads
+that sent them). A visit, batch or fee row that an ok entry explains is never taken for the lost
+one. Each decider below states its matching rule; docs/decisions.md D17 sums them up with what
+the mock cannot show.
 """
 
 from __future__ import annotations
@@ -33,23 +36,21 @@ from adapter.wire.codec import decode
 from adapter.wire.journal import Entry, Journal, JournalError, Status
 from adapter.wire.session import BEIJING
 from adapter.wire.validation import InputError
-from generated._types import StageMeta
-from generated.registry import FUNCTIONS
+from generated._types import FunctionMeta, StageMeta
+from generated.registry import FUNCTIONS, OPENERS
 
 __all__ = ["RecoveryResult", "recover"]
 
 Row = dict[str, str]
 FeeKey = tuple[str, Decimal, Decimal, Decimal]
 
-# Defaults where the journal holds no registration/admission to copy them from (spec values).
-OUTPATIENT_BKA006 = "410"  # 工伤门诊
-INPATIENT_AKA130 = "42"  # 工伤住院
-# bizh110103 refusals, as the mock words them; of these the reference documents only
-# 不能重复退费 (Zhongshan reads it the same way). An unrecognised refusal decides nothing.
-NO_SUCH_BATCH = "无此费用批次"
-ALREADY_REFUNDED = "不能重复退费"
-IS_A_REFUND = "退费批次不能再退费"
-NOTHING_TO_REFUND = "无可退费用"
+# Defaults of a listing query's filter where the journal holds no registration/admission to copy
+# them from (spec code values): bka006 410 工伤门诊, aka130 42 工伤住院.
+FILTER_DEFAULTS = {"bka006": "410", "aka130": "42"}
+# Request fields of a query that say what to look up by, not which businesses to filter.
+LOOKUP_FIELDS = frozenset({"akb020", "bka895", "bka896", "bka001"})
+# The refusals recovery acts on are the batch query's declared `refusals` (spec/); only
+# already_refunded is in the reference. An undeclared refusal decides nothing.
 # A committed charge or refund records its batch as "[bka001=N]" in the entry's message, so a
 # later recovery on the same visit counts that batch as accounted for.
 BATCH_TOKEN = re.compile(r"\[bka001=(\d+)\]")
@@ -129,7 +130,7 @@ def _decide(client: Client, entry: Entry) -> _Verdict:
         raise _CannotTell(f"{entry.function_id} is not a function of this spec version")
     if meta.kind != "state_changing":
         return _Verdict(Status.FAILED, f"nothing to recover: a {meta.kind} changes nothing at the province")
-    decider = _DECIDERS.get(entry.function_id)
+    decider = _DECIDERS.get(meta.confirm.rule) if meta.confirm else None
     if decider is None:
         raise _CannotTell(f"no recovery rule for {entry.function_id}")
     request = _request_of(entry)
@@ -152,6 +153,30 @@ class _Case:
     @property
     def journal(self) -> Journal:
         return self.client.journal
+
+    @property
+    def meta(self) -> FunctionMeta:
+        return FUNCTIONS[self.entry.function_id]
+
+    def query(self, role: str) -> str:
+        """The read-only query the spec names for this role in this function's `confirm`."""
+        assert self.meta.confirm is not None  # _decide picks a decider by it
+        return self.meta.confirm.query(role)
+
+    @property
+    def opener(self) -> str:
+        """The function that opened this entry's visit or stay (its registration/admission)."""
+        assert self.meta.stage is not None  # every state-changing function has a stage rule
+        return OPENERS[self.meta.stage.machine]
+
+    def filter_values(self, query: str, *, from_request: bool = False) -> dict[str, str]:
+        """The values a listing query filters by (bka006, aka130): from this request, or from
+        the registration/admission the journal holds for the aaz218."""
+        codes = [use.code for use in FUNCTIONS[query].request.fields
+                 if use.required and use.code not in LOOKUP_FIELDS]
+        if from_request:
+            return {code: self.text(code) for code in codes}
+        return {code: _opening_value(self, code, FILTER_DEFAULTS.get(code, "")) for code in codes}
 
     def text(self, code: str) -> str:
         return _text(self.request, code)
@@ -192,34 +217,36 @@ def _later_ok(case: _Case, functions: Iterable[str] | None = None) -> list[Entry
             and e.kind == "state_changing" and (wanted is None or e.function_id in wanted)]
 
 
-def _opening_value(case: _Case, opening: str, code: str, default: str) -> str:
+def _opening_value(case: _Case, code: str, default: str) -> str:
     """A value the HIS sent when it registered/admitted this aaz218 (the province may filter by it)."""
-    sent = [_text(_request_of(entry), code) for entry in case.history() if entry.function_id == opening]
+    sent = [_text(_request_of(entry), code) for entry in case.history() if entry.function_id == case.opener]
     return next((value for value in sent if value), default)
 
 
 # --------------------------------------------------------------------------- registration, admission
 
 # Fields a listed visit or stay must share with the lost request. Core fields must be shown
-# and equal; the others must be equal where the province shows them. Admissions leave out
-# ward, department, 住院号 and bed: bizh120104 may have changed them since.
+# and equal; the others must be equal where the province shows them, except those a function of
+# the same machine `modifies` (an admission's ward, department, 住院号 and bed: bizh120104 may
+# have changed them since).
 _OPENING_CORE = ("akb020", "aac001", "bka017", "bka026")
-_REGISTRATION_ALSO = ("aka130", "bka006", "bka014", "bka015", "bka019", "bka021", "bka025")
-_ADMISSION_ALSO = ("aka130", "bka006", "bka014", "bka015")
+_OPENING_ALSO = ("aka130", "bka006", "bka014", "bka015", "bka019", "bka021", "bka025")
 
 
-def _outpatient_registration(case: _Case) -> _Verdict:
-    """bizh110104: the answer, and with it the aaz218, was lost. bizh110102 by the person's
-    aac001 lists their live visits here; ours is one matching the request that was registered
-    no earlier than the request was sent and is not the aaz218 of an ok registration."""
-    values = {"bka895": "aac001", "bka896": case.text("aac001"), "bka006": case.text("bka006")}
-    return _find_opening(case, "bizh110102", values, _REGISTRATION_ALSO, "visit")
-
-
-def _admission(case: _Case) -> _Verdict:
-    """bizh120103: as for a registration, over bizh120102's stays (cancelled stays are not listed)."""
-    values = {"bka895": "aac001", "bka896": case.text("aac001"), "aka130": case.text("aka130")}
-    return _find_opening(case, "bizh120102", values, _ADMISSION_ALSO, "stay")
+def _opening(case: _Case) -> _Verdict:
+    """A registration or admission (rule opening_listed): the answer, and with it the aaz218, was
+    lost. The listing query by the person's aac001 lists their live visits or stays here (cancelled
+    ones are not listed); ours is one matching the request that was opened no earlier than the
+    request was sent and is not the aaz218 of an ok entry of the same function."""
+    query = case.query("listing")
+    filters = case.filter_values(query, from_request=True)
+    values = {"bka895": "aac001", "bka896": case.text("aac001"), **filters}
+    assert case.meta.stage is not None  # an opener has a stage rule (loader-checked)
+    machine = case.meta.stage.machine
+    changeable = {code for meta in FUNCTIONS.values() if meta.stage and meta.stage.machine == machine
+                  for code in meta.modifies}
+    also = tuple(code for code in _OPENING_ALSO if code not in changeable)
+    return _find_opening(case, query, values, also, "stay" if changeable else "visit")
 
 
 def _find_opening(
@@ -267,10 +294,10 @@ def _opened_by_ok_entry(case: _Case, aaz218: str) -> bool:
 
 
 def _outpatient_charge(case: _Case) -> _Verdict:
-    """bizh110105. bka893=0 is a trial: nothing is saved. bka893=1 adds batch bka001 = n+1 to the
-    visit. Batches the journal accounts for are known by number; the first number not accounted
-    for is asked with bizh110103 (it answers a batch's rows, negated): the request's rows there
-    mean committed, "no such batch" means not."""
+    """bizh110105 (rule charge_batch). bka893=0 is a trial: nothing is saved. bka893=1 adds batch
+    bka001 = n+1 to the visit. Batches the journal accounts for are known by number; the first
+    number not accounted for is asked with the batch query (bizh110103: it answers a batch's rows,
+    negated): the request's rows there mean committed, "no such batch" means not."""
     if case.text("bka893") != "1":
         return _Verdict(Status.FAILED, "nothing to recover: bka893=0 is a trial, the province saves no "
                                        "batch and no stage (run the trial again if needed)")
@@ -278,25 +305,27 @@ def _outpatient_charge(case: _Case) -> _Verdict:
     if any(_decimal(row, "bka058") < 0 for row in rows):
         return _outpatient_refund(case, rows)
     number = _first_unaccounted_batch(case)
-    answer = case.ask_or_refusal("bizh110103", _batch_query(case, number))
+    query = case.query("batches")
+    answer = case.ask_or_refusal(query, _batch_query(case, number))
     if isinstance(answer, BusinessError):
-        return _charge_by_refusal(answer, number)
+        return _charge_by_refusal(query, answer, number)
     listed = Counter(_charged(row, sign=-1) for row in _rows(answer, "feeinfo"))
     if listed == Counter(_charged(row) for row in rows):
-        return _committed(f"bizh110103 shows batch {number}, which no ok entry accounts for, holding exactly "
+        return _committed(f"{query} shows batch {number}, which no ok entry accounts for, holding exactly "
                           f"the request's rows [bka001={number}]")
-    raise _CannotTell(f"bizh110103 batch {number}, which no ok entry accounts for, holds other rows than "
+    raise _CannotTell(f"{query} batch {number}, which no ok entry accounts for, holds other rows than "
                       "this request")
 
 
-def _charge_by_refusal(refusal: BusinessError, number: int) -> _Verdict:
-    if NO_SUCH_BATCH in refusal.message:
-        return _not_committed(f"bizh110103 has no batch {number}, the first one no ok entry accounts for")
-    if ALREADY_REFUNDED in refusal.message:
+def _charge_by_refusal(query: str, refusal: BusinessError, number: int) -> _Verdict:
+    meaning = FUNCTIONS[query].refusal_meaning(refusal.message)
+    if meaning == "no_such_batch":
+        return _not_committed(f"{query} has no batch {number}, the first one no ok entry accounts for")
+    if meaning == "already_refunded":
         # Its rows can no longer be read, but a batch exists that only this request explains.
-        return _committed(f"bizh110103: batch {number}, which no ok entry accounts for, exists and is "
+        return _committed(f"{query}: batch {number}, which no ok entry accounts for, exists and is "
                           f"already refunded [bka001={number}]")
-    raise _CannotTell(f"bizh110103 about batch {number} refused: {refusal.message}")
+    raise _CannotTell(f"{query} about batch {number} refused: {refusal.message}")
 
 
 def _outpatient_refund(case: _Case, rows: list[Row]) -> _Verdict:
@@ -306,31 +335,37 @@ def _outpatient_refund(case: _Case, rows: list[Row]) -> _Verdict:
     serials = {row.get("aaz213", "") for row in rows}
     if "" in serials:
         raise _CannotTell("a refund row carries no aaz213 to look for")
-    answer = case.ask_or_refusal("bizh110103", _batch_query(case, 0))
-    if isinstance(answer, BusinessError) and NOTHING_TO_REFUND not in answer.message:
-        raise _CannotTell(f"bizh110103 refused: {answer.message}")
+    query = case.query("batches")
+    answer = case.ask_or_refusal(query, _batch_query(case, 0))
+    if isinstance(answer, BusinessError) and _meaning(query, answer) != "nothing_to_refund":
+        raise _CannotTell(f"{query} refused: {answer.message}")
     refundable = set() if isinstance(answer, BusinessError) else {
         row.get("aaz213") for row in _rows(answer, "feeinfo")}
     if serials <= refundable:
-        return _not_committed("bizh110103 still lists every row this refund reverses as refundable")
+        return _not_committed(f"{query} still lists every row this refund reverses as refundable")
     if serials & refundable:
-        raise _CannotTell("bizh110103 lists some of the rows this refund reverses as refundable, not all")
-    return _committed(f"bizh110103 lists none of the rows this refund reverses as refundable"
+        raise _CannotTell(f"{query} lists some of the rows this refund reverses as refundable, not all")
+    return _committed(f"{query} lists none of the rows this refund reverses as refundable"
                       f"{_refund_batch(case)}")
 
 
 def _refund_batch(case: _Case) -> str:
     """The refund's own batch number, if the first unaccounted batch is a refund (for the token)."""
     number = _first_unaccounted_batch(case)
-    answer = case.ask_or_refusal("bizh110103", _batch_query(case, number))
-    if isinstance(answer, BusinessError) and IS_A_REFUND in answer.message:
+    query = case.query("batches")
+    answer = case.ask_or_refusal(query, _batch_query(case, number))
+    if isinstance(answer, BusinessError) and _meaning(query, answer) == "is_a_refund":
         return f"; batch {number} is the refund [bka001={number}]"
     return ""
 
 
+def _meaning(query: str, refusal: BusinessError) -> str | None:
+    return FUNCTIONS[query].refusal_meaning(refusal.message)
+
+
 def _first_unaccounted_batch(case: _Case) -> int:
     charges = [e for e in case.history()
-               if e.function_id == "bizh110105" and e.status == Status.OK and e.id != case.entry.id]
+               if e.function_id == case.entry.function_id and e.status == Status.OK and e.id != case.entry.id]
     taken = {_batch_of(entry) for entry in charges}
     number = 1
     while number in taken:
@@ -346,7 +381,8 @@ def _batch_of(entry: Entry) -> int | None:
     if not entry.response_xml:
         return None
     try:
-        payinfo = decode(entry.response_xml.encode(), "bizh110105", "response").values.get("payinfo") or []
+        answer = decode(entry.response_xml.encode(), entry.function_id, "response").values
+        payinfo = answer.get("payinfo") or []
     except (GdwiError, ValueError):
         return None  # e.g. a truncated answer: this entry accounts for no known batch
     number = payinfo[0].get("bka001") if payinfo else None
@@ -354,114 +390,122 @@ def _batch_of(entry: Entry) -> int | None:
 
 
 def _batch_query(case: _Case, number: int) -> dict[str, Any]:
-    bka006 = _opening_value(case, "bizh110104", "bka006", OUTPATIENT_BKA006)
-    return {"bka895": "aaz218", "bka896": case.aaz218, "bka006": bka006, "bka001": str(number)}
+    filters = case.filter_values(case.query("batches"))
+    return {"bka895": "aaz218", "bka896": case.aaz218, **filters, "bka001": str(number)}
 
 
 def _registration_cancel(case: _Case) -> _Verdict:
-    """bizh110106: bizh110102 by aaz218 lists live registrations only; an answer without the
-    visit means cancelled (an aaz218 the province does not know is a refusal: undecided)."""
-    bka006 = _opening_value(case, "bizh110104", "bka006", OUTPATIENT_BKA006)
-    answer = case.ask("bizh110102", {"bka895": "aaz218", "bka896": case.aaz218, "bka006": bka006})
+    """bizh110106 (rule cancel_unlisted): the listing by aaz218 lists live registrations only; an
+    answer without the visit means cancelled (an aaz218 the province does not know is a refusal:
+    undecided)."""
+    query = case.query("listing")
+    answer = case.ask(query, {"bka895": "aaz218", "bka896": case.aaz218, **case.filter_values(query)})
     if any(row.get("aaz218") == case.aaz218 for row in _rows(answer, "bizinfo")):
-        return _not_committed("bizh110102 still lists the registration as live")
-    return _committed("bizh110102 answers for the aaz218 without a row: the registration is cancelled")
+        return _not_committed(f"{query} still lists the registration as live")
+    return _committed(f"{query} answers for the aaz218 without a row: the registration is cancelled")
 
 
 # --------------------------------------------------------------------------- inpatient stays
 
-# Of bizh120104's fields, the ones bizh120102 shows (the names bka020/bka022 it does not).
-_SHOWN_CHANGES = ("bka019", "bka021", "bka023", "bka025")
+def _shown_changes(case: _Case) -> tuple[str, ...]:
+    """Of the fields this function `modifies`, those its listing query's rows show (bizh120102
+    shows the ward, department, 住院号 and bed of bizh120104's, not their names)."""
+    listing = FUNCTIONS[case.query("listing")].response
+    shown = {use.code for dataset in listing.datasets for use in dataset.fields}
+    return tuple(code for code in case.meta.modifies if code in shown)
 
 
 def _admission_change(case: _Case) -> _Verdict:
-    """bizh120104 sets absolute values. bizh120102 shows the ward, department, 住院号 and bed (not
-    their names). A field tells only if the request changes it (its value before this call comes
-    from the journal's admission and earlier modifications) and no later ok modification set it
-    again: all such fields as requested means committed, any other value means not."""
-    later = _later_ok(case, ["bizh120104"])
-    overwritten = {code for e in later for code in _SHOWN_CHANGES if _text(_request_of(e), code)}
-    before = _values_before(case)
+    """bizh120104 (rule fields_shown) sets absolute values. A field tells only if the listing shows
+    it, the request changes it (its value before this call comes from the journal's admission and
+    earlier modifications) and no later ok modification set it again: all such fields as requested
+    means committed, any other value means not."""
+    query, changes = case.query("listing"), _shown_changes(case)
+    later = _later_ok(case, [case.entry.function_id])
+    overwritten = {code for e in later for code in changes if _text(_request_of(e), code)}
+    before = _values_before(case, changes)
     row = _stay_row(case)
-    telling = [code for code in _SHOWN_CHANGES if case.text(code) and row.get(code)
+    telling = [code for code in changes if case.text(code) and row.get(code)
                and code not in overwritten and case.text(code) != before.get(code)]
     if not telling and later:
-        raise _CannotTell(f"bizh120102 shows no field this modification changes that a later ok one "
+        raise _CannotTell(f"{query} shows no field this modification changes that a later ok one "
                           f"(entry {later[0].id}) did not set again")
     if not telling:
         # Commit or not, the shown fields are as requested; resending re-sets the same values.
-        return _Verdict(Status.FAILED, "resend: bizh120102 shows no field this modification changes, so "
+        return _Verdict(Status.FAILED, f"resend: {query} shows no field this modification changes, so "
                                        "it cannot tell; resending sets the same absolute values again")
     differ = [code for code in telling if row[code] != case.text(code)]
     if differ and later:
-        raise _CannotTell(f"bizh120102 shows {_pairs(row, differ)}, not as requested, but a later ok "
+        raise _CannotTell(f"{query} shows {_pairs(row, differ)}, not as requested, but a later ok "
                           f"modification (entry {later[0].id}) exists: resending this one would undo it")
     if differ:
-        return _not_committed(f"bizh120102 shows {_pairs(row, differ)}, not the requested values")
-    return _committed(f"bizh120102 shows {_pairs(row, telling)} as requested (changed from "
+        return _not_committed(f"{query} shows {_pairs(row, differ)}, not the requested values")
+    return _committed(f"{query} shows {_pairs(row, telling)} as requested (changed from "
                       f"{_pairs(before, telling)})")
 
 
-def _values_before(case: _Case) -> dict[str, str]:
-    """The shown admission fields as the journal's ok admission and earlier modifications set them."""
+def _values_before(case: _Case, changes: tuple[str, ...]) -> dict[str, str]:
+    """The shown fields as the journal's ok opening and earlier modifications set them."""
+    setters = {case.opener, case.entry.function_id}
     values: dict[str, str] = {}
     for entry in case.history():
-        if entry.id < case.entry.id and entry.status == Status.OK and \
-                entry.function_id in ("bizh120103", "bizh120104"):
+        if entry.id < case.entry.id and entry.status == Status.OK and entry.function_id in setters:
             request = _request_of(entry)
-            values.update({code: _text(request, code) for code in _SHOWN_CHANGES if _text(request, code)})
+            values.update({code: _text(request, code) for code in changes if _text(request, code)})
     return values
 
 
 def _fee_upload(case: _Case) -> _Verdict:
-    """bizh120002. bizh120113 lists the stay's fee rows, but with no id the HIS chose (no aaz213,
-    bka071 or even ake005): a row is matched by 名称 ake006, 单价 bka056, 用量 (dosage = bka057)
-    and 金额 (money = bka058), as a multiset. The rows beyond what ok uploads since the last
-    delete account for must hold the whole chunk (committed) or none of it (not committed)."""
-    history = case.history()
+    """bizh120002 (rule fee_rows_listed). The fee list (bizh120113) lists the stay's fee rows, but
+    with no id the HIS chose (no aaz213, bka071 or even ake005): a row is matched by 名称 ake006,
+    单价 bka056, 用量 (dosage = bka057) and 金额 (money = bka058), as a multiset. The rows beyond
+    what ok uploads since the last delete account for must hold the whole chunk (committed) or
+    none of it (not committed)."""
+    query, history = case.query("fees"), case.history()
     _refuse_if_deleted_later(case, history)
     listed = _listed_fees(case)
-    accounted = _uploaded(history, exclude=case.entry.id)
+    accounted = _uploaded(case, history, exclude=case.entry.id)
     if accounted - listed:
-        raise _CannotTell("bizh120113 lacks rows that ok uploads put there")
+        raise _CannotTell(f"{query} lacks rows that ok uploads put there")
     surplus = listed - accounted
     chunk = Counter(_fee_key(row, "bka057", "bka058") for row in _rows(case.request, "feeinfo"))
     counts = f"{chunk.total()} row(s); {listed.total()} listed, {accounted.total()} accounted for"
     if not chunk - surplus:
-        return _committed(f"bizh120113 lists this chunk beyond what ok uploads account for ({counts})")
+        return _committed(f"{query} lists this chunk beyond what ok uploads account for ({counts})")
     if not chunk & surplus:
-        return _not_committed(f"bizh120113 lists no row of this chunk beyond ok uploads ({counts})")
-    raise _CannotTell(f"bizh120113 lists part of this chunk beyond ok uploads ({counts})")
+        return _not_committed(f"{query} lists no row of this chunk beyond ok uploads ({counts})")
+    raise _CannotTell(f"{query} lists part of this chunk beyond ok uploads ({counts})")
 
 
 def _refuse_if_deleted_later(case: _Case, history: list[Entry]) -> None:
     for entry in history:
         live = entry.status in (Status.OK, Status.UNKNOWN, Status.PENDING)
-        if entry.id > case.entry.id and entry.function_id == "bizh120004" and live:
+        if entry.id > case.entry.id and entry.function_id == case.meta.compensation and live:
             raise _CannotTell(f"a later delete-all (entry {entry.id}, {entry.status}) removed or may have "
                               "removed these rows, so the fee list cannot tell; resending would bring "
                               "back deleted fees")
 
 
 def _fee_deletion(case: _Case) -> _Verdict:
-    """bizh120004 deletes every fee row: the fee list must hold only what ok uploads sent after
-    it (committed), or also what they sent before it (not committed)."""
-    history = case.history()
-    before = _uploaded([e for e in history if e.id < case.entry.id])
-    after = _uploaded([e for e in history if e.id > case.entry.id])
+    """bizh120004 (rule fee_rows_cleared) deletes every fee row: the fee list must hold only what
+    ok uploads sent after it (committed), or also what they sent before it (not committed)."""
+    query, history = case.query("fees"), case.history()
+    before = _uploaded(case, [e for e in history if e.id < case.entry.id])
+    after = _uploaded(case, [e for e in history if e.id > case.entry.id])
     listed = _listed_fees(case)
     counts = f"{listed.total()} listed, {before.total()} uploaded before, {after.total()} after"
     if listed == after:
-        return _committed(f"bizh120113 lists only rows uploaded after the delete ({counts})")
+        return _committed(f"{query} lists only rows uploaded after the delete ({counts})")
     if listed == before + after:
         warning = "; resending now would also delete the rows uploaded since" if after else ""
-        return _not_committed(f"bizh120113 still lists the rows uploaded before ({counts}){warning}")
-    raise _CannotTell(f"bizh120113 matches neither outcome ({counts})")
+        return _not_committed(f"{query} still lists the rows uploaded before ({counts}){warning}")
+    raise _CannotTell(f"{query} matches neither outcome ({counts})")
 
 
 def _stage_change(case: _Case) -> _Verdict:
-    """bizh120105-120109 move the stay from FUNCTIONS[fid].stage.requires to .leads_to. A later
-    ok call on the stay answers first (see _later_evidence); else the stage the province shows."""
+    """bizh120105-120109 (rule stage_shown) move the stay from FUNCTIONS[fid].stage.requires to
+    .leads_to. A later ok call on the stay answers first (see _later_evidence); else the stage the
+    province shows."""
     rule = FUNCTIONS[case.entry.function_id].stage
     assert rule is not None and rule.leads_to is not None  # every _stage_change function has one
     decided = _later_evidence(case, rule)
@@ -496,35 +540,38 @@ def _later_evidence(case: _Case, rule: StageMeta) -> _Verdict | None:
 
 
 def _stay_stage(case: _Case) -> tuple[str, str]:
-    """The stay's stage: bizh120102's row (none: cancelled; bka039 / bka032 出院: discharged),
-    and for a discharged stay bizh120206, which answers for a settled stay only; its answer must
-    agree with bka891 (结算标志), whose reading the reference rates low."""
+    """The stay's stage: the listing's row (none: cancelled; bka039 / bka032 出院: discharged),
+    and for a discharged stay the sheet query (bizh120206), which answers for a settled stay only;
+    its answer must agree with bka891 (结算标志), whose reading the reference rates low."""
+    listing, sheet_query = case.query("listing"), case.query("sheet")
     row = _stay_row(case, missing_ok=True)
     if not row:
-        return "cancelled", "bizh120102 no longer lists the stay (cancelled stays are not listed)"
-    flags = f"bizh120102 bka039={row.get('bka039', '-')} bka032={row.get('bka032', '-')} " \
+        return "cancelled", f"{listing} no longer lists the stay (cancelled stays are not listed)"
+    flags = f"{listing} bka039={row.get('bka039', '-')} bka032={row.get('bka032', '-')} " \
             f"bka891={row.get('bka891', '-')}"
     if row.get("bka039") != "1" and not row.get("bka032"):
         return "admitted", flags
-    sheet = case.ask_or_refusal("bizh120206", {"aaz218": case.aaz218})
+    sheet = case.ask_or_refusal(sheet_query, {"aaz218": case.aaz218})
     settled = not isinstance(sheet, BusinessError)
     if settled != (row.get("bka891") == "1"):
-        raise _CannotTell(f"{flags} disagrees with bizh120206 ({'a' if settled else 'no'} settlement sheet)")
+        shown = "a" if settled else "no"
+        raise _CannotTell(f"{flags} disagrees with {sheet_query} ({shown} settlement sheet)")
     return ("settled" if settled else "discharge_registered"), \
-        f"{flags}, bizh120206 {'answers' if settled else 'refuses'}"
+        f"{flags}, {sheet_query} {'answers' if settled else 'refuses'}"
 
 
 def _stay_row(case: _Case, *, missing_ok: bool = False) -> Row:
-    aka130 = _opening_value(case, "bizh120103", "aka130", INPATIENT_AKA130)
-    answer = case.ask("bizh120102", {"bka895": "aaz218", "bka896": case.aaz218, "aka130": aka130})
+    query = case.query("listing")
+    answer = case.ask(query, {"bka895": "aaz218", "bka896": case.aaz218, **case.filter_values(query)})
     row = next((r for r in _rows(answer, "bizinfo") if r.get("aaz218") == case.aaz218), None)
     if row is None and not missing_ok:
-        raise _CannotTell("bizh120102 no longer lists the stay")
+        raise _CannotTell(f"{query} no longer lists the stay")
     return row or {}
 
 
 def _medical_record(case: _Case) -> _Verdict:
-    """bizh2001xx: no query returns medical-record data, so the province cannot be asked.
+    """bizh2001xx (rule not_queryable): no query returns medical-record data, so the province
+    cannot be asked.
     Marked for resend (decision D17): a re-upload replaces the stay's part and moves no money
     and no stage, so resending a committed one costs an overwrite, not a second record."""
     del case
@@ -532,16 +579,16 @@ def _medical_record(case: _Case) -> _Verdict:
                                    "landed cannot be asked; a re-upload replaces the stay's part (D17)")
 
 
+# confirm.rule (spec/, meta-schema ConfirmRule) -> the decider that reads it back.
 _DECIDERS: dict[str, Callable[[_Case], _Verdict]] = {
-    "bizh110104": _outpatient_registration,
-    "bizh110105": _outpatient_charge,
-    "bizh110106": _registration_cancel,
-    "bizh120103": _admission,
-    "bizh120104": _admission_change,
-    "bizh120002": _fee_upload,
-    "bizh120004": _fee_deletion,
-    **dict.fromkeys(("bizh120105", "bizh120106", "bizh120107", "bizh120108", "bizh120109"), _stage_change),
-    **dict.fromkeys((fid for fid in FUNCTIONS if fid.startswith("bizh2001")), _medical_record),
+    "opening_listed": _opening,
+    "charge_batch": _outpatient_charge,
+    "cancel_unlisted": _registration_cancel,
+    "fields_shown": _admission_change,
+    "fee_rows_listed": _fee_upload,
+    "fee_rows_cleared": _fee_deletion,
+    "stage_shown": _stage_change,
+    "not_queryable": _medical_record,
 }
 
 
@@ -549,19 +596,23 @@ _DECIDERS: dict[str, Callable[[_Case], _Verdict]] = {
 
 
 def _listed_fees(case: _Case) -> Counter[FeeKey]:
-    answer = case.ask("bizh120113", {"aaz218": case.aaz218, "operate": "2"})  # 2: every row
+    answer = case.ask(case.query("fees"), {"aaz218": case.aaz218, "operate": "2"})  # 2: every row
     return Counter(_fee_key(row, "dosage", "money") for row in _rows(answer, "list"))
 
 
-def _uploaded(entries: list[Entry], exclude: int | None = None) -> Counter[FeeKey]:
-    """Fee rows the ok uploads among `entries` sent since the last ok delete-all among them."""
+def _uploaded(case: _Case, entries: list[Entry], exclude: int | None = None) -> Counter[FeeKey]:
+    """Fee rows the ok uploads among `entries` sent since the last ok delete-all among them.
+    The upload and the delete-all are this function and its declared compensation (either way)."""
+    meta = case.meta
+    upload = meta.compensates or meta.function_id
+    delete = FUNCTIONS[upload].compensation
     rows: Counter[FeeKey] = Counter()
     for entry in entries:
         if entry.status != Status.OK or entry.id == exclude:
             continue
-        if entry.function_id == "bizh120004":
+        if entry.function_id == delete:
             rows.clear()
-        elif entry.function_id == "bizh120002":
+        elif entry.function_id == upload:
             rows.update(_fee_key(row, "bka057", "bka058") for row in _rows(_request_of(entry), "feeinfo"))
     return rows
 

@@ -27,16 +27,16 @@ from adapter.errors import (
 from adapter.wire import transport
 from adapter.wire.codec import decode, encode, model_to_wire, to_wire
 from adapter.wire.config import Settings
+from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, Status
 from adapter.wire.masking import mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
 from adapter.wire.validation import validate_message
 from generated.client import AsyncFunctions, SyncFunctions
-from generated.registry import FUNCTIONS, SPEC
+from generated.registry import FUNCTIONS, LOGIN, SPEC
 
 log = logging.getLogger("gdwi.client")
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
-LOGIN = "sys0001"
 
 
 class _Core:
@@ -111,6 +111,12 @@ class _Core:
         assigned = decoded.values.get("aaz218")
         self.journal.finish(entry, Status.OK, response_xml=text, return_code=code, duration_ms=duration,
                             aaz218=assigned if isinstance(assigned, str) else None)
+        # An amount identity that does not hold is a warning on a committed answer, never a failure.
+        breaches = invariant_deviations(function_id, decoded.values)
+        for breach in breaches:
+            log.warning("%s", breach.detail)
+        if breaches:
+            self.journal.record_deviations(entry, breaches)
         try:
             validate_message(function_id, "response", decoded.values)
         except InputError as exc:

@@ -18,6 +18,7 @@ class DeviationKind(StrEnum):
     EMPTY_ELEMENT = "empty_element"  # an element present but empty
     MISSING_FIELD = "missing_field"  # a required answer field that is absent
     BAD_VALUE = "bad_value"  # any other value the spec's type does not allow (kept as text)
+    BROKEN_INVARIANT = "broken_invariant"  # amounts that break an identity of spec/ (akc264 = …)
 
 
 @dataclass(frozen=True)
