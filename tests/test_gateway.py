@@ -157,7 +157,7 @@ def test_outpatient_day_lookup_register_trial_charge_refund_cancel(gw: Gateway) 
     refund = gw.ok("POST", f"/outpatient/{visit_no}/refund", {"batch_no": 1, "operator": OPERATOR})
     assert refund["total"] == "-72.50" and refund["batch_no"] == 2
     assert gw.ok("POST", f"/outpatient/{visit_no}/cancel", {"operator": OPERATOR}) == {
-        "visit_no": visit_no, "done": "cancelled"}
+        "visit_no": visit_no, "done": "cancelled", "already": False}
     assert gw.sent() == ["bizh110001", "bizh110104", "bizh110105", "bizh110105", "bizh110105",
                          "bizh110103", "bizh110105", "bizh110106"]
 
@@ -170,7 +170,7 @@ def test_inpatient_stay_from_lookup_to_settlement_and_back(gw: Gateway) -> None:
         "persons"]
     stay = gw.ok("POST", "/inpatient/admit", {"stay": a_stay(person["person_no"]), "operator": OPERATOR})["visit_no"]
     assert gw.ok("POST", f"/inpatient/{stay}/modify", {"stay": {"bed_no": "13", "ward": {"code": "W04"}}}) == {
-        "visit_no": stay, "done": "modified"}
+        "visit_no": stay, "done": "modified", "already": False}
     items = fees(650)
     assert gw.ok("POST", f"/inpatient/{stay}/fees", {"fees": items}) == {"visit_no": stay, "rows": 650, "calls": 3}
     lines = gw.ok("GET", f"/inpatient/{stay}/fees")["lines"]
@@ -185,8 +185,9 @@ def test_inpatient_stay_from_lookup_to_settlement_and_back(gw: Gateway) -> None:
     assert (sheet["visit_no"], sheet["total"], sheet["discharge_date"]) == (stay, settled["total"], "2019-05-20")
 
     back = gw.ok("POST", f"/inpatient/{stay}/cancel", {"to": "admitted"})
-    assert back == {"visit_no": stay, "stage": "admitted", "reversals": ["bizh120107", "bizh120108"]}
-    assert gw.ok("DELETE", f"/inpatient/{stay}/fees") == {"visit_no": stay, "done": "fees_deleted"}
+    assert back == {"visit_no": stay, "stage": "admitted", "reversals": ["bizh120107", "bizh120108"],
+                    "already": False}
+    assert gw.ok("DELETE", f"/inpatient/{stay}/fees") == {"visit_no": stay, "done": "fees_deleted", "already": False}
     gw.ok("POST", f"/inpatient/{stay}/cancel", {"to": "cancelled"})
     assert gw.province.stage_of(stay) == "cancelled"
     assert gw.sent("bizh120104", "bizh120004", "bizh120109") == ["bizh120104", "bizh120004", "bizh120109"]

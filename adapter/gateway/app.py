@@ -3,8 +3,10 @@
     app = create_gateway(client, token=token)      # served by `gdwi gateway serve` (uvicorn)
 
 Routes: the HIS endpoints of endpoints.ENDPOINTS, `POST /functions/{function_id}` (raw wire codes
-through client.call_wire), and the public `GET /openapi.json` and `GET /docs`. Everything else
-needs the bearer token (auth.py).
+through client.call_wire), and the public `GET /openapi.json`, `GET /docs`, `GET /health` (the
+process answers) and `GET /ready` (province login and journal work, health.py). Everything else
+needs the bearer token (auth.py). A path served with another method is a 405 method_not_allowed
+with `Allow`.
 
 The services and the client are synchronous (one journal write and one province round trip per
 call), so each request runs in Starlette's thread pool; the event loop only reads bodies and
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -33,43 +36,75 @@ from adapter.gateway.auth import BearerAuth, check_token
 from adapter.gateway.convert import BodyError, Problem
 from adapter.gateway.endpoints import ENDPOINTS, Endpoint, Services
 from adapter.gateway.errors import ErrorContext, NotFound, TooLarge, error_body, error_reply
+from adapter.gateway.health import ReadinessProbe, log_start_check
 from adapter.gateway.openapi import build_document, docs_html
 from adapter.his import WireCaller
+from adapter.wire.client import Client
 from generated.registry import FUNCTIONS, LOGIN
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "create_gateway"]
 
 log = logging.getLogger("gdwi.gateway")
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
-PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/health", "/ready"})
 # Thousands of fee lines fit easily (~400 bytes a line); a runaway body does not.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 Answer = tuple[int, dict[str, Any]]
 
 
 def create_gateway(
-    client: WireCaller, *, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    client: Client, *, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
-    """The gateway app over `client` (an adapter.Client, shared by every request: thread-safe).
+    """The gateway app over `client` (shared by every request: thread-safe).
 
     `token` is the bearer token the HIS must send (at least 16 characters); ValueError otherwise.
+    When served with lifespan (`serve`, GatewayServer), the readiness check runs once at start and
+    logs one line.
     """
     check_token(token)
     services = Services.over(client)
+    probe = ReadinessProbe(client)
     document = build_document()
     openapi_body = json.dumps(document, ensure_ascii=False).encode("utf-8")
     docs_body = docs_html(document).encode("utf-8")
-    routes = [Route(e.path, _his_view(e, services, max_body_bytes), methods=[e.method]) for e in ENDPOINTS]
+    routes = [_his_route(path, group, services, max_body_bytes) for path, group in _by_path().items()]
     routes += [
         Route("/functions/{function_id}", _raw_view(client, max_body_bytes), methods=["POST"]),
         Route("/openapi.json", _static(openapi_body, JSON_MEDIA_TYPE), methods=["GET"]),
         Route("/docs", _static(docs_body, "text/html; charset=utf-8"), methods=["GET"]),
+        Route("/health", _static(b'{"status": "ok"}', JSON_MEDIA_TYPE), methods=["GET"]),
+        Route("/ready", _ready_view(probe), methods=["GET"]),
     ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        del app
+        await run_in_threadpool(log_start_check, probe)
+        yield
+
     return Starlette(
         routes=routes,
         middleware=[Middleware(BearerAuth, token=token, public_paths=PUBLIC_PATHS)],
         exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
     )
+
+
+def _by_path() -> dict[str, dict[str, Endpoint[Any]]]:
+    """path -> {method: endpoint}: one route per path, so a wrong method's 405 lists every method."""
+    grouped: dict[str, dict[str, Endpoint[Any]]] = {}
+    for endpoint in ENDPOINTS:
+        grouped.setdefault(endpoint.path, {})[endpoint.method] = endpoint
+    return grouped
+
+
+def _his_route(path: str, group: Mapping[str, Endpoint[Any]], services: Services, limit: int) -> Route:
+    views = {method: _his_view(endpoint, services, limit) for method, endpoint in group.items()}
+
+    async def dispatch(request: Request) -> Response:
+        return await views[request.method](request)
+
+    return Route(path, dispatch, methods=list(views))
 
 
 # --------------------------------------------------------------------------- views
@@ -138,6 +173,14 @@ def _failure(exc: Exception, context: ErrorContext) -> Answer:
     return status, body
 
 
+def _ready_view(probe: ReadinessProbe) -> View:
+    async def view(request: Request) -> Response:
+        readiness = await run_in_threadpool(probe.check)
+        return _reply(request, 200 if readiness.ready else 503, readiness.as_json())
+
+    return view
+
+
 def _static(body: bytes, media_type: str) -> View:
     async def view(request: Request) -> Response:
         del request
@@ -149,8 +192,15 @@ def _static(body: bytes, media_type: str) -> View:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing's own refusals (404, 405) in the gateway's error shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    kind = "not_found" if status in (404, 405) else "internal"
-    return _reply(request, status, error_body(kind, f"{request.method} {request.url.path}: no such endpoint"))
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 405:
+        allowed = headers.get("Allow", "")
+        body = error_body("method_not_allowed", f"{request.method} {request.url.path}: not allowed here "
+                          f"(allowed: {allowed})")
+    else:
+        kind = "not_found" if status == 404 else "internal"
+        body = error_body(kind, f"{request.method} {request.url.path}: no such endpoint")
+    return _reply(request, status, body, headers)
 
 
 # --------------------------------------------------------------------------- bodies and answers
@@ -183,11 +233,14 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a number")
 
 
-def _reply(request: Request, status: int, body: Mapping[str, Any]) -> Response:
+def _reply(
+    request: Request, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None,
+) -> Response:
     if status >= 400:
         # Method, path (visit numbers only), status and kind: never the message, which may quote
         # the province's text about a patient.
         # %r: the decoded path is the caller's text; repr keeps a %0A from forging a log line.
-        log.warning("%s %r -> %d %s", request.method, request.url.path, status, body.get("error"))
+        log.warning("%s %r -> %d %s", request.method, request.url.path, status,
+                    body.get("error") or body.get("status"))
     text = json.dumps(body, ensure_ascii=False)
-    return Response(text.encode("utf-8"), status_code=status, media_type=JSON_MEDIA_TYPE)
+    return Response(text.encode("utf-8"), status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers)

@@ -121,9 +121,11 @@ class StayChanges:
 
 @dataclass(frozen=True)
 class ModifyBody:
-    """入院登记信息修改: the stay's changeable attributes as they are now."""
+    """入院登记信息修改: the stay's changeable attributes as they are now, and who changes them
+    (bizh120104 carries no operator: the gateway logs it)."""
 
     stay: StayChanges
+    operator: Operator | None = None
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,11 @@ class DischargeBody:
 
 @dataclass(frozen=True)
 class CancelStayBody:
-    """Walk the stay back to stage `to`: admitted, discharge_registered or cancelled."""
+    """Walk the stay back to stage `to`: admitted, discharge_registered or cancelled; `operator`
+    who does it (the reversals carry no operator: the gateway logs it)."""
 
     to: str
+    operator: Operator | None = None
 
 
 @dataclass(frozen=True)
@@ -184,10 +188,11 @@ class Persons:
 @dataclass(frozen=True)
 class Done:
     """A step that returns nothing but its acceptance: `done` names it (cancelled, modified,
-    fees_deleted)."""
+    fees_deleted); `already` is true when it had been done before and nothing was sent now."""
 
     visit_no: str
     done: str
+    already: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,11 +205,13 @@ class FeeList:
 
 @dataclass(frozen=True)
 class Reversals:
-    """The stay walked back to `stage`; `reversals` are the function ids sent, in order."""
+    """The stay walked back to `stage`; `reversals` are the function ids sent, in order;
+    `already` is true when the stay was at `stage` before (nothing sent)."""
 
     visit_no: str
     stage: str
     reversals: Sequence[str] = field(default_factory=tuple)
+    already: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,13 @@ the gateway and come back as 409.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+from adapter.errors import BusinessError
 from adapter.gateway import bodies as b
 from adapter.gateway.convert import BodyError, Problem
 from adapter.gateway.errors import Refused
@@ -49,12 +51,16 @@ from adapter.his import (
     Registration,
     Settlement,
     SettlementSheet,
-    WireCaller,
 )
-from adapter.his.model import Diagnosis
-from generated.registry import FUNCTIONS, STAGE_MACHINES
+from adapter.his.errors import HisWorkflowError
+from adapter.his.model import Diagnosis, Operator
+from adapter.wire.client import Client
+from adapter.wire.journal import Status
+from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, STAGE_MACHINES
 
 __all__ = ["ENDPOINTS", "Endpoint", "Services"]
+
+log = logging.getLogger("gdwi.gateway")
 
 BodyT = TypeVar("BodyT")
 
@@ -66,20 +72,39 @@ def _reversal_targets(machine: str) -> tuple[str, ...]:
     return tuple(name for name, _ in STAGE_MACHINES[machine].stages if name in targets)
 
 
+def _canceller(machine: str) -> str:
+    """The function that leads a business of `machine` into its cancelled stage."""
+    stages = {fid: meta.stage for fid, meta in FUNCTIONS.items() if meta.stage is not None}
+    return next(fid for fid, s in stages.items() if (s.machine, s.leads_to) == (machine, CANCELLED))
+
+
+CANCELLED = "cancelled"
 CANCEL_TARGETS = _reversal_targets("inpatient")  # admitted, discharge_registered, cancelled
+OUTPATIENT_CANCEL = _canceller("outpatient")  # bizh110106
+ADMISSION_CANCEL = _canceller("inpatient")  # bizh120109
+# GET /inpatient/{stay}/fees?grouping=: the codes bizh120113's 明细分组 lists (an open list on the
+# wire; the gateway sends only the listed ones).
+GROUPING_CODE = "operate"
+GROUPINGS = tuple(code for code, _ in CODE_LISTS[FIELDS[GROUPING_CODE].code_list or GROUPING_CODE].values)
 
 
 @dataclass(frozen=True)
 class Services:
     """The services every endpoint shares; one client behind them (thread-safe)."""
 
-    client: WireCaller
+    client: Client
     outpatient: OutpatientService
     inpatient: InpatientService
 
     @classmethod
-    def over(cls, client: WireCaller) -> Services:
+    def over(cls, client: Client) -> Services:
         return cls(client, OutpatientService(client), InpatientService(client))
+
+    def done_before(self, visit_no: str, function_id: str) -> bool:
+        """True when the journal holds an accepted `function_id` on this visit or stay (a repeated
+        cancel: the province lists cancelled businesses no more, so only the journal can tell)."""
+        return any(entry.function_id == function_id and entry.status is Status.OK
+                   for entry in self.client.journal.history(visit_no))
 
 
 @dataclass(frozen=True)
@@ -131,7 +156,12 @@ def outpatient_refund(services: Services, key: str, body: b.RefundBody) -> Settl
 
 
 def outpatient_cancel(services: Services, key: str, body: b.OperatorBody) -> b.Done:
-    services.outpatient.cancel(key, body.operator)
+    try:
+        services.outpatient.cancel(key, body.operator)
+    except BusinessError:
+        if services.done_before(key, OUTPATIENT_CANCEL):
+            return b.Done(key, "cancelled", already=True)
+        raise
     return b.Done(key, "cancelled")
 
 
@@ -156,7 +186,14 @@ def inpatient_modify(services: Services, key: str, body: b.ModifyBody) -> b.Done
         bed_no=changes.bed_no, doctor_code=changes.doctor_code,
     )
     services.inpatient.modify(stay)
+    _log_operator("modify", key, body.operator)
     return b.Done(key, "modified")
+
+
+def _log_operator(step: str, visit_no: str, operator: Operator | None) -> None:
+    """The staff member behind a step whose transactions carry no operator (an audit line)."""
+    if operator is not None:
+        log.info("%s of stay %s by operator %s", step, visit_no, operator.code)
 
 
 def inpatient_upload_fees(services: Services, key: str, body: b.FeesBody) -> FeeUpload:
@@ -171,6 +208,8 @@ def inpatient_delete_fees(services: Services, key: str, body: b.NoBody) -> b.Don
 
 
 def inpatient_fee_list(services: Services, key: str, body: b.FeeListQuery) -> b.FeeList:
+    if body.grouping is not None and body.grouping not in GROUPINGS:
+        raise BodyError([Problem("grouping", f"must be one of {', '.join(GROUPINGS)} (or absent)")])
     return b.FeeList(key, tuple(services.inpatient.fee_list(key, grouping=body.grouping)))
 
 
@@ -195,9 +234,14 @@ def inpatient_cancel(services: Services, key: str, body: b.CancelStayBody) -> b.
         raise BodyError([Problem("to", f"must be one of {', '.join(CANCEL_TARGETS)}")])
     try:
         sent = services.inpatient.cancel_to(key, body.to)
+    except HisWorkflowError:  # the province lists no open stay: cancelled before, or never admitted
+        if body.to == CANCELLED and services.done_before(key, ADMISSION_CANCEL):
+            return b.Reversals(key, body.to, (), already=True)
+        raise
     except ValueError as exc:  # not behind the current stage: nothing was sent
         raise Refused(str(exc)) from None
-    return b.Reversals(key, body.to, sent)
+    _log_operator(f"cancel to {body.to}", key, body.operator)
+    return b.Reversals(key, body.to, sent, already=not sent)
 
 
 # --------------------------------------------------------------------------- medical record 病案首页

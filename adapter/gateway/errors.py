@@ -8,6 +8,7 @@
 | input               | 400    | fix the request: `fields` name each value (body path, wire code, 中文名) |
 | unauthorized        | 401    | missing or wrong bearer token                                        |
 | not_found           | 404    | no such endpoint or function_id                                      |
+| method_not_allowed  | 405    | the path exists, not with this method (`Allow` lists the methods)     |
 | too_large           | 413    | body over the gateway's limit                                        |
 | compensated         | 409    | a later step failed, the province side was undone (`compensations`)   |
 | compensation_failed | 409    | … and the undoing failed too: `original` and `compensation` both given |
@@ -16,6 +17,7 @@
 | workflow            | 422    | the step is not possible now (e.g. cancel to a stage not behind)      |
 | transport           | 502    | the province could not be reached; nothing was sent                  |
 | session             | 502    | the province refused the gateway's login session twice               |
+| province_login_failed | 503  | the gateway's own login (sys0001) fails: its settings, not the HIS's  |
 | contract            | 502    | the province answered outside the spec (the call itself went through) |
 | outcome_unknown     | 504    | sent, no usable answer: `journal_id`; run `gdwi journal recover`      |
 | internal            | 500    | a gateway fault; the message names only the error type               |
@@ -36,6 +38,7 @@ from typing import Any
 from adapter.errors import (
     BusinessError,
     ContractError,
+    GdwiError,
     OutcomeUnknownError,
     SessionExpiredError,
     TransportError,
@@ -51,7 +54,7 @@ from adapter.his.errors import (
 )
 from adapter.wire.masking import scrub
 from adapter.wire.validation import InputError
-from generated.registry import FIELDS
+from generated.registry import FIELDS, FUNCTIONS
 
 __all__ = [
     "STATUS",
@@ -65,11 +68,14 @@ __all__ = [
 ]
 
 STATUS: dict[str, int] = {
-    "input": 400, "unauthorized": 401, "not_found": 404, "too_large": 413,
+    "input": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405, "too_large": 413,
     "compensated": 409, "compensation_failed": 409,
     "business": 422, "amount_mismatch": 422, "workflow": 422,
-    "transport": 502, "session": 502, "contract": 502, "outcome_unknown": 504, "internal": 500,
+    "transport": 502, "session": 502, "contract": 502, "province_login_failed": 503,
+    "outcome_unknown": 504, "internal": 500,
 }
+LOGIN_HINT = ("The gateway could not log in to the province (sys0001); nothing of this request was sent. "
+              "Check the gateway's settings (GDWI_USERID, GDWI_PASSWORD, GDWI_BASE_URL) and its /ready.")
 RECOVER_HINT = ("The province may have committed this call. Do not resend it: run `gdwi journal recover` "
                 "on the gateway host (it asks the province and settles the journal entry), or query the "
                 "visit / stay, before deciding.")
@@ -124,10 +130,20 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 
 
 def kind_of(exc: BaseException) -> str:
+    if _is_login_failure(exc):
+        return "province_login_failed"
     for exc_type, kind in _KINDS:
         if isinstance(exc, exc_type):
             return kind or getattr(exc, "kind", "internal")
     return "internal"
+
+
+def _is_login_failure(exc: BaseException) -> bool:
+    """The gateway's own sys0001 refused or unanswered: the province never saw the HIS's call, and
+    the fix is the gateway's settings (a login changes nothing, so there is nothing to recover)."""
+    function_id = getattr(exc, "function_id", None)
+    meta = FUNCTIONS.get(function_id) if isinstance(function_id, str) else None
+    return meta is not None and meta.kind == "login" and isinstance(exc, GdwiError)
 
 
 def error_reply(exc: BaseException, context: ErrorContext) -> tuple[int, dict[str, Any]]:
@@ -157,8 +173,10 @@ def _describe(exc: BaseException, context: ErrorContext, offset: int = 0) -> dic
         "message": _message(exc, kind),
         "fields": _fields(exc, context, offset),
     }
-    if isinstance(exc, OutcomeUnknownError):
+    if isinstance(exc, OutcomeUnknownError) and kind == "outcome_unknown":
         body.update(journal_id=exc.journal_id, hint=RECOVER_HINT)
+    if kind == "province_login_failed":
+        body["hint"] = LOGIN_HINT
     notes = getattr(exc, "__notes__", None)
     if notes:
         body["notes"] = [scrub(str(note)) for note in notes]

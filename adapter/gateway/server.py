@@ -3,8 +3,8 @@
     with GatewayServer(create_gateway(client, token=token)) as server:   # 127.0.0.1, a free port
         httpx.post(server.url + "/inpatient/lookup", ...)
 
-uvicorn's h11 protocol, like the mock (decisions.md D13): no extra C dependency. Lifespan is off:
-the app has no startup work (the client logs in on first use).
+uvicorn's h11 protocol, like the mock (decisions.md D13): no extra C dependency. Lifespan is on:
+at start the app checks the province login and the journal once and logs one line (health.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Confi
     # Quiet (tests, threads): leave the host process's logging alone and log no requests.
     options: dict[str, Any] = {"log_config": None} if quiet else {}
     return uvicorn.Config(
-        app, host=host, port=port, http="h11", lifespan="off", access_log=not quiet,
+        app, host=host, port=port, http="h11", lifespan="on", access_log=not quiet,
         log_level="warning" if quiet else "info", timeout_graceful_shutdown=5, server_header=False,
         **options,
     )

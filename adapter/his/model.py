@@ -663,7 +663,7 @@ class SettlementSheet:
     admission_date: date | None = None
     discharge_date: date | None = None
     stay_days: int | None = None
-    settled_on: str | None = None
+    settled_on: date | None = None
     prepared_by: str | None = None
     total: Decimal = ZERO
     fund: Decimal = ZERO

@@ -1,0 +1,129 @@
+"""Liveness and readiness: `GET /health` (the process answers) and `GET /ready` (it can work).
+
+Ready means both: the gateway's own province login (sys0001) works, and the journal takes a write
+(every transaction is journaled before it is sent, so a journal that refuses writes stops every
+call). The login is the client's session: a held session is reused (no province call), so a probe
+every few seconds costs nothing while the session lives. A failing login is retried at most once
+per CACHE_SECONDS however often /ready is asked, so a monitor cannot lock the province account
+with repeated wrong passwords.
+
+The same check runs once when the server starts and writes one log line saying what works.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapter.wire.journal import Journal
+from adapter.wire.masking import scrub
+
+__all__ = ["CACHE_SECONDS", "Check", "Readiness", "ReadinessProbe", "journal_writable", "log_start_check"]
+
+log = logging.getLogger("gdwi.gateway")
+CACHE_SECONDS = 5.0
+_PROBE_SQL = """
+CREATE TABLE IF NOT EXISTS gateway_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at REAL NOT NULL);
+"""
+
+
+class _Session(Protocol):
+    def get(self, stale: str | None = None) -> str: ...
+
+
+class ReadyClient(Protocol):
+    """What readiness needs of adapter.wire.client.Client."""
+
+    @property
+    def session(self) -> _Session: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+
+@dataclass(frozen=True)
+class Check:
+    """One readiness condition: its name, whether it holds, and what was seen (masked)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: tuple[Check, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": "ready" if self.ready else "not_ready",
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks]}
+
+    def summary(self) -> str:
+        return "; ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}: {c.detail}" for c in self.checks)
+
+
+def province_login(client: ReadyClient) -> Check:
+    try:
+        client.session.get()
+    except Exception as exc:  # any failure is the answer: the message says which
+        return Check("province_login", False, scrub(f"{type(exc).__name__}: {exc}"))
+    return Check("province_login", True, "sys0001 session held")
+
+
+def journal_writable(path: Path) -> Check:
+    """A real write (one row, replaced each time) through a connection of its own: a full disk, a
+    read-only file or a lock held too long all show here, before a transaction needs the journal."""
+    try:
+        connection = sqlite3.connect(path, timeout=2.0)
+        try:
+            with connection:
+                connection.executescript(_PROBE_SQL)
+                connection.execute("INSERT OR REPLACE INTO gateway_probe (id, probed_at) VALUES (1, ?)",
+                                   (time.time(),))
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        return Check("journal", False, f"{path.name} refuses writes: {type(exc).__name__}: {exc}")
+    return Check("journal", True, f"{path.name} writable")
+
+
+class ReadinessProbe:
+    """The /ready answer (thread-safe). The journal is probed every time (one local write); a failed
+    login is remembered for CACHE_SECONDS (a held session costs nothing to ask again)."""
+
+    def __init__(self, client: ReadyClient, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._client = client
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._failed_login: tuple[float, Check] | None = None
+
+    def check(self) -> Readiness:
+        return Readiness((self._login(), journal_writable(self._client.journal.path)))
+
+    def _login(self) -> Check:
+        with self._lock:
+            now = time.monotonic()
+            if self._failed_login is not None and now - self._failed_login[0] < self._cache_seconds:
+                return self._failed_login[1]
+            check = province_login(self._client)
+            self._failed_login = None if check.ok else (now, check)
+            return check
+
+
+def log_start_check(probe: ReadinessProbe) -> Readiness:
+    """The one start line: ready, or what fails and what the HIS will get meanwhile."""
+    readiness = probe.check()
+    if readiness.ready:
+        log.info("gateway ready: %s", readiness.summary())
+    else:
+        log.error("gateway NOT ready (it serves, and answers 503 until fixed): %s", readiness.summary())
+    return readiness

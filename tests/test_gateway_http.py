@@ -1,0 +1,174 @@
+"""The gateway as an HIS and an operator meet it over real sockets: uvicorn on 127.0.0.1 in front of
+the mock province (also uvicorn on 127.0.0.1), one Client between them.
+
+Readiness (/health, /ready, the start line), a refused province login, methods, dates, query
+strings, repeated cancels and the operator on steps whose transactions carry none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapter.gateway import GatewayServer, create_gateway
+from adapter.mock.server import MockServer
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
+from tests.test_gateway import A_DISCHARGE, AUTH, OPERATOR, TOKEN, a_stay, fees, settings
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass
+class Served:
+    """A gateway and a mock province, each on its own loopback socket; `his` sends the token."""
+
+    his: httpx.Client
+    url: str
+    requests: list[str]
+
+    def ok(self, method: str, path: str, body: Any = None, **params: str) -> Any:
+        response = self.his.request(method, path, json=body, params=params or None)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def mock_province() -> Iterator[MockServer]:
+    with MockServer() as province:
+        yield province
+
+
+def serve(client: Client) -> GatewayServer:
+    return GatewayServer(create_gateway(client, token=TOKEN))
+
+
+@pytest.fixture
+def served(mock_province: MockServer, tmp_path: Path) -> Iterator[Served]:
+    with Client(settings(mock_province.url, tmp_path)) as client, serve(client) as gateway, \
+            httpx.Client(base_url=gateway.url, headers=AUTH, timeout=10) as his:
+        yield Served(his, gateway.url, [])
+
+
+def wrong_password(base_url: str, tmp_path: Path) -> Settings:
+    return replace(settings(base_url, tmp_path), password="not-the-password")
+
+
+# --------------------------------------------------------------------------- health and readiness
+
+
+def test_health_needs_no_token_and_ready_checks_login_and_journal(served: Served) -> None:
+    health = httpx.get(served.url + "/health")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    ready = httpx.get(served.url + "/ready")
+    assert ready.status_code == 200, ready.text
+    checks = {check["name"]: check["ok"] for check in ready.json()["checks"]}
+    assert ready.json()["status"] == "ready" and checks == {"province_login": True, "journal": True}
+
+
+def test_the_start_line_says_ready(mock_province: MockServer, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="gdwi.gateway"), \
+            Client(settings(mock_province.url, tmp_path)) as client, serve(client):
+        pass
+    lines = [r.getMessage() for r in caplog.records if r.name == "gdwi.gateway" and r.getMessage().startswith("gateway ")]
+    assert len(lines) == 1 and lines[0].startswith("gateway ready: province_login ok")
+
+
+def test_a_refused_province_login_is_503_never_422(mock_province: MockServer, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="gdwi.gateway"), \
+            Client(wrong_password(mock_province.url, tmp_path)) as client, serve(client) as gateway, \
+            httpx.Client(base_url=gateway.url, headers=AUTH, timeout=10) as his:
+        answer = his.post("/inpatient/lookup", json={"patient": {"id_kind": "person_no", "id_value": "1000000002"}})
+        ready = httpx.get(gateway.url + "/ready")
+    assert answer.status_code == 503, answer.text
+    error = answer.json()
+    assert error["error"] == "province_login_failed" and error["function_id"] == "sys0001"
+    assert "GDWI_PASSWORD" in error["hint"]
+    assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+    login = next(check for check in ready.json()["checks"] if check["name"] == "province_login")
+    assert login["ok"] is False and "not-the-password" not in ready.text
+    start = [r for r in caplog.records if r.name == "gdwi.gateway" and r.getMessage().startswith("gateway ")]
+    assert len(start) == 1 and start[0].levelno == logging.ERROR
+    assert "province_login FAILED" in start[0].getMessage()
+
+
+def test_a_journal_that_takes_no_write_makes_the_gateway_not_ready(served: Served, tmp_path: Path) -> None:
+    holder = sqlite3.connect(tmp_path / "journal.sqlite", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock too long
+        ready = httpx.get(served.url + "/ready", timeout=10)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    checks = {check["name"]: check for check in ready.json()["checks"]}
+    assert ready.status_code == 503 and checks["journal"]["ok"] is False
+    assert "locked" in checks["journal"]["detail"]
+
+
+# --------------------------------------------------------------------------- methods, dates, queries
+
+
+def test_a_wrong_method_is_405_with_allow(served: Served) -> None:
+    answer = served.his.put("/inpatient/90000001/fees", json={})
+    assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "DELETE"}
+    assert served.his.get("/inpatient/admit").status_code == 405
+
+
+def test_every_date_in_an_answer_is_iso(served: Served) -> None:
+    stay = served.ok("POST", "/inpatient/admit", {"stay": a_stay(), "operator": OPERATOR})["visit_no"]
+    served.ok("POST", f"/inpatient/{stay}/fees", {"fees": fees(3)})
+    served.ok("POST", f"/inpatient/{stay}/discharge", {"discharge": A_DISCHARGE, "operator": OPERATOR})
+    served.ok("POST", f"/inpatient/{stay}/settle", {"operator": OPERATOR})
+    sheet = served.ok("GET", f"/inpatient/{stay}/settlement")
+    for name in ("admission_date", "discharge_date", "settled_on"):
+        assert ISO_DAY.match(sheet[name]), (name, sheet[name])
+
+
+def test_query_parameters_are_validated(served: Served) -> None:
+    stay = served.ok("POST", "/inpatient/admit", {"stay": a_stay(), "operator": OPERATOR})["visit_no"]
+    served.ok("POST", f"/inpatient/{stay}/fees", {"fees": fees(2)})
+    bad = served.his.get(f"/inpatient/{stay}/fees", params={"grouping": "x"})
+    assert bad.status_code == 400 and bad.json()["fields"][0]["field"] == "grouping"
+    unknown = served.his.get(f"/inpatient/{stay}/fees", params={"groupin": "1"})
+    assert unknown.status_code == 400 and unknown.json()["fields"][0]["field"] == "groupin"
+    assert len(served.ok("GET", f"/inpatient/{stay}/fees", grouping="1")["lines"]) >= 1
+
+
+# --------------------------------------------------------------------------- repeated cancels, operators
+
+
+def test_a_repeated_outpatient_cancel_says_already_cancelled(served: Served) -> None:
+    visit = {"person_no": "1000000001", "visit_date": "2019-05-08", "diagnosis": {"icd_code": "S62.001"}}
+    visit_no = served.ok("POST", "/outpatient/register", {"visit": visit, "operator": OPERATOR})["visit_no"]
+    first = served.ok("POST", f"/outpatient/{visit_no}/cancel", {"operator": OPERATOR})
+    again = served.ok("POST", f"/outpatient/{visit_no}/cancel", {"operator": OPERATOR})
+    assert (first["already"], again["already"]) == (False, True) and again["done"] == "cancelled"
+    never = served.his.post("/outpatient/90000009999/cancel", json={"operator": OPERATOR})
+    assert never.status_code == 422 and never.json()["error"] == "business"
+
+
+def test_a_repeated_stay_cancel_says_already_and_takes_an_operator(
+        served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    stay = served.ok("POST", "/inpatient/admit", {"stay": a_stay(), "operator": OPERATOR})["visit_no"]
+    with caplog.at_level(logging.INFO, logger="gdwi.gateway"):
+        modified = served.ok("POST", f"/inpatient/{stay}/modify", {"stay": {"bed_no": "14"}, "operator": OPERATOR})
+        first = served.ok("POST", f"/inpatient/{stay}/cancel", {"to": "cancelled", "operator": OPERATOR})
+    assert modified["done"] == "modified"
+    assert first == {"visit_no": stay, "stage": "cancelled", "reversals": ["bizh120109"], "already": False}
+    again = served.ok("POST", f"/inpatient/{stay}/cancel", {"to": "cancelled", "operator": OPERATOR})
+    assert again == {"visit_no": stay, "stage": "cancelled", "reversals": [], "already": True}
+    audit = [r.getMessage() for r in caplog.records if "by operator" in r.getMessage()]
+    assert audit == [f"modify of stay {stay} by operator T001", f"cancel to cancelled of stay {stay} by operator T001"]
+    never = served.his.post("/inpatient/90000009999/cancel", json={"to": "cancelled"})
+    assert never.status_code == 422  # never admitted here: not "already"
