@@ -10,7 +10,10 @@ Modules:
   app        create_gateway(client, token=...) -> Starlette app; body reading, threads, answers
   endpoints  the endpoint table (path, body shape, service call, transactions) used by app and openapi
   bodies     request bodies and result shapes as dataclasses
-  convert    JSON <-> dataclasses: Decimal as strings, dates YYYY-MM-DD, every problem named
+  convert    JSON <-> dataclasses through pydantic models derived from them: Decimal as strings,
+             dates YYYY-MM-DD, every problem named by its location
+  labels     the 中文名 of each attribute, from the class docstrings
+  health     /health and /ready: the province login and a journal write; the start line
   errors     exceptions -> status + one JSON error shape (field details, masked messages)
   auth       bearer-token middleware (constant-time compare); docs stay public
   openapi    the OpenAPI 3.1 document built from the table, and the self-contained /docs page

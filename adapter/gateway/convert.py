@@ -1,17 +1,20 @@
-"""JSON <-> the HIS dataclasses (adapter.his.model and the gateway's bodies), every problem named.
+"""JSON <-> the HIS dataclasses through pydantic: one derived model per dataclass, both ways.
 
-In (`read`): a JSON value -> a dataclass, attribute by attribute, driven by the type hints.
-  - names are the dataclass attribute names; an unknown name is refused (a typo must not drop a
-    value silently), a missing required one too; null is the same as absent;
-  - Decimal: a JSON string such as "12.50" (the documented form) or a JSON number, read exactly
-    (the body is parsed with parse_float=Decimal, never through a binary float);
-  - date: "YYYY-MM-DD"; enum: the member name in lower case ("citizen_id") or its value ("aac002");
-  - sequences: JSON arrays; text fields take JSON strings only (a number could lose a leading 0).
-  All problems of one body are collected and raised together as BodyError, each with its JSON path
-  (`stay.ward.code`, `fees[3].amount`), so the HIS fixes a request in one round.
-
-Out (`to_json`): a result -> JSON-ready data: Decimal as a string ("12.50", never an exponent),
-date as "YYYY-MM-DD", enums by lower-case name, sequences as arrays, None as null.
+`body_model(cls)` is a pydantic model derived from a dataclass of adapter.his.model or bodies.py
+(same names, defaults and docstring; the Chinese label of each attribute as its description), with
+the gateway's JSON rules as types:
+  - names are the attribute names; an unknown one is refused (a typo must not drop a value), a
+    missing required one too; null is the same as absent;
+  - Decimal: a JSON string of ASCII digits such as "12.50" (the documented form) or a JSON number
+    read exactly (the body is parsed with parse_float=Decimal, never through a binary float);
+    written as a plain string, never with an exponent;
+  - date: "YYYY-MM-DD" in ASCII digits; enum: the member name in lower case ("citizen_id") or its
+    value ("aac002"), written as the lower-case name;
+  - text, whole numbers and flags are strict: a JSON number is no text (it could lose a leading 0).
+`read(cls, data)` validates parsed JSON and returns the dataclass; every problem of one body is
+raised together as BodyError, each with its JSON path (`stay.ward.code`, `fees[3].amount`) taken
+from pydantic's error location, never from message text. `to_json(result)` writes a result.
+The same models give the OpenAPI schemas (openapi.py), so documentation and reading cannot differ.
 """
 
 from __future__ import annotations
@@ -19,18 +22,38 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar, cast
+from functools import cache
+from typing import Annotated, Any, TypeVar, cast
 
-__all__ = ["BodyError", "Problem", "is_required", "read", "to_json", "type_hints", "unwrap"]
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from adapter.gateway.labels import labels_of
+
+__all__ = ["BodyError", "Problem", "body_model", "read", "to_json"]
 
 T = TypeVar("T")
-_DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL_TEXT = re.compile(DECIMAL_PATTERN)
+_DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # [0-9]: ASCII only, never full-width
 
 
 @dataclass(frozen=True)
@@ -50,126 +73,7 @@ class BodyError(ValueError):
         super().__init__("; ".join(texts))
 
 
-# --------------------------------------------------------------------------- type hints
-
-
-def type_hints(cls: type) -> dict[str, Any]:
-    """The resolved annotations of a dataclass (the models use `from __future__ import annotations`)."""
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def unwrap(hint: object) -> tuple[object, bool]:
-    """`X | None` -> (X, True); anything else -> (hint, False)."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if len(members) == 1:
-            return members[0], True
-    return hint, False
-
-
-def is_required(cls: type, name: str) -> bool:
-    """True when the dataclass attribute has no default (the JSON must carry it)."""
-    item = next(f for f in fields(cast(Any, cls)) if f.name == name)
-    return item.default is MISSING and item.default_factory is MISSING
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-# --------------------------------------------------------------------------- JSON -> dataclasses
-
-
-def read(cls: type[T], data: object) -> T:
-    """`data` (parsed JSON) as a `cls` instance; BodyError listing every problem."""
-    problems: list[Problem] = []
-    value = _read(cls, data, "", problems)
-    if problems:
-        raise BodyError(problems)
-    return cast(T, value)
-
-
-def _read(hint: object, data: object, path: str, problems: list[Problem]) -> object:
-    base, optional = unwrap(hint)
-    if data is None:
-        if not optional:
-            problems.append(Problem(path or None, "must not be null"))
-        return None
-    if isinstance(base, type) and is_dataclass(base):
-        return _read_dataclass(base, data, path, problems)
-    origin = typing.get_origin(base)
-    if origin is Sequence or origin is list or origin is tuple:
-        return _read_sequence(typing.get_args(base)[0], data, path, problems)
-    if origin is Mapping or origin is dict:
-        return _read_mapping(data, path, problems)
-    reader = _SCALARS.get(base) if isinstance(base, type) else None
-    if reader is None and isinstance(base, type) and issubclass(base, Enum):
-        reader = _enum_reader(base)
-    if reader is None:
-        raise TypeError(f"{path}: no JSON reader for {base!r}")  # a gateway bug, not bad input
-    try:
-        return reader(data)
-    except ValueError as exc:
-        problems.append(Problem(path or None, str(exc)))
-        return None
-
-
-def _read_dataclass(cls: type, data: object, path: str, problems: list[Problem]) -> object:
-    if not isinstance(data, Mapping):
-        problems.append(Problem(path or None, f"must be a JSON object ({cls.__name__})"))
-        return None
-    before = len(problems)
-    hints = type_hints(cls)
-    names = [item.name for item in fields(cast(Any, cls)) if item.init]
-    values: dict[str, object] = {}
-    for name in names:
-        present = data.get(name) is not None
-        if present or not is_required(cls, name):
-            if present:
-                values[name] = _read(hints[name], data[name], _join(path, name), problems)
-        else:
-            problems.append(Problem(_join(path, name), "required field missing"))
-    for unknown in sorted(set(data) - set(names)):
-        problems.append(Problem(_join(path, str(unknown)), f"not a field of {cls.__name__}"))
-    if len(problems) > before:
-        return None
-    return cls(**values)
-
-
-def _read_sequence(item: object, data: object, path: str, problems: list[Problem]) -> object:
-    if not isinstance(data, list):
-        problems.append(Problem(path or None, "must be a JSON array"))
-        return None
-    return tuple(_read(item, element, f"{path}[{index}]", problems) for index, element in enumerate(data))
-
-
-def _read_mapping(data: object, path: str, problems: list[Problem]) -> object:
-    """{wire code: value} extras: text or numbers, checked by the HIS mapping against the spec."""
-    if not isinstance(data, Mapping):
-        problems.append(Problem(path or None, "must be a JSON object"))
-        return None
-    for key, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            problems.append(Problem(_join(path, str(key)), "must be text or a number"))
-    return dict(data)
-
-
-def _text(data: object) -> str:
-    if not isinstance(data, str):
-        raise ValueError("must be text (a JSON string)")
-    return data
-
-
-def _integer(data: object) -> int:
-    if isinstance(data, bool) or not isinstance(data, int):
-        raise ValueError("must be a whole number")
-    return data
+# --------------------------------------------------------------------------- the JSON rules as types
 
 
 def _decimal(data: object) -> Decimal:
@@ -179,57 +83,208 @@ def _decimal(data: object) -> Decimal:
         return data
     if isinstance(data, int) and not isinstance(data, bool):
         return Decimal(data)
-    raise ValueError('must be a decimal number as a string, e.g. "12.50"')
+    raise PydanticCustomError("decimal_text", 'must be a decimal number as a string, e.g. "12.50"')
 
 
 def _date(data: object) -> date:
+    if isinstance(data, date):
+        return data
     if isinstance(data, str) and _DATE_TEXT.match(data):
         try:
             return date.fromisoformat(data)
         except ValueError:
             pass  # 2019-02-30: the shape is right, the day is not
-    raise ValueError('must be a date "YYYY-MM-DD"')
+    raise PydanticCustomError("date_text", 'must be a date "YYYY-MM-DD"')
 
 
-def _flag(data: object) -> bool:
-    if not isinstance(data, bool):
-        raise ValueError("must be true or false")
-    return data
-
-
-def _enum_reader(kind: type[Enum]) -> Any:
+def _enum_reader(kind: type[Enum]) -> Callable[[object], Enum]:
     by_name = {member.name.lower(): member for member in kind}
     by_value = {str(member.value): member for member in kind}
+    choices = ", ".join(by_name)
 
     def read_member(data: object) -> Enum:
+        if isinstance(data, kind):
+            return data
         if isinstance(data, str):
             found = by_name.get(data.lower()) or by_value.get(data)
             if found is not None:
                 return found
-        raise ValueError(f"must be one of {', '.join(by_name)}")
+        raise PydanticCustomError("enum_name", "must be one of {choices}", {"choices": choices})
 
     return read_member
 
 
-_SCALARS: dict[type, Any] = {str: _text, int: _integer, Decimal: _decimal, date: _date, bool: _flag}
+def _extra_value(data: object) -> object:
+    """A {wire code: value} extra: text or a number, checked by the HIS mapping against the spec."""
+    if isinstance(data, bool) or not isinstance(data, str | int | Decimal):
+        raise PydanticCustomError("text_or_number", "must be text or a number")
+    return data
 
 
-# --------------------------------------------------------------------------- results -> JSON
+Money = Annotated[
+    Decimal, BeforeValidator(_decimal), PlainSerializer(lambda value: f"{value:f}", return_type=str),
+    WithJsonSchema({"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN,
+                    "examples": ["12.50"]}),
+]
+Day = Annotated[date, BeforeValidator(_date),
+                WithJsonSchema({"type": "string", "format": "date", "examples": ["2019-05-08"]})]
+Extras = dict[StrictStr, Annotated[object, BeforeValidator(_extra_value),
+                                   WithJsonSchema({"type": ["string", "number"]})]]
+_SCALARS: dict[object, object] = {str: StrictStr, int: StrictInt, bool: StrictBool, Decimal: Money, date: Day}
+
+
+def _enum_type(kind: type[Enum]) -> object:
+    names = [member.name.lower() for member in kind]
+    return Annotated[kind, BeforeValidator(_enum_reader(kind)),
+                     PlainSerializer(lambda member: member.name.lower(), return_type=str),
+                     WithJsonSchema({"type": "string", "enum": names})]
+
+
+# --------------------------------------------------------------------------- derived models
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: object) -> object:
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+_ORIGINS: dict[type[BaseModel], type] = {}
+
+
+@cache
+def body_model(cls: type) -> type[BaseModel]:
+    """The pydantic model of dataclass `cls` (cached: one class per dataclass)."""
+    hints = typing.get_type_hints(cls)
+    labels = labels_of(cls)
+    definitions: dict[str, Any] = {}
+    for item in fields(cast(Any, cls)):
+        if not item.init:
+            continue
+        options: dict[str, Any] = {"description": labels.get(item.name)}
+        if item.default is not MISSING:
+            options["default"] = item.default
+        elif item.default_factory is not MISSING:
+            options["default_factory"] = item.default_factory
+        definitions[item.name] = (_annotation(hints[item.name]), Field(**options))
+    model = create_model(cls.__name__, __base__=_Body, __doc__=cls.__doc__, **definitions)
+    _ORIGINS[model] = cls
+    return model
+
+
+def _annotation(hint: object) -> object:
+    """The pydantic type of a dataclass attribute's type."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [_annotation(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(members) == 1:
+            return members[0] | None  # type: ignore[operator]
+        raise TypeError(f"no JSON reading for the union {hint!r}")  # a gateway bug, not bad input
+    if isinstance(hint, type) and is_dataclass(hint):
+        return body_model(hint)
+    origin = typing.get_origin(hint)
+    if origin in (Sequence, list, tuple):
+        return tuple[_annotation(typing.get_args(hint)[0]), ...]  # type: ignore[misc]
+    if origin in (Mapping, dict):
+        return Extras
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _enum_type(hint)
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    raise TypeError(f"no JSON reading for {hint!r}")
+
+
+def _to_dataclass(value: object) -> object:
+    """A validated model (and what it holds) as the dataclasses the services take."""
+    if isinstance(value, BaseModel):
+        origin = _ORIGINS[type(value)]
+        return origin(**{name: _to_dataclass(getattr(value, name)) for name in type(value).model_fields})
+    if isinstance(value, tuple):
+        return tuple(_to_dataclass(item) for item in value)
+    return value
+
+
+# --------------------------------------------------------------------------- in and out
+
+
+def read(cls: type[T], data: object) -> T:
+    """`data` (parsed JSON) as a `cls` instance; BodyError listing every problem."""
+    model = body_model(cast(type, cls))
+    try:
+        validated = model.model_validate(data)
+    except ValidationError as exc:
+        raise BodyError([_problem(model, error) for error in exc.errors()]) from None
+    return cast(T, _to_dataclass(validated))
 
 
 def to_json(value: object) -> Any:
-    """A result (dataclass, sequence, scalar) as JSON-ready data."""
+    """A result (dataclass, or the raw call's mapping / sequence / scalar) as JSON-ready data."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {item.name: to_json(getattr(value, item.name)) for item in fields(value)}
+        model = body_model(type(value))
+        return model.model_validate(value, from_attributes=True).model_dump(mode="json")
     if isinstance(value, Decimal):
         return f"{value:f}"
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.name.lower()
     if isinstance(value, Mapping):
         return {str(key): to_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
     return value
 
+
+# --------------------------------------------------------------------------- errors by location
+
+_MESSAGES = {
+    "missing": "required field missing",
+    "string_type": "must be text (a JSON string)",
+    "int_type": "must be a whole number",
+    "bool_type": "must be true or false",
+    "tuple_type": "must be a JSON array",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+}
+
+
+def _problem(model: type[BaseModel], error: ErrorDetails) -> Problem:
+    """One pydantic error as a Problem: the path from its location, the text from its type."""
+    location = error["loc"]
+    path = _path(location)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return Problem(path, f"not a field of {_owner(model, location[:-1])}")
+    if kind in ("model_type", "model_attributes_type"):
+        return Problem(path or None, f"must be a JSON object ({_owner(model, location)})")
+    return Problem(path or None, _MESSAGES.get(kind, error["msg"]))
+
+
+def _path(location: Sequence[int | str]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _owner(model: type[BaseModel], location: Sequence[int | str]) -> str:
+    """The name of the dataclass at `location` inside `model` (for "not a field of X")."""
+    current: object = model
+    for part in location:
+        current = _inner(current)
+        if isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            current = current.model_fields[part].annotation if part in current.model_fields else None
+    current = _inner(current)
+    return current.__name__ if isinstance(current, type) else "this object"
+
+
+def _inner(annotation: object) -> object:
+    """`X | None` -> X, `tuple[X, ...]` -> X."""
+    while True:
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None) and arg is not Ellipsis]
+        if len(args) != 1 or typing.get_origin(annotation) is Annotated:
+            return annotation
+        annotation = args[0]

@@ -1,7 +1,8 @@
 """The gateway's OpenAPI 3.1 document, built from the endpoint table, and its /docs page.
 
-Built, not hand-written: the HIS endpoints come from endpoints.ENDPOINTS, their JSON schemas from
-the dataclasses the gateway reads and writes (bodies.py, adapter.his.model), the body-field ->
+Built, not hand-written: the HIS endpoints come from endpoints.ENDPOINTS, their JSON schemas are
+pydantic's schemas of the models convert.py validates with (derived from bodies.py and
+adapter.his.model), the body-field ->
 wire code -> 中文名 tables from adapter.his.mapping (`x-his-mapping`), and the raw
 `/functions/{function_id}` operations from generated/openapi.json (requests as generated, with
 akb020 optional because the gateway fills it; answers and errors as the gateway returns them). So
@@ -15,20 +16,15 @@ from __future__ import annotations
 
 import copy
 import html
-import inspect
 import json
-import re
-import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields, is_dataclass
-from datetime import date
-from decimal import Decimal
-from enum import Enum
 from importlib import resources
-from typing import Any, cast
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
 
 from adapter.gateway.bodies import NoBody
-from adapter.gateway.convert import is_required, type_hints, unwrap
+from adapter.gateway.convert import body_model
 from adapter.gateway.endpoints import ENDPOINTS, Endpoint
 from adapter.gateway.errors import STATUS
 from adapter.his.mapping import mapping_table
@@ -43,11 +39,13 @@ STATUS_TEXT = {
     400: "input: the request does not fit; `fields` name each value (body path, wire code, 中文名)",
     401: "unauthorized: missing or wrong bearer token",
     404: "not_found: no such endpoint or function_id",
+    405: "method_not_allowed: the path exists, not with this method (`Allow` lists the methods)",
     409: "compensated / compensation_failed: a later step failed and the province side was undone "
          "(or the undoing failed too: both errors given)",
     422: "business / amount_mismatch / workflow: refused; nothing changed at the province",
     502: "transport / session / contract: the province could not be reached (nothing sent) or "
          "answered outside the spec",
+    503: "province_login_failed: the gateway's own province login fails (its settings); nothing sent",
     504: "outcome_unknown: sent, no usable answer; `journal_id` given: run `gdwi journal recover`",
 }
 INTRO = """\
@@ -65,85 +63,29 @@ that cannot store it undoes the step with the cancel endpoint (or refunds a char
 Errors are one JSON shape: {"error", "function_id", "return_code", "message", "fields": [{"field",
 "code", "name", "message"}]}; the status says what to do (below, per operation)."""
 
-# --------------------------------------------------------------------------- schemas from dataclasses
+# --------------------------------------------------------------------------- schemas from the models
 
 
 class _Schemas:
-    """JSON Schemas of the dataclasses the gateway reads and writes, collected as components."""
+    """JSON Schemas of the models convert.py reads and writes with, collected as components
+    (pydantic's own JSON Schema of the very models that validate the bodies)."""
 
-    def __init__(self) -> None:
-        self.components: dict[str, Any] = {}
-
-    def of(self, hint: object) -> dict[str, Any]:
-        base, optional = unwrap(hint)
-        schema = self._base(base)
-        return {"anyOf": [schema, {"type": "null"}]} if optional else schema
+    def __init__(self, classes: Iterable[type]) -> None:
+        models = list(dict.fromkeys(body_model(cls) for cls in classes))
+        refs, definitions = models_json_schema([(model, "validation") for model in models],
+                                               ref_template=REF + "{model}")
+        self._refs = {model.__name__: ref for (model, _), ref in refs.items()}
+        self.components: dict[str, Any] = definitions.get("$defs", {})
+        for schema in self.components.values():
+            schema.pop("title", None)
+            for prop in schema.get("properties", {}).values():
+                prop.pop("title", None)
 
     def ref(self, cls: type) -> dict[str, Any]:
-        self._component(cls)
-        return {"$ref": REF + cls.__name__}
+        return dict(self._refs[cls.__name__])
 
-    def _base(self, base: object) -> dict[str, Any]:
-        if isinstance(base, type) and is_dataclass(base):
-            return self.ref(base)
-        origin = typing.get_origin(base)
-        if origin in (Sequence, list, tuple):
-            return {"type": "array", "items": self.of(typing.get_args(base)[0])}
-        if origin in (Mapping, dict):
-            return {"type": "object", "additionalProperties": {"type": ["string", "number"]},
-                    "description": "{wire code: value}"}
-        if isinstance(base, type) and issubclass(base, Enum):
-            return {"type": "string", "enum": [member.name.lower() for member in base]}
-        return dict(_SCALAR_SCHEMAS[cast(type, base)])
-
-    def _component(self, cls: type) -> None:
-        name = cls.__name__
-        if name in self.components:
-            return
-        self.components[name] = {}  # reserve the name: nested references stop here
-        hints = type_hints(cls)
-        labels = _labels(cls)
-        properties: dict[str, Any] = {}
-        for item in fields(cast(Any, cls)):
-            schema = self.of(hints[item.name])
-            if item.name in labels:
-                schema["description"] = labels[item.name]
-            if isinstance(item.default, str | int) and not isinstance(item.default, bool):
-                schema["default"] = item.default
-            properties[item.name] = schema
-        self.components[name] = {
-            "type": "object",
-            "description": inspect.cleandoc(cls.__doc__ or name),
-            "properties": properties,
-            "required": [item.name for item in fields(cast(Any, cls)) if is_required(cls, item.name)],
-            "additionalProperties": False,
-        }
-
-
-_SCALAR_SCHEMAS: dict[type, dict[str, Any]] = {
-    str: {"type": "string"},
-    int: {"type": "integer"},
-    bool: {"type": "boolean"},
-    Decimal: {"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
-              "examples": ["12.50"]},
-    date: {"type": "string", "format": "date", "examples": ["2019-05-08"]},
-}
-
-
-def _labels(cls: type) -> dict[str, str]:
-    """attribute -> the Chinese label its class docstring gives it (`person_no 电脑号, …`)."""
-    doc = cls.__doc__ or ""
-    labels: dict[str, str] = {}
-    for item in fields(cast(Any, cls)):
-        pattern = rf"(?<![\w.]){re.escape(item.name)}\s+([^\s,.;:()（）]+)"
-        chinese = (m.group(1) for m in re.finditer(pattern, doc) if _HAN.search(m.group(1)))
-        label = next(chinese, None)
-        if label is not None:
-            labels[item.name] = label
-    return labels
-
-
-_HAN = re.compile(r"[\u4e00-\u9fff]")
+    def properties(self, cls: type) -> dict[str, Any]:
+        return dict(self.components[cls.__name__].get("properties", {}))
 
 
 # --------------------------------------------------------------------------- the document
@@ -151,7 +93,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document: HIS endpoints, then raw /functions/{function_id}."""
-    schemas = _Schemas()
+    schemas = _Schemas(cls for e in ENDPOINTS for cls in (e.body_type, e.result_type))
     paths: dict[str, Any] = {}
     for endpoint in ENDPOINTS:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
@@ -181,7 +123,7 @@ def _operation(endpoint: Endpoint[Any], schemas: _Schemas) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "parameters": _parameters(endpoint, schemas),
         "responses": {"200": _content("accepted", schemas.ref(endpoint.result_type)),
-                      **_error_responses((401, *endpoint.statuses))},
+                      **_error_responses((401, 503, *endpoint.statuses))},
         "x-function-ids": ids,
         "x-his-mapping": _his_mapping(ids),
     }
@@ -198,10 +140,8 @@ def _parameters(endpoint: Endpoint[Any], schemas: _Schemas) -> list[dict[str, An
                            "schema": {"type": "string", "maxLength": 20},
                            "description": "就医登记号 (visit_no) from the registration / admission"})
     if endpoint.method == "GET":
-        hints = type_hints(endpoint.body_type)
-        parameters.extend({"name": item.name, "in": "query", "required": False,
-                           "schema": schemas.of(hints[item.name])}
-                          for item in fields(cast(Any, endpoint.body_type)))
+        parameters.extend({"name": name, "in": "query", "required": False, "schema": schema}
+                          for name, schema in schemas.properties(endpoint.body_type).items())
     return parameters
 
 
@@ -279,7 +219,7 @@ def _raw_paths(generated: Mapping[str, Any]) -> dict[str, Any]:
         operation["description"] = (operation.get("description", "") + " Wire codes as keys, values as "
                                     "text; akb020 defaults to the gateway's institution.").strip()
         operation["responses"] = {"200": _content("the province's answer", success),
-                                  **_error_responses((400, 401, 404, 422, 502, 504))}
+                                  **_error_responses((400, 401, 404, 422, 502, 503, 504))}
         paths[path] = {"post": operation}
     return paths
 
