@@ -54,7 +54,7 @@ from adapter.his.errors import (
 )
 from adapter.wire.masking import scrub
 from adapter.wire.validation import InputError
-from generated.registry import FIELDS, FUNCTIONS
+from generated.registry import FIELDS, LOGIN
 
 __all__ = [
     "STATUS",
@@ -141,9 +141,7 @@ def kind_of(exc: BaseException) -> str:
 def _is_login_failure(exc: BaseException) -> bool:
     """The gateway's own sys0001 refused or unanswered: the province never saw the HIS's call, and
     the fix is the gateway's settings (a login changes nothing, so there is nothing to recover)."""
-    function_id = getattr(exc, "function_id", None)
-    meta = FUNCTIONS.get(function_id) if isinstance(function_id, str) else None
-    return meta is not None and meta.kind == "login" and isinstance(exc, GdwiError)
+    return isinstance(exc, GdwiError) and getattr(exc, "function_id", None) == LOGIN
 
 
 def error_reply(exc: BaseException, context: ErrorContext) -> tuple[int, dict[str, Any]]:
