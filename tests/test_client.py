@@ -233,7 +233,7 @@ def test_bad_input_refused_before_sending(client: Client, province: FakeProvince
     values = dict(EXAMPLES["bizh110001"][0]["request"], bka896="9" * 21)
     with pytest.raises(InputError) as caught:
         client.call_wire("bizh110001", values)
-    assert "bka896 入参值: longer than 20" in caught.value.problems
+    assert "bka896 入参值: longer than 20" in [str(p) for p in caught.value.problems]
     assert province.calls == []
 
 

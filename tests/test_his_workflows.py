@@ -288,7 +288,8 @@ def test_a_row_breaking_the_spec_is_refused_before_any_chunk_is_sent(mock: Provi
     items[350] = fee(350, item_code="X" * 60)  # ake005 is at most 20: row 350 sits in chunk 2
     with pytest.raises(InputError) as raised:
         mock.inpatient.upload_fees(stay, items)
-    assert [p.split(":")[0] for p in raised.value.problems] == ["feeinfo[350].ake005 医院药品项目编码"]
+    assert [(p.path, p.code, p.name) for p in raised.value.problems] == [
+        ("feeinfo[350].ake005", "ake005", "医院药品项目编码")]
     assert mock.sent("bizh120002", "bizh120004") == []
 
 

@@ -218,7 +218,7 @@ def test_his_export_problems_name_line_and_column(tmp_path: Path) -> None:
                    "2026-11-26,clinic,A2,x,10.001,0,10,R2", "2026-11-26,inpatient,A3,2,1,0,1,R3")
     with pytest.raises(HisExportError) as caught:
         read_his_csv(path, TODAY)
-    problems = caught.value.problems
+    problems = [str(p) for p in caught.value.problems]
     assert "line 2 date: '2026-13-01' is not YYYY-MM-DD" in problems
     assert "line 3 kind: 'clinic' is not outpatient or inpatient" in problems
     assert "line 3 bka001: 'x' is not a batch number" in problems

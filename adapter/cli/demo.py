@@ -21,6 +21,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
+from adapter.errors import DemoFailure
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
@@ -38,10 +39,6 @@ CATALOGUE = [  # (item, name, unit price, quantity): seeded mock catalogue entri
     ("CW0001", "测试床位费", "45.0000", "1.00"),
     ("ZF0001", "测试自费营养品", "60.0000", "1.00"),
 ]
-
-
-class DemoFailure(Exception):
-    """A step whose answer did not hold."""
 
 
 def _examples() -> dict[str, Any]:

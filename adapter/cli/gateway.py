@@ -15,13 +15,11 @@ from pathlib import Path
 
 import typer
 
+from adapter.errors import TokenError
+
 gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
 
 TOKEN_ENV = "GDWI_GATEWAY_TOKEN"
-
-
-class TokenError(Exception):
-    """No usable token; the message says where one is looked for."""
 
 
 def read_token(token_file: Path | None, environ: dict[str, str] | None = None) -> str:

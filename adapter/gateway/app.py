@@ -223,9 +223,9 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
-        raise BodyError([Problem(None, f"body is not UTF-8 JSON: {exc}")]) from None
+        raise BodyError([Problem.at(None, f"body is not UTF-8 JSON: {exc}")]) from None
     if not isinstance(data, dict):
-        raise BodyError([Problem(None, "body must be a JSON object")])
+        raise BodyError([Problem.at(None, "body must be a JSON object")])
     return data
 
 

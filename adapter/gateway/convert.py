@@ -23,7 +23,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -46,6 +46,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from adapter.errors import BodyError, FieldProblem
 from adapter.gateway.labels import labels_of
 
 __all__ = ["BodyError", "Problem", "body_model", "read", "to_json"]
@@ -56,21 +57,7 @@ _DECIMAL_TEXT = re.compile(DECIMAL_PATTERN)
 _DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # [0-9]: ASCII only, never full-width
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One unusable value: its JSON path (None: the body as a whole) and what is wrong."""
-
-    field: str | None
-    message: str
-
-
-class BodyError(ValueError):
-    """A request body (or query string) that does not fit the endpoint's shape."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        texts = (f"{p.field}: {p.message}" if p.field else p.message for p in self.problems)
-        super().__init__("; ".join(texts))
+Problem = FieldProblem  # a body problem: its JSON path (None: the body as a whole) and message
 
 
 # --------------------------------------------------------------------------- the JSON rules as types
@@ -257,10 +244,10 @@ def _problem(model: type[BaseModel], error: ErrorDetails) -> Problem:
     path = _path(location)
     kind = error["type"]
     if kind == "extra_forbidden":
-        return Problem(path, f"not a field of {_owner(model, location[:-1])}")
+        return Problem.at(path, f"not a field of {_owner(model, location[:-1])}")
     if kind in ("model_type", "model_attributes_type"):
-        return Problem(path or None, f"must be a JSON object ({_owner(model, location)})")
-    return Problem(path or None, _MESSAGES.get(kind, error["msg"]))
+        return Problem.at(path or None, f"must be a JSON object ({_owner(model, location)})")
+    return Problem.at(path or None, _MESSAGES.get(kind, error["msg"]))
 
 
 def _path(location: Sequence[int | str]) -> str:

@@ -198,7 +198,7 @@ def _log_operator(step: str, visit_no: str, operator: Operator | None) -> None:
 
 def inpatient_upload_fees(services: Services, key: str, body: b.FeesBody) -> FeeUpload:
     if not body.fees:
-        raise BodyError([Problem("fees", "at least one fee line is required")])
+        raise BodyError([Problem.at("fees", "at least one fee line is required")])
     return services.inpatient.upload_fees(key, body.fees)
 
 
@@ -209,7 +209,7 @@ def inpatient_delete_fees(services: Services, key: str, body: b.NoBody) -> b.Don
 
 def inpatient_fee_list(services: Services, key: str, body: b.FeeListQuery) -> b.FeeList:
     if body.grouping is not None and body.grouping not in GROUPINGS:
-        raise BodyError([Problem("grouping", f"must be one of {', '.join(GROUPINGS)} (or absent)")])
+        raise BodyError([Problem.at("grouping", f"must be one of {', '.join(GROUPINGS)} (or absent)")])
     return b.FeeList(key, tuple(services.inpatient.fee_list(key, grouping=body.grouping)))
 
 
@@ -231,7 +231,7 @@ def inpatient_settlement(services: Services, key: str, body: b.NoBody) -> Settle
 
 def inpatient_cancel(services: Services, key: str, body: b.CancelStayBody) -> b.Reversals:
     if body.to not in CANCEL_TARGETS:
-        raise BodyError([Problem("to", f"must be one of {', '.join(CANCEL_TARGETS)}")])
+        raise BodyError([Problem.at("to", f"must be one of {', '.join(CANCEL_TARGETS)}")])
     try:
         sent = services.inpatient.cancel_to(key, body.to)
     except HisWorkflowError:  # the province lists no open stay: cancelled before, or never admitted
@@ -250,7 +250,7 @@ def inpatient_cancel(services: Services, key: str, body: b.CancelStayBody) -> b.
 def medical_record(services: Services, key: str, body: b.MedicalRecordBody) -> b.RecordSent:
     record = MedicalRecord.of(key, body.record)
     if not record.diagnoses:
-        raise BodyError([Problem("record.diagnoses", "at least one diagnosis is required")])
+        raise BodyError([Problem.at("record.diagnoses", "at least one diagnosis is required")])
     sent = MedicalRecordService(services.client, body.institution).upload(record)
     return b.RecordSent(key, sent)
 

@@ -36,24 +36,27 @@ from functools import cache
 from typing import Any
 
 from adapter.errors import (
-    BusinessError,
-    ContractError,
-    GdwiError,
-    OutcomeUnknownError,
-    SessionExpiredError,
-    TransportError,
-)
-from adapter.gateway.convert import BodyError
-from adapter.his import mapping
-from adapter.his.errors import (
     AmountMismatch,
+    BodyError,
+    BusinessError,
     Compensated,
     CompensationFailed,
+    ContractError,
     FeeUploadFailed,
+    FieldProblem,
+    GatewayError,
+    GdwiError,
     HisWorkflowError,
+    InputError,
+    NotFound,
+    OutcomeUnknownError,
+    Refused,
+    SessionExpiredError,
+    TooLarge,
+    TransportError,
 )
+from adapter.his import mapping
 from adapter.wire.masking import scrub
-from adapter.wire.validation import InputError
 from generated.registry import FIELDS, LOGIN
 
 __all__ = [
@@ -79,26 +82,6 @@ LOGIN_HINT = ("The gateway could not log in to the province (sys0001); nothing o
 RECOVER_HINT = ("The province may have committed this call. Do not resend it: run `gdwi journal recover` "
                 "on the gateway host (it asks the province and settles the journal entry), or query the "
                 "visit / stay, before deciding.")
-
-
-class GatewayError(Exception):
-    """A refusal decided by the gateway itself; `kind` picks the status."""
-
-    kind = "internal"
-
-
-class NotFound(GatewayError):
-    kind = "not_found"
-
-
-class TooLarge(GatewayError):
-    kind = "too_large"
-
-
-class Refused(GatewayError):
-    """The request is well-formed but not possible in the business's current state."""
-
-    kind = "workflow"
 
 
 @dataclass(frozen=True)
@@ -220,12 +203,12 @@ _INDEX = re.compile(r"\[\d+\]")
 
 def _fields(exc: BaseException, context: ErrorContext, offset: int) -> list[dict[str, Any]]:
     if isinstance(exc, BodyError):
-        return [_body_field(p.field, p.message, context) for p in exc.problems]
+        return [_body_field(p.path, p.message, context) for p in exc.problems]
     if isinstance(exc, InputError):
-        ids = (exc.function_id, *context.function_ids)
+        ids = tuple(fid for fid in (exc.function_id, *context.function_ids) if fid)
         return [_problem_field(problem, ids, context, offset) for problem in exc.problems]
     if isinstance(exc, ValueError) and kind_of(exc) == "input":
-        return [_problem_field(str(exc), tuple(context.function_ids), context, offset)]
+        return [_problem_field(FieldProblem.at(None, str(exc)), tuple(context.function_ids), context, offset)]
     return []
 
 
@@ -236,14 +219,19 @@ def _field(field: str | None, code: str | None, name: str | None, message: str) 
 
 
 def _problem_field(
-    problem: str, function_ids: Sequence[str], context: ErrorContext, offset: int,
+    problem: FieldProblem, function_ids: Sequence[str], context: ErrorContext, offset: int,
 ) -> dict[str, Any]:
-    """A validation problem (`loc 中文名: message`) with the body path the HIS sent it under."""
-    match = _PROBLEM.match(problem)
-    if match is None:
-        return _field(None, None, None, problem)
-    loc, name, message = match.group("loc", "name", "message")
-    code = _INDEX.sub("", loc.split(".")[-1])
+    """A validation problem with the body path the HIS sent it under."""
+    if problem.path is not None:
+        loc, name, message = problem.path, problem.name, problem.message
+        code = problem.code or _INDEX.sub("", loc.split(".")[-1])
+    else:
+        # A problem given as plain text (`loc 中文名: message`), until every raiser is structured.
+        match = _PROBLEM.match(problem.message)
+        if match is None:
+            return _field(None, None, None, problem.message)
+        loc, name, message = match.group("loc", "name", "message")
+        code = _INDEX.sub("", loc.split(".")[-1])
     if context.wire_view:
         return _field(loc, code, name, message)
     return _field(_his_path(function_ids, loc, offset), code, name, message)

@@ -29,6 +29,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar, cast
 
+from adapter.errors import MappingError
 from adapter.his.model import (
     BusinessInfo,
     Discharge,
@@ -79,11 +80,6 @@ __all__ = [
 
 T = TypeVar("T")
 Wire = dict[str, Any]
-
-
-class MappingError(ValueError):
-    """A declaration that does not fit the HIS types or the registry (raised at import), or HIS
-    input the mapping cannot send (e.g. an `extra` front-page code that is not a bizh200101 field)."""
 
 
 # --------------------------------------------------------------------------- declarations

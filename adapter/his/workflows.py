@@ -41,7 +41,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from adapter.errors import BusinessError, InputError, OutcomeUnknownError
+from adapter.errors import BusinessError, FieldProblem, InputError, OutcomeUnknownError
 from adapter.his import mapping
 from adapter.his.errors import (
     AmountMismatch,
@@ -484,11 +484,11 @@ class MedicalRecordService(_Service):
 def _refuse_bad_fee_rows(rows: list[dict[str, Any]]) -> None:
     """InputError naming every bad row by its index in the whole list (`feeinfo[350].bka058 金额`)."""
     model = row_model("bizh120002", "request", "feeinfo")
-    problems: list[str] = []
+    problems: list[FieldProblem] = []
     for index, row in enumerate(rows):
         try:
             model.model_validate(row)
         except ValidationError as exc:
-            problems += [f"feeinfo[{index}].{problem}" for problem in describe(exc)]
+            problems += [problem.under(f"feeinfo[{index}]") for problem in describe(exc)]
     if problems:
         raise InputError("bizh120002", problems)

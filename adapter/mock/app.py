@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapter.errors import XmlRefusedError
+from adapter.errors import AnswerDropped, MockError, XmlRefusedError
 from adapter.mock.faults import Decision, FaultError, FaultPlan
 from adapter.mock.refusal import Refusal
 from adapter.mock.style import AnswerStyle
@@ -74,11 +74,7 @@ class ProvinceAPI(Protocol):
     def reset(self) -> None: ...
 
 
-class AnswerDropped(Exception):
-    """commit_then_drop without a socket to close (in-process ASGI): raised so nothing is sent."""
-
-
-class _Refused(Exception):
+class _Refused(MockError):
     """A negative answer decided before or instead of the province (bad input, -9)."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -449,7 +445,7 @@ def _json(data: object, status_code: int = 200) -> Response:
 # --------------------------------------------------------------------------- admin
 
 
-class _AdminError(Exception):
+class _AdminError(MockError):
     """A bad admin request: answered 400 with the message."""
 
 

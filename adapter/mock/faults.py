@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from adapter.errors import FaultError
 from generated.registry import FUNCTIONS, LOGIN
 
 __all__ = [
@@ -56,10 +57,6 @@ _PARAMS: dict[str, dict[str, Any]] = {
 }
 # Kinds that replace processing; the others let the province process first.
 ANSWER_INSTEAD = frozenset({"http500", "session_expired", "fail_then_succeed"})
-
-
-class FaultError(ValueError):
-    """A rule that cannot be built (unknown kind, bad parameter); the message says which."""
 
 
 @dataclass

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from adapter.errors import SeedError as SeedError
 from adapter.mock.style import STYLE_NAMES, AnswerStyle
 from generated.registry import CODE_LISTS
 
@@ -68,10 +69,6 @@ FEE_CATEGORY_PREFIXES: tuple[tuple[str, str], ...] = (
     ("SS", "10"), ("CW", "17"), ("CL", "18"), ("HL", "19"), ("GH", "21"), ("ZF", "99"),
     ("X", "01"), ("Z", "08"),
 )
-
-
-class SeedError(ValueError):
-    """A seed file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True)

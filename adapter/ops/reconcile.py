@@ -37,7 +37,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from adapter.errors import BusinessError, ContractError, GdwiError, XmlRefusedError
+from adapter.errors import BusinessError, ContractError, HisExportError, XmlRefusedError
 from adapter.ops.codes import WireCaller
 from adapter.wire.codec import decode
 from adapter.wire.journal import Entry, Journal, Status
@@ -79,15 +79,6 @@ INCONSISTENT = "inconsistent"
 UNVERIFIABLE = "unverifiable"  # the province knows the business but its figure cannot be read
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-class HisExportError(GdwiError):
-    """The HIS export cannot be read; `problems` name the line and column."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.problems = problems
-        shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more" if len(problems) > 10 else "")
-        super().__init__(f"{path.name}: {shown}")
 
 
 # ---------------------------------------------------------------------------- amounts

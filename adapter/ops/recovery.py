@@ -67,7 +67,7 @@ class RecoveryResult:
     how: str
 
 
-class _CannotTell(Exception):
+class _CannotTell(GdwiError):
     """The province's answers do not settle the question; the entry stays unknown."""
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from adapter.errors import GdwiError
+from adapter.errors import ChromiumError
 from adapter.ops.codes import CodeTables, WireCaller
 from generated.registry import FIELDS
 
@@ -76,10 +76,6 @@ DATES = frozenset({"bka017", "bka032", "bka045"})
 FEE_COLUMNS = ("aka063", "ake006", "ake002", "bka052", "bka054", "bka056", "dosage", "money")
 
 Row = dict[str, str]
-
-
-class ChromiumError(GdwiError):
-    """Headless Chromium is missing or did not produce the file."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, Status
 from adapter.wire.masking import mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
-from adapter.wire.validation import validate_message
+from adapter.wire.validation import problem, validate_message
 from generated.client import AsyncFunctions, SyncFunctions
 from generated.registry import FUNCTIONS, LOGIN, SPEC
 
@@ -52,10 +52,9 @@ class _Core:
         if function_id != LOGIN:
             wire.setdefault("akb020", self.settings.akb020)
             if wire["akb020"] != self.settings.akb020:
-                raise InputError(function_id, [
-                    f"akb020 医疗机构编码: {wire['akb020']!r} is not this client's institution "
-                    f"code {self.settings.akb020!r}"
-                ])
+                raise InputError(function_id, [problem(
+                    "akb020", "akb020", f"{wire['akb020']!r} is not this client's institution "
+                    f"code {self.settings.akb020!r}")])
         validate_message(function_id, "request", wire)
         return wire
 

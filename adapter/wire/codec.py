@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from adapter.errors import XmlRefusedError
 from adapter.wire.session import BEIJING
-from adapter.wire.validation import InputError
+from adapter.wire.validation import unknown_function
 from generated._types import DatasetMeta, FieldMeta, MessageMeta
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
@@ -389,7 +389,7 @@ def _dataset_codes(dataset: DatasetMeta) -> frozenset[str]:
 def _message_meta(function_id: str, part: Part) -> MessageMeta:
     meta = FUNCTIONS.get(function_id)
     if meta is None:
-        raise InputError(function_id, [f"unknown function_id {function_id!r}"])
+        raise unknown_function(function_id)
     if part not in ("request", "response"):
         raise ValueError(f"part must be 'request' or 'response', not {part!r}")
     return meta.request if part == "request" else meta.response

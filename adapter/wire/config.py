@@ -22,14 +22,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from adapter.errors import GdwiError
+from adapter.errors import ConfigError as ConfigError
 from generated.registry import FIELDS, SPEC
 
 _AKB020_SHAPE = re.compile(r"^[0-9A-Za-z]+$")
-
-
-class ConfigError(GdwiError):
-    """A missing or malformed setting; the message names the variable."""
 
 
 @dataclass(frozen=True)

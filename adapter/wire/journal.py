@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from adapter.errors import GdwiError
+from adapter.errors import JournalError
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.masking import redact_password
 
@@ -90,10 +90,6 @@ CREATE TABLE IF NOT EXISTS deviations (
 );
 CREATE INDEX IF NOT EXISTS deviations_seen_at ON deviations (seen_at);
 """
-
-
-class JournalError(GdwiError):
-    """The journal cannot be opened or refuses a write (unknown entry, illegal transition)."""
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,24 @@ import ssl
 
 import httpx
 
-from adapter.errors import ServerFaultError, TransportError
+from adapter.errors import HttpStatusError, MaybeSentError, NotSentError, ServerFaultError, TransportError
 from adapter.wire.config import Settings
 from generated.registry import SPEC
 
+__all__ = [
+    "HEADERS",
+    "MaybeSentError",
+    "NotSentError",
+    "apost",
+    "async_client",
+    "check_answer",
+    "classify",
+    "post",
+    "ssl_context",
+    "sync_client",
+]
+
 HEADERS = {"Content-Type": SPEC.content_type}
-
-
-class NotSentError(TransportError):
-    """The request certainly did not reach the province (safe to resend)."""
-
-
-class MaybeSentError(TransportError):
-    """The request may have reached the province; the answer was lost."""
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -55,7 +60,7 @@ def async_client(
 def check_answer(response: httpx.Response) -> bytes:
     """The body of a usable answer; a non-200 or a server-fault body is an error."""
     if response.status_code != 200:
-        raise MaybeSentError(f"HTTP {response.status_code} from the province")
+        raise HttpStatusError(str(response.request.url), response.status_code)
     body = response.content
     if SPEC.server_fault_text.encode("utf-8") in body:
         raise ServerFaultError(f"the province reported a server exception ({SPEC.server_fault_text})")

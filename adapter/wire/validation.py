@@ -10,30 +10,34 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from adapter.errors import FieldProblem, InputError, UnknownFunctionError
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, models_for
 
-
-class InputError(ValueError):
-    """Input that breaks the spec; refused before anything is sent."""
-
-    def __init__(self, function_id: str, problems: list[str]) -> None:
-        self.function_id = function_id
-        self.problems = problems
-        super().__init__(f"{function_id}: " + "; ".join(problems))
+__all__ = ["InputError", "describe", "problem", "unknown_function", "validate_message"]
 
 
-def _label(loc: tuple[int | str, ...]) -> str:
-    """('feeinfo', 0, 'bka058') -> 'feeinfo[0].bka058 金额'."""
+def _path(loc: tuple[int | str, ...]) -> str:
+    """('feeinfo', 0, 'bka058') -> 'feeinfo[0].bka058'."""
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts[-1] = f"{parts[-1]}[{item}]"
         else:
             parts.append(str(item))
-    code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
-    text = ".".join(parts)
+    return ".".join(parts)
+
+
+def problem(path: str, code: str, message: str) -> FieldProblem:
+    """A problem with a wire code, its 中文名 taken from the registry."""
     field = FIELDS.get(code)
-    return f"{text} {field.name}" if field else text
+    return FieldProblem(path, code, field.name if field else None, message)
+
+
+def unknown_function(function_id: str) -> UnknownFunctionError:
+    """The error for a function_id the registry does not know, with the closest known ones."""
+    from difflib import get_close_matches
+
+    return UnknownFunctionError(function_id, get_close_matches(function_id, FUNCTIONS, n=3, cutoff=0.6))
 
 
 def _pattern_text(code: str) -> str:
@@ -79,14 +83,20 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
-def describe(error: ValidationError) -> list[str]:
-    return [f"{_label(tuple(e['loc']))}: {_message(e)}" for e in error.errors()]
+def describe(error: ValidationError) -> list[FieldProblem]:
+    """One FieldProblem per pydantic error: the wire path, code and 中文名, and what is wrong."""
+    problems = []
+    for e in error.errors():
+        loc = tuple(e["loc"])
+        code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
+        problems.append(problem(_path(loc), code, _message(e)))
+    return problems
 
 
 def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseModel:
     """Validate a wire-shaped dict (codes as keys) as a function's request or response."""
     if function_id not in FUNCTIONS:
-        raise InputError(function_id, [f"unknown function_id {function_id!r}"])
+        raise unknown_function(function_id)
     request_model, response_model = models_for(function_id)
     model = request_model if part == "request" else response_model
     try:
