@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from codegen.convert import function_view as converter_view
 from codegen.load import Spec, invariant_scopes, iter_uses
 from codegen.models import render_models_module
 from codegen.openapi import openapi_document
@@ -79,6 +80,9 @@ def render(spec: Spec) -> dict[str, str]:
     files["py.typed"] = f"{py_header}\n"
     files["_types.py"] = template("_types.py.j2", header=py_header)
     files["_protocol.py"] = template("_protocol.py.j2", header=py_header)
+    files["_convert.py"] = template(
+        "_convert.py.j2", header=py_header, policy=_policy_view(spec)
+    )
     files["registry.py"] = template(
         "registry.py.j2",
         header=py_header,
@@ -93,12 +97,15 @@ def render(spec: Spec) -> dict[str, str]:
         "package_init.py.j2", header=py_header, doc="Request/response models, one module per function."
     )
     files["functions/__init__.py"] = template(
-        "package_init.py.j2", header=py_header, doc="Typed call stubs, one module per function."
+        "package_init.py.j2", header=py_header,
+        doc="Typed requests and answers with their wire conversion, one module per function."
     )
     for function, view in zip(functions, views, strict=True):
         fid = function.function_id
         files[f"models/{fid}.py"] = render_models_module(spec, function, py_header)
-        files[f"functions/{fid}.py"] = template("function.py.j2", header=py_header, f=view)
+        files[f"functions/{fid}.py"] = template(
+            "function.py.j2", header=py_header, f=view, c=converter_view(spec, function)
+        )
         for part in ("request", "response"):
             files[f"schemas/{fid}.{part}.json"] = _json_text(spec, standalone_schema(spec, function, part))
         files[f"docs/{fid}.md"] = template("doc_function.md.j2", header=md_header, f=view)
@@ -131,6 +138,11 @@ def write_tree(files: dict[str, str], out_dir: Path) -> None:
 
 
 # --- views for the templates --------------------------------------------------
+
+
+def _policy_view(spec: Spec) -> dict[str, Any]:
+    policy = spec.root.answer_policy
+    return {"unlisted_code_label": policy.unlisted_code_label, "refused": policy.refused()}
 
 
 def _use_view(field: ResolvedField) -> dict[str, Any]:

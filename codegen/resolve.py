@@ -56,6 +56,8 @@ class ResolvedField:
     confidence: str
     sources: tuple[str, ...]
     notes: str | None
+    needed: bool = False
+    also_read: tuple[str, ...] = ()
 
     @property
     def pattern(self) -> str | None:
@@ -100,6 +102,8 @@ def resolve_use(use: FieldUse, definition: FieldDef, codes: dict[str, CodeList])
         confidence=definition.confidence,
         sources=tuple(definition.sources),
         notes=use.notes or definition.notes,
+        needed=use.needed,
+        also_read=tuple(use.also_read),
     )
 
 

@@ -89,6 +89,28 @@ class Invariant(SpecSources):
     parts: list[str] = Field(min_length=2)
 
 
+class AnswerPolicy(Strict):
+    """How the province's answers are read where they deviate from the spec (requests stay strict).
+
+    Each kind is `warn` (read as well as possible, recorded as a deviation) or `refuse` (a
+    read-only answer with it is refused; a state-changing answer is still returned, since the
+    province committed it). The generated parsers apply it; no hand code decides it.
+    """
+
+    extra_places: Literal["warn", "refuse"] = "warn"
+    unlisted_code: Literal["warn", "refuse"] = "warn"
+    unknown_element: Literal["warn", "refuse"] = "warn"
+    empty_element: Literal["warn", "refuse"] = "warn"
+    missing_field: Literal["warn", "refuse"] = "warn"
+    bad_value: Literal["warn", "refuse"] = "warn"
+    unlisted_code_label: str = "未列出的代码"
+
+    def refused(self) -> tuple[str, ...]:
+        kinds = ("extra_places", "unlisted_code", "unknown_element", "empty_element",
+                 "missing_field", "bad_value")
+        return tuple(kind for kind in kinds if getattr(self, kind) == "refuse")
+
+
 class SpecRoot(Strict):
     name: str
     title: str
@@ -100,6 +122,7 @@ class SpecRoot(Strict):
     envelope: EnvelopeFields
     stage_machines: dict[str, StageMachine]
     invariants: list[Invariant] = Field(default_factory=list)
+    answer_policy: AnswerPolicy = Field(default_factory=AnswerPolicy)
 
 
 # --- spec/fields.yaml -------------------------------------------------------
@@ -179,6 +202,10 @@ class FieldUse(Strict):
     code_list: str | None = None
     no_code_list: bool = False
     max_length: int | None = Field(default=None, gt=0)
+    # Answers only: the next step needs this value (a missing one is reported as such, and a
+    # read-only answer without it is refused), and other codes peers are seen to send it under.
+    needed: bool = False
+    also_read: list[str] = Field(default_factory=list)
 
 
 class Dataset(Strict):

@@ -1,20 +1,32 @@
-"""Client and AsyncClient: validate → journal → send → decode → check, per function_id.
+"""Client and AsyncClient: build → validate → journal → send → decode → parse, per function_id.
 
 The per-function methods (client.bizh120103(request), ...) come from the generated
 SyncFunctions / AsyncFunctions; this module holds what is common to all of them.
-One call, from a typed request to the wire:
-    generated/functions/<id>.py → Client.call → _Core (validation, journal, codec) → transport
+One call, from a typed request to the wire and back to a typed answer:
+    generated/functions/<id>.py build_request → Client.call → _Core (validation, journal, codec)
+    → transport → codec.decode → generated/functions/<id>.py parse_answer
+
+Strict in what we send, tolerant in what we read: a request that breaks the spec raises
+InputError before anything is sent; an answer that deviates from the spec is read, and each
+deviation is logged and recorded with the journal entry (adapter.wire.deviations). A
+state-changing answer with return_code 1 is always returned: the province committed the step.
+ContractError is left for read-only answers the policy refuses (spec/spec.yaml answer_policy,
+or a field the next step needs). `call_wire` is the raw escape hatch: wire dicts in and out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
 from adapter.errors import (
     BusinessError,
@@ -25,18 +37,63 @@ from adapter.errors import (
     TransportError,
 )
 from adapter.wire import transport
-from adapter.wire.codec import decode, encode, model_to_wire, to_wire
+from adapter.wire.codec import decode, encode, to_wire
 from adapter.wire.config import Settings
+from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, Status
-from adapter.wire.masking import mask_xml_text
+from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
-from adapter.wire.validation import problem, validate_message
+from adapter.wire.validation import problem, unknown_function, validate_message
+from generated._convert import REFUSED_KINDS, Report
 from generated.client import AsyncFunctions, SyncFunctions
-from generated.registry import FUNCTIONS, LOGIN, SPEC
+from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
 log = logging.getLogger("gdwi.client")
-ResponseT = TypeVar("ResponseT", bound=BaseModel)
+RequestT = TypeVar("RequestT")
+AnswerT = TypeVar("AnswerT")
+Build = Callable[[RequestT], dict[str, Any]]
+Parse = Callable[[Mapping[str, Any], Report], AnswerT]
+
+
+@dataclass(frozen=True)
+class Reply(Generic[AnswerT]):
+    """One accepted answer: typed, as wire values, its deviations from the spec, its journal entry.
+
+    `deviations` are the answer's warnings (samples masked); they are also in the journal.
+    """
+
+    function_id: str
+    answer: AnswerT
+    values: dict[str, Any]
+    deviations: tuple[Deviation, ...]
+    journal_id: int
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(str(deviation) for deviation in self.deviations)
+
+
+@cache
+def converters(function_id: str) -> ModuleType:
+    """generated/functions/<id>.py: the typed request/answer and their wire conversion."""
+    if function_id not in FUNCTIONS:
+        raise unknown_function(function_id)
+    return importlib.import_module(f"generated.functions.{function_id}")
+
+
+class _Findings:
+    """Collects one answer's deviations, masking samples of PII fields as they come in."""
+
+    def __init__(self, function_id: str, found: list[tuple[str, str, str]]) -> None:
+        self.function_id = function_id
+        self.items = [Deviation(function_id, path, code, DeviationKind(kind), "", "")
+                      for path, code, kind in found]
+
+    def report(self, path: str, code: str, kind: str, sample: str, detail: str) -> None:
+        field = FIELDS.get(code)
+        masked = mask_value(field.pii, sample) if field is not None else sample
+        self.items.append(Deviation(self.function_id, path, code, DeviationKind(kind), masked, detail))
 
 
 class _Core:
@@ -57,6 +114,14 @@ class _Core:
                     f"code {self.settings.akb020!r}")])
         validate_message(function_id, "request", wire)
         return wire
+
+    def build(self, function_id: str, request: RequestT, build: Build[RequestT]) -> dict[str, Any]:
+        """A typed request as checked wire values; InputError names the field it cannot write."""
+        try:
+            wire = build(request)
+        except (TypeError, ValueError) as exc:
+            raise InputError(function_id, [str(exc)]) from None
+        return self.prepare(function_id, wire)
 
     def login_values(self) -> dict[str, Any]:
         return {"userid": self.settings.userid, "password": self.settings.password}
@@ -84,8 +149,10 @@ class _Core:
         self.journal.finish(entry, Status.UNKNOWN, message=str(exc), duration_ms=duration)
         return OutcomeUnknownError(function_id, entry, str(exc))
 
-    def complete(self, entry: int, function_id: str, raw: bytes, started: float) -> dict[str, Any]:
-        """Decode and check an answer; raise the typed error of a refusal."""
+    def complete(
+        self, entry: int, function_id: str, raw: bytes, started: float, parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
+        """Decode, check and parse an answer; raise the typed error of a refusal."""
         duration = (time.perf_counter() - started) * 1000
         text = raw.decode("utf-8", errors="replace")
         if log.isEnabledFor(logging.DEBUG):
@@ -105,22 +172,37 @@ class _Core:
                                 message=message, duration_ms=duration)
             error = SessionExpiredError if code == SPEC.session_expired_code else BusinessError
             raise error(function_id, code, message or "(no message)")
+        findings = _Findings(function_id, decoded.found)
+        answer = parse(decoded.values, findings.report)
         # A registration's or admission's answer names the new aaz218: journal it with the entry,
         # so recovery can tell this visit or stay from one whose answer was lost.
-        assigned = decoded.values.get("aaz218")
+        assigned = getattr(answer, "visit_registration_no", None)
         self.journal.finish(entry, Status.OK, response_xml=text, return_code=code, duration_ms=duration,
                             aaz218=assigned if isinstance(assigned, str) else None)
         # An amount identity that does not hold is a warning on a committed answer, never a failure.
-        breaches = invariant_deviations(function_id, decoded.values)
-        for breach in breaches:
-            log.warning("%s", breach.detail)
-        if breaches:
-            self.journal.record_deviations(entry, breaches)
-        try:
-            validate_message(function_id, "response", decoded.values)
-        except InputError as exc:
-            raise ContractError(function_id, exc.problems) from None
-        return decoded.values
+        findings.items.extend(invariant_deviations(function_id, decoded.values))
+        self.journal.record_deviations(entry, findings.items)
+        for deviation in findings.items:
+            log.warning("answer deviates from the spec: %s", deviation)
+        self._refuse_unreadable(function_id, findings.items)
+        return Reply(function_id, answer, decoded.values, tuple(findings.items), entry)
+
+    @staticmethod
+    def _refuse_unreadable(function_id: str, deviations: list[Deviation]) -> None:
+        """A read-only answer the policy refuses, or without what the next step needs.
+
+        Never for a state-changing function: the province committed it, so its answer is
+        returned with the deviations as warnings whatever they are.
+        """
+        if FUNCTIONS[function_id].kind == "state_changing":
+            return
+        needed = converters(function_id).NEEDED
+        problems = [
+            str(d) for d in deviations
+            if d.kind in REFUSED_KINDS or (d.kind is DeviationKind.MISSING_FIELD and d.code in needed)
+        ]
+        if problems:
+            raise ContractError(function_id, problems)
 
 
 class Client(SyncFunctions):
@@ -150,35 +232,55 @@ class Client(SyncFunctions):
     def journal(self) -> Journal:
         return self._core.journal
 
-    def call(self, function_id: str, request: BaseModel, response_type: type[ResponseT]) -> ResponseT:
-        values = self.call_wire(function_id, model_to_wire(request))
-        return response_type.model_validate(values)
+    def call(
+        self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]
+    ) -> AnswerT:
+        """The typed main path (what client.bizh…(request) runs): the committed answer, typed."""
+        return self.exchange(function_id, request, build, parse).answer
+
+    def exchange(
+        self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
+        """Like `call`, with the answer's deviations and journal entry (the HIS layer uses it)."""
+        return self._exchange(function_id, self._core.build(function_id, request, build), parse)
+
+    def send(self, function_id: str, request: Any) -> Reply[Any]:
+        """A generated typed request of `function_id` (generated.functions.<id>.Request)."""
+        module = converters(function_id)
+        return self.exchange(function_id, request, module.build_request, module.parse_answer)
 
     def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         """Call with a wire-shaped dict (codes as keys); returns the decoded answer."""
         wire = self._core.prepare(function_id, values)
+        return self._exchange(function_id, wire, converters(function_id).parse_answer).values
+
+    def _exchange(self, function_id: str, wire: dict[str, Any], parse: Parse[AnswerT]) -> Reply[AnswerT]:
         if function_id == LOGIN:
-            return self._send(LOGIN, wire, None)
+            return self._send(LOGIN, wire, None, parse)
         session_id = self.session.get()
         try:
-            return self._send_with_retries(function_id, wire, session_id)
+            return self._send_with_retries(function_id, wire, session_id, parse)
         except SessionExpiredError:
             # -9: log in again once and repeat; the expired request was refused, not processed.
             fresh = self.session.get(stale=session_id)
-            return self._send_with_retries(function_id, wire, fresh)
+            return self._send_with_retries(function_id, wire, fresh, parse)
 
-    def _send_with_retries(self, function_id: str, wire: dict[str, Any], session_id: str) -> dict[str, Any]:
+    def _send_with_retries(
+        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
         attempts = 1 + (self._core.settings.query_retries if FUNCTIONS[function_id].read_only else 0)
         for attempt in range(attempts):
             try:
-                return self._send(function_id, wire, session_id)
+                return self._send(function_id, wire, session_id, parse)
             except (TransportError, OutcomeUnknownError):
                 if attempt + 1 == attempts:
                     raise
                 time.sleep(self._core.settings.retry_backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _send(self, function_id: str, wire: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+    def _send(
+        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
         body = encode(function_id, "request", wire, session_id=session_id)
         entry = self._core.begin(function_id, body, wire)
         started = time.perf_counter()
@@ -186,11 +288,11 @@ class Client(SyncFunctions):
             raw = transport.post(self._http, self._core.settings.url, body)
         except TransportError as exc:
             raise self._core.transport_failed(entry, function_id, exc, started) from exc
-        return self._core.complete(entry, function_id, raw, started)
+        return self._core.complete(entry, function_id, raw, started, parse)
 
     def _login(self) -> str:
-        values = self._send(LOGIN, self._core.prepare(LOGIN, self._core.login_values()), None)
-        return str(values["session_id"])
+        wire = self._core.prepare(LOGIN, self._core.login_values())
+        return str(self._send(LOGIN, wire, None, converters(LOGIN).parse_answer).values["session_id"])
 
 
 class AsyncClient(AsyncFunctions):
@@ -221,36 +323,51 @@ class AsyncClient(AsyncFunctions):
         return self._core.journal
 
     async def acall(
-        self, function_id: str, request: BaseModel, response_type: type[ResponseT]
-    ) -> ResponseT:
-        values = await self.call_wire(function_id, model_to_wire(request))
-        return response_type.model_validate(values)
+        self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]
+    ) -> AnswerT:
+        return (await self.exchange(function_id, request, build, parse)).answer
+
+    async def exchange(
+        self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
+        return await self._exchange(function_id, self._core.build(function_id, request, build), parse)
+
+    async def send(self, function_id: str, request: Any) -> Reply[Any]:
+        module = converters(function_id)
+        return await self.exchange(function_id, request, module.build_request, module.parse_answer)
 
     async def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         wire = self._core.prepare(function_id, values)
+        return (await self._exchange(function_id, wire, converters(function_id).parse_answer)).values
+
+    async def _exchange(
+        self, function_id: str, wire: dict[str, Any], parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
         if function_id == LOGIN:
-            return await self._send(LOGIN, wire, None)
+            return await self._send(LOGIN, wire, None, parse)
         session_id = await self.session.get()
         try:
-            return await self._send_with_retries(function_id, wire, session_id)
+            return await self._send_with_retries(function_id, wire, session_id, parse)
         except SessionExpiredError:
             fresh = await self.session.get(stale=session_id)
-            return await self._send_with_retries(function_id, wire, fresh)
+            return await self._send_with_retries(function_id, wire, fresh, parse)
 
     async def _send_with_retries(
-        self, function_id: str, wire: dict[str, Any], session_id: str
-    ) -> dict[str, Any]:
+        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
         attempts = 1 + (self._core.settings.query_retries if FUNCTIONS[function_id].read_only else 0)
         for attempt in range(attempts):
             try:
-                return await self._send(function_id, wire, session_id)
+                return await self._send(function_id, wire, session_id, parse)
             except (TransportError, OutcomeUnknownError):
                 if attempt + 1 == attempts:
                     raise
                 await asyncio.sleep(self._core.settings.retry_backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _send(self, function_id: str, wire: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+    async def _send(
+        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT]
+    ) -> Reply[AnswerT]:
         body = encode(function_id, "request", wire, session_id=session_id)
         entry = self._core.begin(function_id, body, wire)
         started = time.perf_counter()
@@ -258,8 +375,9 @@ class AsyncClient(AsyncFunctions):
             raw = await transport.apost(self._http, self._core.settings.url, body)
         except TransportError as exc:
             raise self._core.transport_failed(entry, function_id, exc, started) from exc
-        return self._core.complete(entry, function_id, raw, started)
+        return self._core.complete(entry, function_id, raw, started, parse)
 
     async def _login(self) -> str:
-        values = await self._send(LOGIN, self._core.prepare(LOGIN, self._core.login_values()), None)
-        return str(values["session_id"])
+        wire = self._core.prepare(LOGIN, self._core.login_values())
+        reply = await self._send(LOGIN, wire, None, converters(LOGIN).parse_answer)
+        return str(reply.values["session_id"])

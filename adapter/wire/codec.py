@@ -204,6 +204,9 @@ def _refuse_deep_nesting(root: etree._Element) -> None:
 
 # --------------------------------------------------------------------------- decoding
 
+_UNKNOWN = "unknown_element"
+_EMPTY = "empty_element"
+
 
 @dataclass
 class Decoded:
@@ -219,6 +222,9 @@ class Decoded:
     values: dict[str, Any]
     warnings: list[str]
     session_id: str | None = None
+    # What the body carries beyond the message, as (path, code, kind): unknown and empty
+    # elements. The client records them as deviations (adapter.wire.deviations).
+    found: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +237,7 @@ class _Reader:
     envelope: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     warnings_not_shown: int = 0
+    found: list[tuple[str, str, str]] = field(default_factory=list)
     # Checked per element only when the document has stray text at all (one XPath up front).
     check_stray_text: bool = True
     # No stray text and nothing nested below row fields: rows can take the fast path.
@@ -253,6 +260,7 @@ class _Reader:
                 self.read_envelope(child)
             else:
                 self.warn(f"unknown element <{tag}> ignored")
+                self.note(tag, tag, _UNKNOWN)
 
     def read_envelope(self, element: etree._Element) -> None:
         # Recognised in either direction and never warned about: a peer echoing its envelope
@@ -268,6 +276,7 @@ class _Reader:
             return
         text = _leaf_text(element)
         if text is None:
+            self.note(tag, tag, _EMPTY)
             return  # an empty element means absent
         if tag in self.values:
             self.warn(f"element <{tag}> appears more than once; the first value is kept")
@@ -316,8 +325,12 @@ class _Reader:
                 text = child.text
                 if text and (text := text.strip()):
                     row[tag] = text
+                else:
+                    self.note(f"{dataset}[{number - 1}].{tag}", tag, _EMPTY)
             else:
                 self.warn_row_element(child, tag in known, f"{dataset} row {number}")
+                if tag not in known:
+                    self.note(f"{dataset}[{number - 1}].{tag}", tag, _UNKNOWN)
         return row
 
     def warn_row_element(self, child: etree._Element, known: bool, label: str) -> None:
@@ -328,6 +341,10 @@ class _Reader:
             self.warn(f"{label}: element <{tag}> should hold text but holds elements; ignored")
         else:
             self.warn(f"{label}: element <{tag}> appears more than once; the first value is kept")
+
+    def note(self, path: str, code: str, kind: str) -> None:
+        if len(self.found) < MAX_WARNINGS * 10:
+            self.found.append((path, code, kind))
 
     def warn(self, text: str) -> None:
         if len(self.warnings) < MAX_WARNINGS:
@@ -362,6 +379,7 @@ def decode(
         values=reader.values,
         warnings=reader.finish(),
         session_id=reader.envelope.get("session_id"),
+        found=reader.found,
     )
 
 

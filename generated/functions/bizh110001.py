@@ -4,25 +4,491 @@
 At outpatient registration, by a personal identifier (电脑号 / 社会保障号码 / 社保卡号), get the
 insured person's basic information, fund-freeze information and work-injury recognition
 information. personinfo.aac001 and injuryorbirthinfo.bka042 feed bizh110104.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh110001 import Bizh110001Request as Request
-from generated.models.bizh110001 import Bizh110001Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh110001'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
+_CLOSED_BKA888: frozenset[str] = frozenset(('0', '1', '9'))
+_CLOSED_BKA895: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh110001 门诊挂号时取人员信息: the request, typed."""
+
+    identifier_type: str | None = None
+    """bka895 入参类型: which personal identifier bka896 carries"""
+    identifier_value: str | None = None
+    """bka896 入参值: value of the identifier named by bka895"""
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerPersoninfoRow:
+    """personinfo 人员基本信息: one row of the bizh110001 answer."""
+
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    person_name: str | None = None
+    """aac003 姓名: name of the insured person"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    person_category: str | None = None
+    """bka004 人员类别: person category"""
+    employment_form: str | None = None
+    """aac013 用工形式: form of employment"""
+    administrative_rank: str | None = None
+    """bka005 行政职务级别: administrative rank (civil-servant level)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    phone_number: str | None = None
+    """aae005 联系电话: contact phone number"""
+    birth_date: dt.date | None = None
+    """aac006 出生日期: date of birth"""
+    insured_region_code: str | None = None
+    """baa027 参保地统筹区: insured person's pooling region (admin code of the insuring area)"""
+    employer_no: str | None = None
+    """aab001 单位编码: employer (unit) number"""
+    employer_name: str | None = None
+    """bka008 单位名称: employer (unit) name"""
+    insurance_type: str | None = None
+    """aae140 险种编码: insurance type (410 work injury)"""
+    fund_status: str | None = None
+    """bka888 个人基金状态: personal fund status (frozen or not)"""
+    insurance_centre_code: str | None = None
+    """aaa027 工伤保险中心编码: work-injury insurance centre (pooling centre) code"""
+    application_no: str | None = None
+    """aaz267 申请序列号: application serial number (work-injury recognition / outpatient application)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+    diagnosis_code: str | None = None
+    """bka026 疾病诊断编码: diagnosis code (ICD)"""
+    injury_certificate_no: str | None = None
+    """bka042 工伤凭证号: work-injury (or maternity) voucher number"""
+    start_date: dt.date | None = None
+    """aae030 开始日期: start date (of a period: injury treatment period, query period)"""
+    end_date: dt.date | None = None
+    """aae031 结束日期: end date (of a period: injury treatment period, query period)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerFreezeinfoRow:
+    """freezeinfo 基金冻结信息: one row of the bizh110001 answer."""
+
+    contribution_status: str | None = None
+    """aac031 个人缴费状态: personal contribution / fund status per fund (meaning inferred)"""
+    fund_name: str | None = None
+    """aad006 基金款项名称: fund (payment item) name"""
+    fund_code: str | None = None
+    """aaa157 基金编号: fund code"""
+    zero_report_reason: str | None = None
+    """bka408 零报原因: zero-report reason (Powersi DTO name; meaning in freezeinfo uncertain)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerInjuryorbirthinfoRow:
+    """injuryorbirthinfo 工伤（生育）认定信息: one row of the bizh110001 answer."""
+
+    injury_certificate_no: str | None = None
+    """bka042 工伤凭证号: work-injury (or maternity) voucher number"""
+    start_date: dt.date | None = None
+    """aae030 开始日期: start date (of a period: injury treatment period, query period)"""
+    end_date: dt.date | None = None
+    """aae031 结束日期: end date (of a period: injury treatment period, query period)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh110001 门诊挂号时取人员信息: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    personinfo_rows: tuple[AnswerPersoninfoRow, ...] = ()
+    """personinfo 人员基本信息"""
+    freezeinfo_rows: tuple[AnswerFreezeinfoRow, ...] = ()
+    """freezeinfo 基金冻结信息"""
+    injuryorbirthinfo_rows: tuple[AnswerInjuryorbirthinfoRow, ...] = ()
+    """injuryorbirthinfo 工伤（生育）认定信息"""
+
+
+_REQUEST_KEYS = frozenset(('bka895', 'bka896', 'akb020', 'bka006'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_bka895 = get('bka895')
+    if w_bka895 is None:
+        _c.missing(report, at + 'bka895', 'bka895', False)
+    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895:
+        _c.unlisted(w_bka895, 'bka895', at, 'bka895', report)
+    v_bka895 = w_bka895
+    w_bka896 = get('bka896')
+    if w_bka896 is None:
+        _c.missing(report, at + 'bka896', 'bka896', False)
+    if w_bka896 is not None and len(w_bka896) > 20:
+        _c.text(w_bka896, 20, at, 'bka896', report)
+    v_bka896 = w_bka896
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_bka006 = get('bka006')
+    if w_bka006 is None:
+        _c.missing(report, at + 'bka006', 'bka006', False)
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        identifier_type=v_bka895,
+        identifier_value=v_bka896,
+        institution_code=v_akb020,
+        treatment_type=v_bka006,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_bka895 := request.identifier_type) is not None and x_bka895 != "":
+        wire['bka895'] = x_bka895 if type(x_bka895) is str else _c.write_text(x_bka895, 'bka895 入参类型')
+    if (x_bka896 := request.identifier_value) is not None and x_bka896 != "":
+        wire['bka896'] = x_bka896 if type(x_bka896) is str else _c.write_text(x_bka896, 'bka896 入参值')
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_bka006 := request.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    return wire
+
+
+_ANSWER_PERSONINFO_KEYS = frozenset(('aac001', 'aac003', 'aac004', 'bka004', 'aac013', 'bka005', 'aac002', 'aae005', 'aac006', 'baa027', 'aab001', 'bka008', 'aae140', 'bka888', 'aaa027', 'aaz267', 'bka006', 'bka026', 'bka042', 'aae030', 'aae031'))
+
+
+def _parse_answer_personinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerPersoninfoRow:
+    get = row.get
+    w_aac001 = get('aac001')
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_aac003 = get('aac003')
+    if w_aac003 is not None and len(w_aac003) > 20:
+        _c.text(w_aac003, 20, at, 'aac003', report)
+    v_aac003 = w_aac003
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_bka004 = get('bka004')
+    if w_bka004 is not None and len(w_bka004) > 6:
+        _c.text(w_bka004, 6, at, 'bka004', report)
+    v_bka004 = w_bka004
+    w_aac013 = get('aac013')
+    v_aac013 = w_aac013
+    w_bka005 = get('bka005')
+    if w_bka005 is not None and len(w_bka005) > 6:
+        _c.text(w_bka005, 6, at, 'bka005', report)
+    v_bka005 = w_bka005
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aae005 = get('aae005')
+    if w_aae005 is not None and len(w_aae005) > 30:
+        _c.text(w_aae005, 30, at, 'aae005', report)
+    v_aae005 = w_aae005
+    w_aac006 = get('aac006')
+    v_aac006 = None if w_aac006 is None else (
+        _DATES.get(w_aac006) or _c.read_date(w_aac006, '%Y%m%d', at, 'aac006', report)
+    )
+    w_baa027 = get('baa027')
+    if w_baa027 is not None and len(w_baa027) > 6:
+        _c.text(w_baa027, 6, at, 'baa027', report)
+    v_baa027 = w_baa027
+    w_aab001 = get('aab001')
+    v_aab001 = w_aab001
+    w_bka008 = get('bka008')
+    if w_bka008 is not None and len(w_bka008) > 200:
+        _c.text(w_bka008, 200, at, 'bka008', report)
+    v_bka008 = w_bka008
+    w_aae140 = get('aae140')
+    if w_aae140 is not None and len(w_aae140) > 6:
+        _c.text(w_aae140, 6, at, 'aae140', report)
+    v_aae140 = w_aae140
+    w_bka888 = get('bka888')
+    if w_bka888 is not None and w_bka888 not in _CLOSED_BKA888:
+        _c.unlisted(w_bka888, 'bka888', at, 'bka888', report)
+    v_bka888 = w_bka888
+    w_aaa027 = get('aaa027')
+    if w_aaa027 is not None and len(w_aaa027) > 6:
+        _c.text(w_aaa027, 6, at, 'aaa027', report)
+    v_aaa027 = w_aaa027
+    w_aaz267 = get('aaz267')
+    v_aaz267 = w_aaz267
+    w_bka006 = get('bka006')
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    w_bka026 = get('bka026')
+    if w_bka026 is not None and len(w_bka026) > 20:
+        _c.text(w_bka026, 20, at, 'bka026', report)
+    v_bka026 = w_bka026
+    w_bka042 = get('bka042')
+    v_bka042 = w_bka042
+    w_aae030 = get('aae030')
+    v_aae030 = None if w_aae030 is None else (
+        _DATES.get(w_aae030) or _c.read_date(w_aae030, '%Y%m%d', at, 'aae030', report)
+    )
+    w_aae031 = get('aae031')
+    v_aae031 = None if w_aae031 is None else (
+        _DATES.get(w_aae031) or _c.read_date(w_aae031, '%Y%m%d', at, 'aae031', report)
+    )
+    if not _ANSWER_PERSONINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_PERSONINFO_KEYS, at, report)
+    return AnswerPersoninfoRow(
+        person_computer_no=v_aac001,
+        person_name=v_aac003,
+        gender=v_aac004,
+        person_category=v_bka004,
+        employment_form=v_aac013,
+        administrative_rank=v_bka005,
+        social_security_number=v_aac002,
+        phone_number=v_aae005,
+        birth_date=v_aac006,
+        insured_region_code=v_baa027,
+        employer_no=v_aab001,
+        employer_name=v_bka008,
+        insurance_type=v_aae140,
+        fund_status=v_bka888,
+        insurance_centre_code=v_aaa027,
+        application_no=v_aaz267,
+        treatment_type=v_bka006,
+        diagnosis_code=v_bka026,
+        injury_certificate_no=v_bka042,
+        start_date=v_aae030,
+        end_date=v_aae031,
+    )
+
+
+def _build_answer_personinfo(row: AnswerPersoninfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aac001 := row.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_aac003 := row.person_name) is not None and x_aac003 != "":
+        wire['aac003'] = x_aac003 if type(x_aac003) is str else _c.write_text(x_aac003, 'aac003 姓名')
+    if (x_aac004 := row.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_bka004 := row.person_category) is not None and x_bka004 != "":
+        wire['bka004'] = x_bka004 if type(x_bka004) is str else _c.write_text(x_bka004, 'bka004 人员类别')
+    if (x_aac013 := row.employment_form) is not None and x_aac013 != "":
+        wire['aac013'] = x_aac013 if type(x_aac013) is str else _c.write_text(x_aac013, 'aac013 用工形式')
+    if (x_bka005 := row.administrative_rank) is not None and x_bka005 != "":
+        wire['bka005'] = x_bka005 if type(x_bka005) is str else _c.write_text(x_bka005, 'bka005 行政职务级别')
+    if (x_aac002 := row.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aae005 := row.phone_number) is not None and x_aae005 != "":
+        wire['aae005'] = x_aae005 if type(x_aae005) is str else _c.write_text(x_aae005, 'aae005 联系电话')
+    if (x_aac006 := row.birth_date) is not None:
+        wire['aac006'] = _c.write_date(x_aac006, '%Y%m%d', 'aac006 出生日期')
+    if (x_baa027 := row.insured_region_code) is not None and x_baa027 != "":
+        wire['baa027'] = x_baa027 if type(x_baa027) is str else _c.write_text(x_baa027, 'baa027 参保地统筹区')
+    if (x_aab001 := row.employer_no) is not None and x_aab001 != "":
+        wire['aab001'] = x_aab001 if type(x_aab001) is str else _c.write_text(x_aab001, 'aab001 单位编码')
+    if (x_bka008 := row.employer_name) is not None and x_bka008 != "":
+        wire['bka008'] = x_bka008 if type(x_bka008) is str else _c.write_text(x_bka008, 'bka008 单位名称')
+    if (x_aae140 := row.insurance_type) is not None and x_aae140 != "":
+        wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
+    if (x_bka888 := row.fund_status) is not None and x_bka888 != "":
+        wire['bka888'] = x_bka888 if type(x_bka888) is str else _c.write_text(x_bka888, 'bka888 个人基金状态')
+    if (x_aaa027 := row.insurance_centre_code) is not None and x_aaa027 != "":
+        wire['aaa027'] = x_aaa027 if type(x_aaa027) is str else _c.write_text(x_aaa027, 'aaa027 工伤保险中心编码')
+    if (x_aaz267 := row.application_no) is not None and x_aaz267 != "":
+        wire['aaz267'] = x_aaz267 if type(x_aaz267) is str else _c.write_text(x_aaz267, 'aaz267 申请序列号')
+    if (x_bka006 := row.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    if (x_bka026 := row.diagnosis_code) is not None and x_bka026 != "":
+        wire['bka026'] = x_bka026 if type(x_bka026) is str else _c.write_text(x_bka026, 'bka026 疾病诊断编码')
+    if (x_bka042 := row.injury_certificate_no) is not None and x_bka042 != "":
+        wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
+    if (x_aae030 := row.start_date) is not None:
+        wire['aae030'] = _c.write_date(x_aae030, '%Y%m%d', 'aae030 开始日期')
+    if (x_aae031 := row.end_date) is not None:
+        wire['aae031'] = _c.write_date(x_aae031, '%Y%m%d', 'aae031 结束日期')
+    return wire
+
+
+_ANSWER_FREEZEINFO_KEYS = frozenset(('aac031', 'aad006', 'aaa157', 'bka408'))
+
+
+def _parse_answer_freezeinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerFreezeinfoRow:
+    get = row.get
+    w_aac031 = get('aac031')
+    if w_aac031 is not None and len(w_aac031) > 1:
+        _c.text(w_aac031, 1, at, 'aac031', report)
+    v_aac031 = w_aac031
+    w_aad006 = get('aad006')
+    v_aad006 = w_aad006
+    w_aaa157 = get('aaa157')
+    if w_aaa157 is not None and len(w_aaa157) > 6:
+        _c.text(w_aaa157, 6, at, 'aaa157', report)
+    v_aaa157 = w_aaa157
+    w_bka408 = get('bka408')
+    v_bka408 = w_bka408
+    if not _ANSWER_FREEZEINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_FREEZEINFO_KEYS, at, report)
+    return AnswerFreezeinfoRow(
+        contribution_status=v_aac031,
+        fund_name=v_aad006,
+        fund_code=v_aaa157,
+        zero_report_reason=v_bka408,
+    )
+
+
+def _build_answer_freezeinfo(row: AnswerFreezeinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aac031 := row.contribution_status) is not None and x_aac031 != "":
+        wire['aac031'] = x_aac031 if type(x_aac031) is str else _c.write_text(x_aac031, 'aac031 个人缴费状态')
+    if (x_aad006 := row.fund_name) is not None and x_aad006 != "":
+        wire['aad006'] = x_aad006 if type(x_aad006) is str else _c.write_text(x_aad006, 'aad006 基金款项名称')
+    if (x_aaa157 := row.fund_code) is not None and x_aaa157 != "":
+        wire['aaa157'] = x_aaa157 if type(x_aaa157) is str else _c.write_text(x_aaa157, 'aaa157 基金编号')
+    if (x_bka408 := row.zero_report_reason) is not None and x_bka408 != "":
+        wire['bka408'] = x_bka408 if type(x_bka408) is str else _c.write_text(x_bka408, 'bka408 零报原因')
+    return wire
+
+
+_ANSWER_INJURYORBIRTHINFO_KEYS = frozenset(('bka042', 'aae030', 'aae031'))
+
+
+def _parse_answer_injuryorbirthinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerInjuryorbirthinfoRow:
+    get = row.get
+    w_bka042 = get('bka042')
+    v_bka042 = w_bka042
+    w_aae030 = get('aae030')
+    v_aae030 = None if w_aae030 is None else (
+        _DATES.get(w_aae030) or _c.read_date(w_aae030, '%Y%m%d', at, 'aae030', report)
+    )
+    w_aae031 = get('aae031')
+    v_aae031 = None if w_aae031 is None else (
+        _DATES.get(w_aae031) or _c.read_date(w_aae031, '%Y%m%d', at, 'aae031', report)
+    )
+    if not _ANSWER_INJURYORBIRTHINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_INJURYORBIRTHINFO_KEYS, at, report)
+    return AnswerInjuryorbirthinfoRow(
+        injury_certificate_no=v_bka042,
+        start_date=v_aae030,
+        end_date=v_aae031,
+    )
+
+
+def _build_answer_injuryorbirthinfo(row: AnswerInjuryorbirthinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_bka042 := row.injury_certificate_no) is not None and x_bka042 != "":
+        wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
+    if (x_aae030 := row.start_date) is not None:
+        wire['aae030'] = _c.write_date(x_aae030, '%Y%m%d', 'aae030 开始日期')
+    if (x_aae031 := row.end_date) is not None:
+        wire['aae031'] = _c.write_date(x_aae031, '%Y%m%d', 'aae031 结束日期')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'personinfo', 'freezeinfo', 'injuryorbirthinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_personinfo = get('personinfo') or ()
+    v_personinfo = tuple(
+        _parse_answer_personinfo(row, f"personinfo[{index}].", report)
+        for index, row in enumerate(rows_personinfo)
+    )
+    rows_freezeinfo = get('freezeinfo') or ()
+    v_freezeinfo = tuple(
+        _parse_answer_freezeinfo(row, f"freezeinfo[{index}].", report)
+        for index, row in enumerate(rows_freezeinfo)
+    )
+    rows_injuryorbirthinfo = get('injuryorbirthinfo') or ()
+    v_injuryorbirthinfo = tuple(
+        _parse_answer_injuryorbirthinfo(row, f"injuryorbirthinfo[{index}].", report)
+        for index, row in enumerate(rows_injuryorbirthinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        personinfo_rows=v_personinfo,
+        freezeinfo_rows=v_freezeinfo,
+        injuryorbirthinfo_rows=v_injuryorbirthinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.personinfo_rows:
+        wire['personinfo'] = [_build_answer_personinfo(row) for row in answer.personinfo_rows]
+    if answer.freezeinfo_rows:
+        wire['freezeinfo'] = [_build_answer_freezeinfo(row) for row in answer.freezeinfo_rows]
+    if answer.injuryorbirthinfo_rows:
+        wire['injuryorbirthinfo'] = [_build_answer_injuryorbirthinfo(row) for row in answer.injuryorbirthinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """门诊挂号时取人员信息 (bizh110001, §4.1.1): get person information at outpatient registration."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """门诊挂号时取人员信息 (bizh110001, §4.1.1): get person information at outpatient registration."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -5,25 +5,496 @@ By 就医登记号 or a personal identifier (电脑号 / 社会保障号码 / �
 business (one row per business) before charging; a negative amount means a refund. Also
 the query to run before resending a state-changing outpatient call whose outcome is
 unknown.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh110102 import Bizh110102Request as Request
-from generated.models.bizh110102 import Bizh110102Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh110102'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
+_CLOSED_BKA891: frozenset[str] = frozenset(('1', '0'))
+_CLOSED_BKA895: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh110102 收费时提取门诊业务信息: the request, typed."""
+
+    identifier_type: str | None = None
+    """bka895 入参类型: which personal identifier bka896 carries"""
+    identifier_value: str | None = None
+    """bka896 入参值: value of the identifier named by bka895"""
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerBizinfoRow:
+    """bizinfo 业务信息: one row of the bizh110102 answer."""
+
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    business_type: str | None = None
+    """aka130 业务类型: business type (41 work-injury outpatient, 42 work-injury inpatient)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+    insurance_centre_code: str | None = None
+    """aaa027 工伤保险中心编码: work-injury insurance centre (pooling centre) code"""
+    insured_region_code: str | None = None
+    """baa027 参保地统筹区: insured person's pooling region (admin code of the insuring area)"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    person_name: str | None = None
+    """aac003 姓名: name of the insured person"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    social_security_card_no: str | None = None
+    """bka100 社保卡号: social security card number"""
+    birth_date: dt.date | None = None
+    """aac006 出生日期: date of birth"""
+    phone_number: str | None = None
+    """aae005 联系电话: contact phone number"""
+    employer_no: str | None = None
+    """aab001 单位编码: employer (unit) number"""
+    employer_name: str | None = None
+    """bka008 单位名称: employer (unit) name"""
+    person_category: str | None = None
+    """bka004 人员类别: person category"""
+    administrative_rank: str | None = None
+    """bka005 行政职务级别: administrative rank (civil-servant level)"""
+    insurance_type: str | None = None
+    """aae140 险种编码: insurance type (410 work injury)"""
+    doctor_code: str | None = None
+    """bka503 医师编码: doctor code"""
+    registration_date: str | None = None
+    """bka013 业务登记日期: business registration date"""
+    operator_code: str | None = None
+    """bka014 登记人工号: operator (registering staff) code"""
+    operator_name: str | None = None
+    """bka015 登记人姓名: operator (registering staff) name"""
+    visit_date: dt.date | None = None
+    """bka017 就诊日期: visit date (business start date)"""
+    department_code: str | None = None
+    """bka019 科室编码: department code"""
+    ward_code: str | None = None
+    """bka021 病区编码: ward code"""
+    hospital_business_no: str | None = None
+    """bka025 医院业务号: hospital business number (outpatient or inpatient number)"""
+    diagnosis_code: str | None = None
+    """bka026 疾病诊断编码: diagnosis code (ICD)"""
+    card_used_flag: str | None = None
+    """bka036 用卡标志: card used flag"""
+    injury_certificate_no: str | None = None
+    """bka042 工伤凭证号: work-injury (or maternity) voucher number"""
+    remarks: str | None = None
+    """bka043 备注: remarks"""
+    settled_flag: str | None = None
+    """bka891 结算标识: settled flag"""
+    settlement_time: str | None = None
+    """bka045 结算日期: settlement (completion) date"""
+    settler_staff_no: str | None = None
+    """bka046 结算人工号: settling staff code"""
+    settler_name: str | None = None
+    """bka047 结算人: settling staff name"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh110102 收费时提取门诊业务信息: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    bizinfo_rows: tuple[AnswerBizinfoRow, ...] = ()
+    """bizinfo 业务信息"""
+
+
+_REQUEST_KEYS = frozenset(('bka895', 'bka896', 'akb020', 'bka006'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_bka895 = get('bka895')
+    if w_bka895 is None:
+        _c.missing(report, at + 'bka895', 'bka895', False)
+    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895:
+        _c.unlisted(w_bka895, 'bka895', at, 'bka895', report)
+    v_bka895 = w_bka895
+    w_bka896 = get('bka896')
+    if w_bka896 is None:
+        _c.missing(report, at + 'bka896', 'bka896', False)
+    if w_bka896 is not None and len(w_bka896) > 20:
+        _c.text(w_bka896, 20, at, 'bka896', report)
+    v_bka896 = w_bka896
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_bka006 = get('bka006')
+    if w_bka006 is None:
+        _c.missing(report, at + 'bka006', 'bka006', False)
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        identifier_type=v_bka895,
+        identifier_value=v_bka896,
+        institution_code=v_akb020,
+        treatment_type=v_bka006,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_bka895 := request.identifier_type) is not None and x_bka895 != "":
+        wire['bka895'] = x_bka895 if type(x_bka895) is str else _c.write_text(x_bka895, 'bka895 入参类型')
+    if (x_bka896 := request.identifier_value) is not None and x_bka896 != "":
+        wire['bka896'] = x_bka896 if type(x_bka896) is str else _c.write_text(x_bka896, 'bka896 入参值')
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_bka006 := request.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    return wire
+
+
+_ANSWER_BIZINFO_KEYS = frozenset(('aaz218', 'akb020', 'akb021', 'aka130', 'bka006', 'aaa027', 'baa027', 'aac001', 'aac003', 'aac004', 'aac002', 'bka100', 'aac006', 'aae005', 'aab001', 'bka008', 'bka004', 'bka005', 'aae140', 'bka503', 'bka013', 'bka014', 'bka015', 'bka017', 'bka019', 'bka021', 'bka025', 'bka026', 'bka036', 'bka042', 'bka043', 'bka891', 'bka045', 'bka046', 'bka047'))
+
+
+def _parse_answer_bizinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerBizinfoRow:
+    get = row.get
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_akb020 = get('akb020')
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aka130 = get('aka130')
+    if w_aka130 is not None and len(w_aka130) > 6:
+        _c.text(w_aka130, 6, at, 'aka130', report)
+    v_aka130 = w_aka130
+    w_bka006 = get('bka006')
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    w_aaa027 = get('aaa027')
+    if w_aaa027 is not None and len(w_aaa027) > 6:
+        _c.text(w_aaa027, 6, at, 'aaa027', report)
+    v_aaa027 = w_aaa027
+    w_baa027 = get('baa027')
+    if w_baa027 is not None and len(w_baa027) > 6:
+        _c.text(w_baa027, 6, at, 'baa027', report)
+    v_baa027 = w_baa027
+    w_aac001 = get('aac001')
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_aac003 = get('aac003')
+    if w_aac003 is not None and len(w_aac003) > 20:
+        _c.text(w_aac003, 20, at, 'aac003', report)
+    v_aac003 = w_aac003
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_bka100 = get('bka100')
+    if w_bka100 is not None and len(w_bka100) > 25:
+        _c.text(w_bka100, 25, at, 'bka100', report)
+    v_bka100 = w_bka100
+    w_aac006 = get('aac006')
+    v_aac006 = None if w_aac006 is None else (
+        _DATES.get(w_aac006) or _c.read_date(w_aac006, '%Y%m%d', at, 'aac006', report)
+    )
+    w_aae005 = get('aae005')
+    if w_aae005 is not None and len(w_aae005) > 30:
+        _c.text(w_aae005, 30, at, 'aae005', report)
+    v_aae005 = w_aae005
+    w_aab001 = get('aab001')
+    v_aab001 = w_aab001
+    w_bka008 = get('bka008')
+    if w_bka008 is not None and len(w_bka008) > 200:
+        _c.text(w_bka008, 200, at, 'bka008', report)
+    v_bka008 = w_bka008
+    w_bka004 = get('bka004')
+    if w_bka004 is not None and len(w_bka004) > 6:
+        _c.text(w_bka004, 6, at, 'bka004', report)
+    v_bka004 = w_bka004
+    w_bka005 = get('bka005')
+    if w_bka005 is not None and len(w_bka005) > 6:
+        _c.text(w_bka005, 6, at, 'bka005', report)
+    v_bka005 = w_bka005
+    w_aae140 = get('aae140')
+    if w_aae140 is not None and len(w_aae140) > 6:
+        _c.text(w_aae140, 6, at, 'aae140', report)
+    v_aae140 = w_aae140
+    w_bka503 = get('bka503')
+    if w_bka503 is not None and len(w_bka503) > 20:
+        _c.text(w_bka503, 20, at, 'bka503', report)
+    v_bka503 = w_bka503
+    w_bka013 = get('bka013')
+    v_bka013 = w_bka013
+    w_bka014 = get('bka014')
+    if w_bka014 is not None and len(w_bka014) > 20:
+        _c.text(w_bka014, 20, at, 'bka014', report)
+    v_bka014 = w_bka014
+    w_bka015 = get('bka015')
+    if w_bka015 is not None and len(w_bka015) > 50:
+        _c.text(w_bka015, 50, at, 'bka015', report)
+    v_bka015 = w_bka015
+    w_bka017 = get('bka017')
+    v_bka017 = None if w_bka017 is None else (
+        _DATES.get(w_bka017) or _c.read_date(w_bka017, '%Y%m%d', at, 'bka017', report)
+    )
+    w_bka019 = get('bka019')
+    if w_bka019 is not None and len(w_bka019) > 20:
+        _c.text(w_bka019, 20, at, 'bka019', report)
+    v_bka019 = w_bka019
+    w_bka021 = get('bka021')
+    if w_bka021 is not None and len(w_bka021) > 20:
+        _c.text(w_bka021, 20, at, 'bka021', report)
+    v_bka021 = w_bka021
+    w_bka025 = get('bka025')
+    if w_bka025 is not None and len(w_bka025) > 20:
+        _c.text(w_bka025, 20, at, 'bka025', report)
+    v_bka025 = w_bka025
+    w_bka026 = get('bka026')
+    if w_bka026 is not None and len(w_bka026) > 20:
+        _c.text(w_bka026, 20, at, 'bka026', report)
+    v_bka026 = w_bka026
+    w_bka036 = get('bka036')
+    if w_bka036 is not None and len(w_bka036) > 1:
+        _c.text(w_bka036, 1, at, 'bka036', report)
+    v_bka036 = w_bka036
+    w_bka042 = get('bka042')
+    v_bka042 = w_bka042
+    w_bka043 = get('bka043')
+    if w_bka043 is not None and len(w_bka043) > 500:
+        _c.text(w_bka043, 500, at, 'bka043', report)
+    v_bka043 = w_bka043
+    w_bka891 = get('bka891')
+    if w_bka891 is not None and w_bka891 not in _CLOSED_BKA891:
+        _c.unlisted(w_bka891, 'bka891', at, 'bka891', report)
+    v_bka891 = w_bka891
+    w_bka045 = get('bka045')
+    v_bka045 = w_bka045
+    w_bka046 = get('bka046')
+    if w_bka046 is not None and len(w_bka046) > 20:
+        _c.text(w_bka046, 20, at, 'bka046', report)
+    v_bka046 = w_bka046
+    w_bka047 = get('bka047')
+    if w_bka047 is not None and len(w_bka047) > 50:
+        _c.text(w_bka047, 50, at, 'bka047', report)
+    v_bka047 = w_bka047
+    if not _ANSWER_BIZINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_BIZINFO_KEYS, at, report)
+    return AnswerBizinfoRow(
+        visit_registration_no=v_aaz218,
+        institution_code=v_akb020,
+        institution_name=v_akb021,
+        business_type=v_aka130,
+        treatment_type=v_bka006,
+        insurance_centre_code=v_aaa027,
+        insured_region_code=v_baa027,
+        person_computer_no=v_aac001,
+        person_name=v_aac003,
+        gender=v_aac004,
+        social_security_number=v_aac002,
+        social_security_card_no=v_bka100,
+        birth_date=v_aac006,
+        phone_number=v_aae005,
+        employer_no=v_aab001,
+        employer_name=v_bka008,
+        person_category=v_bka004,
+        administrative_rank=v_bka005,
+        insurance_type=v_aae140,
+        doctor_code=v_bka503,
+        registration_date=v_bka013,
+        operator_code=v_bka014,
+        operator_name=v_bka015,
+        visit_date=v_bka017,
+        department_code=v_bka019,
+        ward_code=v_bka021,
+        hospital_business_no=v_bka025,
+        diagnosis_code=v_bka026,
+        card_used_flag=v_bka036,
+        injury_certificate_no=v_bka042,
+        remarks=v_bka043,
+        settled_flag=v_bka891,
+        settlement_time=v_bka045,
+        settler_staff_no=v_bka046,
+        settler_name=v_bka047,
+    )
+
+
+def _build_answer_bizinfo(row: AnswerBizinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aaz218 := row.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_akb020 := row.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_akb021 := row.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aka130 := row.business_type) is not None and x_aka130 != "":
+        wire['aka130'] = x_aka130 if type(x_aka130) is str else _c.write_text(x_aka130, 'aka130 业务类型')
+    if (x_bka006 := row.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    if (x_aaa027 := row.insurance_centre_code) is not None and x_aaa027 != "":
+        wire['aaa027'] = x_aaa027 if type(x_aaa027) is str else _c.write_text(x_aaa027, 'aaa027 工伤保险中心编码')
+    if (x_baa027 := row.insured_region_code) is not None and x_baa027 != "":
+        wire['baa027'] = x_baa027 if type(x_baa027) is str else _c.write_text(x_baa027, 'baa027 参保地统筹区')
+    if (x_aac001 := row.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_aac003 := row.person_name) is not None and x_aac003 != "":
+        wire['aac003'] = x_aac003 if type(x_aac003) is str else _c.write_text(x_aac003, 'aac003 姓名')
+    if (x_aac004 := row.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_aac002 := row.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_bka100 := row.social_security_card_no) is not None and x_bka100 != "":
+        wire['bka100'] = x_bka100 if type(x_bka100) is str else _c.write_text(x_bka100, 'bka100 社保卡号')
+    if (x_aac006 := row.birth_date) is not None:
+        wire['aac006'] = _c.write_date(x_aac006, '%Y%m%d', 'aac006 出生日期')
+    if (x_aae005 := row.phone_number) is not None and x_aae005 != "":
+        wire['aae005'] = x_aae005 if type(x_aae005) is str else _c.write_text(x_aae005, 'aae005 联系电话')
+    if (x_aab001 := row.employer_no) is not None and x_aab001 != "":
+        wire['aab001'] = x_aab001 if type(x_aab001) is str else _c.write_text(x_aab001, 'aab001 单位编码')
+    if (x_bka008 := row.employer_name) is not None and x_bka008 != "":
+        wire['bka008'] = x_bka008 if type(x_bka008) is str else _c.write_text(x_bka008, 'bka008 单位名称')
+    if (x_bka004 := row.person_category) is not None and x_bka004 != "":
+        wire['bka004'] = x_bka004 if type(x_bka004) is str else _c.write_text(x_bka004, 'bka004 人员类别')
+    if (x_bka005 := row.administrative_rank) is not None and x_bka005 != "":
+        wire['bka005'] = x_bka005 if type(x_bka005) is str else _c.write_text(x_bka005, 'bka005 行政职务级别')
+    if (x_aae140 := row.insurance_type) is not None and x_aae140 != "":
+        wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
+    if (x_bka503 := row.doctor_code) is not None and x_bka503 != "":
+        wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
+    if (x_bka013 := row.registration_date) is not None and x_bka013 != "":
+        wire['bka013'] = x_bka013 if type(x_bka013) is str else _c.write_text(x_bka013, 'bka013 业务登记日期')
+    if (x_bka014 := row.operator_code) is not None and x_bka014 != "":
+        wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
+    if (x_bka015 := row.operator_name) is not None and x_bka015 != "":
+        wire['bka015'] = x_bka015 if type(x_bka015) is str else _c.write_text(x_bka015, 'bka015 登记人姓名')
+    if (x_bka017 := row.visit_date) is not None:
+        wire['bka017'] = _c.write_date(x_bka017, '%Y%m%d', 'bka017 就诊日期')
+    if (x_bka019 := row.department_code) is not None and x_bka019 != "":
+        wire['bka019'] = x_bka019 if type(x_bka019) is str else _c.write_text(x_bka019, 'bka019 科室编码')
+    if (x_bka021 := row.ward_code) is not None and x_bka021 != "":
+        wire['bka021'] = x_bka021 if type(x_bka021) is str else _c.write_text(x_bka021, 'bka021 病区编码')
+    if (x_bka025 := row.hospital_business_no) is not None and x_bka025 != "":
+        wire['bka025'] = x_bka025 if type(x_bka025) is str else _c.write_text(x_bka025, 'bka025 医院业务号')
+    if (x_bka026 := row.diagnosis_code) is not None and x_bka026 != "":
+        wire['bka026'] = x_bka026 if type(x_bka026) is str else _c.write_text(x_bka026, 'bka026 疾病诊断编码')
+    if (x_bka036 := row.card_used_flag) is not None and x_bka036 != "":
+        wire['bka036'] = x_bka036 if type(x_bka036) is str else _c.write_text(x_bka036, 'bka036 用卡标志')
+    if (x_bka042 := row.injury_certificate_no) is not None and x_bka042 != "":
+        wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
+    if (x_bka043 := row.remarks) is not None and x_bka043 != "":
+        wire['bka043'] = x_bka043 if type(x_bka043) is str else _c.write_text(x_bka043, 'bka043 备注')
+    if (x_bka891 := row.settled_flag) is not None and x_bka891 != "":
+        wire['bka891'] = x_bka891 if type(x_bka891) is str else _c.write_text(x_bka891, 'bka891 结算标识')
+    if (x_bka045 := row.settlement_time) is not None and x_bka045 != "":
+        wire['bka045'] = x_bka045 if type(x_bka045) is str else _c.write_text(x_bka045, 'bka045 结算日期')
+    if (x_bka046 := row.settler_staff_no) is not None and x_bka046 != "":
+        wire['bka046'] = x_bka046 if type(x_bka046) is str else _c.write_text(x_bka046, 'bka046 结算人工号')
+    if (x_bka047 := row.settler_name) is not None and x_bka047 != "":
+        wire['bka047'] = x_bka047 if type(x_bka047) is str else _c.write_text(x_bka047, 'bka047 结算人')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'bizinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_bizinfo = get('bizinfo') or ()
+    v_bizinfo = tuple(
+        _parse_answer_bizinfo(row, f"bizinfo[{index}].", report)
+        for index, row in enumerate(rows_bizinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        bizinfo_rows=v_bizinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.bizinfo_rows:
+        wire['bizinfo'] = [_build_answer_bizinfo(row) for row in answer.bizinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """收费时提取门诊业务信息 (bizh110102, §4.1.2): get the registered outpatient business at charging."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """收费时提取门诊业务信息 (bizh110102, §4.1.2): get the registered outpatient business at charging."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

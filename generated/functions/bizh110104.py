@@ -4,25 +4,732 @@
 Validate and save the outpatient registration; returns 就医登记号 aaz218. feeinfo may be left
 out: then only the registration is saved and nothing is computed (spec text). With
 feeinfo the settlement result comes back in payinfo.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh110104 import Bizh110104Request as Request
-from generated.models.bizh110104 import Bizh110104Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh110104'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ('aaz218',)
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_DECIMALS_4_6 = _c.decimal_cache(4, 6)
+_CLOSED_AKA036: frozenset[str] = frozenset(('0', '1'))
+_CLOSED_BKA061: frozenset[str] = frozenset(('0', '1'))
+_CLOSED_BKA893: frozenset[str] = frozenset(('0', '1'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestFeeinfoRow:
+    """feeinfo 费用参数集: one row of the bizh110104 request."""
+
+    hospital_item_code: str | None = None
+    """ake005 医院药品项目编码: hospital drug/item code"""
+    hospital_item_name: str | None = None
+    """ake006 医院药品项目名称: hospital drug/item name"""
+    fee_serial_no: str | None = None
+    """aaz213 费用序号: fee row serial number (server side)"""
+    dosage_form: str | None = None
+    """bka052 剂型: dosage form"""
+    manufacturer: str | None = None
+    """bka053 厂家: manufacturer"""
+    specification: str | None = None
+    """bka054 规格: specification"""
+    fee_date: dt.date | None = None
+    """bka051 费用发生日期: date the fee was incurred"""
+    unit_of_measure: str | None = None
+    """bka055 计量单位: unit of measure"""
+    unit_price: Decimal | None = None
+    """bka056 单价: unit price"""
+    quantity: Decimal | None = None
+    """bka057 用量: quantity (negative = refund)"""
+    amount: Decimal | None = None
+    """bka058 金额: amount = unit price x quantity (negative = refund)"""
+    prescription_no: str | None = None
+    """bka070 处方号: prescription number"""
+    prescribing_doctor_no: str | None = None
+    """bka074 处方医生编号: prescribing doctor code"""
+    prescribing_doctor_name: str | None = None
+    """bka075 处方医生姓名: prescribing doctor name"""
+    hospital_fee_id: str | None = None
+    """bka071 医院费用唯一标识: hospital's unique fee id"""
+    restricted_use_flag: str | None = None
+    """aka036 限制使用标志: restricted-use flag"""
+    injury_illness_split_flag: str | None = None
+    """bka061 伤病分离使用标志: injury/illness separation flag"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh110104 门诊挂号: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    business_type: str | None = None
+    """aka130 业务类型: business type (41 work-injury outpatient, 42 work-injury inpatient)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+    visit_date: dt.date | None = None
+    """bka017 就诊日期: visit date (business start date)"""
+    operator_code: str | None = None
+    """bka014 登记人工号: operator (registering staff) code"""
+    operator_name: str | None = None
+    """bka015 登记人姓名: operator (registering staff) name"""
+    ward_code: str | None = None
+    """bka021 病区编码: ward code"""
+    ward_name: str | None = None
+    """bka022 病区名称: ward name"""
+    department_code: str | None = None
+    """bka019 科室编码: department code"""
+    department_name: str | None = None
+    """bka020 科室名称: department name"""
+    diagnosis_code: str | None = None
+    """bka026 疾病诊断编码: diagnosis code (ICD)"""
+    hospital_business_no: str | None = None
+    """bka025 医院业务号: hospital business number (outpatient or inpatient number)"""
+    prescription_no: str | None = None
+    """bka070 处方号: prescription number"""
+    settlement_flag: str | None = None
+    """bka893 结算标识: settlement mode: trial or commit"""
+    application_no: str | None = None
+    """aaz267 申请序列号: application serial number (work-injury recognition / outpatient application)"""
+    injury_certificate_no: str | None = None
+    """bka042 工伤凭证号: work-injury (or maternity) voucher number"""
+    feeinfo_rows: tuple[RequestFeeinfoRow, ...] = ()
+    """feeinfo 费用参数集"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerPayinfoRow:
+    """payinfo 结算信息: one row of the bizh110104 answer."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    fee_batch: int | None = None
+    """bka001 费用批次: fee batch number of a settlement under the same aaz218"""
+    total_medical_cost: Decimal | None = None
+    """akc264 医疗总费用: total medical cost"""
+    personal_self_pay: Decimal | None = None
+    """bka831 个人自付: personal payment"""
+    insurance_pay_total: Decimal | None = None
+    """bka832 工伤保险支付: work-injury insurance payment"""
+    fully_self_paid_cost: Decimal | None = None
+    """bka825 全自费费用: fully self-funded cost"""
+    partly_self_paid_cost: Decimal | None = None
+    """bka826 部分自费费用: partially self-funded cost"""
+    deductible_amount: Decimal | None = None
+    """aka151 起付线费用: deductible (threshold) cost"""
+    over_copay_band_self_pay: Decimal | None = None
+    """bka838 超共付段费用个人自付: personal payment above the co-payment band"""
+    personal_cash_pay: Decimal | None = None
+    """akb067 个人现金支付: personal cash payment"""
+    personal_account_pay: Decimal | None = None
+    """akb066 个人账户支付: personal account payment"""
+    civil_affairs_relief_pay: Decimal | None = None
+    """bka821 民政救助金支付: civil-affairs relief payment"""
+    other_pay: Decimal | None = None
+    """bka839 其他支付: other payment"""
+    pooled_fund_pay: Decimal | None = None
+    """ake039 工伤保险统筹基金支付: work-injury insurance pooled fund payment"""
+    civil_servant_subsidy_pay: Decimal | None = None
+    """ake035 公务员医疗补助基金支付: civil-servant medical subsidy fund payment"""
+    supplementary_fund_pay: Decimal | None = None
+    """ake026 企业补充工伤保险基金支付: enterprise supplementary work-injury insurance fund payment"""
+    major_expense_subsidy_pay: Decimal | None = None
+    """ake029 大额医疗费用补助基金支付: large medical expense subsidy fund payment"""
+    employer_pay: Decimal | None = None
+    """bka841 单位支付: employer payment"""
+    hospital_advance_pay: Decimal | None = None
+    """bka842 医院垫付: hospital advance payment"""
+    other_fund_pay: Decimal | None = None
+    """bka840 其他基金支付: other fund payment"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh110104 门诊挂号: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    payinfo_rows: tuple[AnswerPayinfoRow, ...] = ()
+    """payinfo 结算信息"""
+
+
+_REQUEST_FEEINFO_KEYS = frozenset(('ake005', 'ake006', 'aaz213', 'bka052', 'bka053', 'bka054', 'bka051', 'bka055', 'bka056', 'bka057', 'bka058', 'bka070', 'bka074', 'bka075', 'bka071', 'aka036', 'bka061'))
+
+
+def _parse_request_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> RequestFeeinfoRow:
+    get = row.get
+    w_ake005 = get('ake005')
+    if w_ake005 is None:
+        _c.missing(report, at + 'ake005', 'ake005', False)
+    if w_ake005 is not None and len(w_ake005) > 20:
+        _c.text(w_ake005, 20, at, 'ake005', report)
+    v_ake005 = w_ake005
+    w_ake006 = get('ake006')
+    if w_ake006 is None:
+        _c.missing(report, at + 'ake006', 'ake006', False)
+    if w_ake006 is not None and len(w_ake006) > 100:
+        _c.text(w_ake006, 100, at, 'ake006', report)
+    v_ake006 = w_ake006
+    w_aaz213 = get('aaz213')
+    v_aaz213 = w_aaz213
+    w_bka052 = get('bka052')
+    if w_bka052 is not None and len(w_bka052) > 30:
+        _c.text(w_bka052, 30, at, 'bka052', report)
+    v_bka052 = w_bka052
+    w_bka053 = get('bka053')
+    if w_bka053 is not None and len(w_bka053) > 50:
+        _c.text(w_bka053, 50, at, 'bka053', report)
+    v_bka053 = w_bka053
+    w_bka054 = get('bka054')
+    if w_bka054 is not None and len(w_bka054) > 300:
+        _c.text(w_bka054, 300, at, 'bka054', report)
+    v_bka054 = w_bka054
+    w_bka051 = get('bka051')
+    if w_bka051 is None:
+        _c.missing(report, at + 'bka051', 'bka051', False)
+    v_bka051 = None if w_bka051 is None else (
+        _DATES.get(w_bka051) or _c.read_date(w_bka051, '%Y%m%d', at, 'bka051', report)
+    )
+    w_bka055 = get('bka055')
+    if w_bka055 is not None and len(w_bka055) > 20:
+        _c.text(w_bka055, 20, at, 'bka055', report)
+    v_bka055 = w_bka055
+    w_bka056 = get('bka056')
+    if w_bka056 is None:
+        _c.missing(report, at + 'bka056', 'bka056', False)
+    v_bka056 = None if w_bka056 is None else (
+        _DECIMALS_4_6.get(w_bka056)
+        or _c.read_decimal(w_bka056, 4, 6, at, 'bka056', report, _DECIMALS_4_6)
+    )
+    w_bka057 = get('bka057')
+    if w_bka057 is None:
+        _c.missing(report, at + 'bka057', 'bka057', False)
+    v_bka057 = None if w_bka057 is None else (
+        _DECIMALS_2_10.get(w_bka057)
+        or _c.read_decimal(w_bka057, 2, 10, at, 'bka057', report, _DECIMALS_2_10)
+    )
+    w_bka058 = get('bka058')
+    if w_bka058 is None:
+        _c.missing(report, at + 'bka058', 'bka058', False)
+    v_bka058 = None if w_bka058 is None else (
+        _DECIMALS_2_10.get(w_bka058)
+        or _c.read_decimal(w_bka058, 2, 10, at, 'bka058', report, _DECIMALS_2_10)
+    )
+    w_bka070 = get('bka070')
+    if w_bka070 is not None and len(w_bka070) > 20:
+        _c.text(w_bka070, 20, at, 'bka070', report)
+    v_bka070 = w_bka070
+    w_bka074 = get('bka074')
+    if w_bka074 is not None and len(w_bka074) > 20:
+        _c.text(w_bka074, 20, at, 'bka074', report)
+    v_bka074 = w_bka074
+    w_bka075 = get('bka075')
+    if w_bka075 is not None and len(w_bka075) > 50:
+        _c.text(w_bka075, 50, at, 'bka075', report)
+    v_bka075 = w_bka075
+    w_bka071 = get('bka071')
+    if w_bka071 is not None and len(w_bka071) > 20:
+        _c.text(w_bka071, 20, at, 'bka071', report)
+    v_bka071 = w_bka071
+    w_aka036 = get('aka036')
+    if w_aka036 is not None and w_aka036 not in _CLOSED_AKA036:
+        _c.unlisted(w_aka036, 'aka036', at, 'aka036', report)
+    v_aka036 = w_aka036
+    w_bka061 = get('bka061')
+    if w_bka061 is not None and w_bka061 not in _CLOSED_BKA061:
+        _c.unlisted(w_bka061, 'bka061', at, 'bka061', report)
+    v_bka061 = w_bka061
+    if not _REQUEST_FEEINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_FEEINFO_KEYS, at, report)
+    return RequestFeeinfoRow(
+        hospital_item_code=v_ake005,
+        hospital_item_name=v_ake006,
+        fee_serial_no=v_aaz213,
+        dosage_form=v_bka052,
+        manufacturer=v_bka053,
+        specification=v_bka054,
+        fee_date=v_bka051,
+        unit_of_measure=v_bka055,
+        unit_price=v_bka056,
+        quantity=v_bka057,
+        amount=v_bka058,
+        prescription_no=v_bka070,
+        prescribing_doctor_no=v_bka074,
+        prescribing_doctor_name=v_bka075,
+        hospital_fee_id=v_bka071,
+        restricted_use_flag=v_aka036,
+        injury_illness_split_flag=v_bka061,
+    )
+
+
+def _build_request_feeinfo(row: RequestFeeinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_ake005 := row.hospital_item_code) is not None and x_ake005 != "":
+        wire['ake005'] = x_ake005 if type(x_ake005) is str else _c.write_text(x_ake005, 'ake005 医院药品项目编码')
+    if (x_ake006 := row.hospital_item_name) is not None and x_ake006 != "":
+        wire['ake006'] = x_ake006 if type(x_ake006) is str else _c.write_text(x_ake006, 'ake006 医院药品项目名称')
+    if (x_aaz213 := row.fee_serial_no) is not None and x_aaz213 != "":
+        wire['aaz213'] = x_aaz213 if type(x_aaz213) is str else _c.write_text(x_aaz213, 'aaz213 费用序号')
+    if (x_bka052 := row.dosage_form) is not None and x_bka052 != "":
+        wire['bka052'] = x_bka052 if type(x_bka052) is str else _c.write_text(x_bka052, 'bka052 剂型')
+    if (x_bka053 := row.manufacturer) is not None and x_bka053 != "":
+        wire['bka053'] = x_bka053 if type(x_bka053) is str else _c.write_text(x_bka053, 'bka053 厂家')
+    if (x_bka054 := row.specification) is not None and x_bka054 != "":
+        wire['bka054'] = x_bka054 if type(x_bka054) is str else _c.write_text(x_bka054, 'bka054 规格')
+    if (x_bka051 := row.fee_date) is not None:
+        wire['bka051'] = _c.write_date(x_bka051, '%Y%m%d', 'bka051 费用发生日期')
+    if (x_bka055 := row.unit_of_measure) is not None and x_bka055 != "":
+        wire['bka055'] = x_bka055 if type(x_bka055) is str else _c.write_text(x_bka055, 'bka055 计量单位')
+    if (x_bka056 := row.unit_price) is not None:
+        wire['bka056'] = _c.write_decimal(x_bka056, 4, 6, 'bka056 单价')
+    if (x_bka057 := row.quantity) is not None:
+        wire['bka057'] = _c.write_decimal(x_bka057, 2, 10, 'bka057 用量')
+    if (x_bka058 := row.amount) is not None:
+        wire['bka058'] = _c.write_decimal(x_bka058, 2, 10, 'bka058 金额')
+    if (x_bka070 := row.prescription_no) is not None and x_bka070 != "":
+        wire['bka070'] = x_bka070 if type(x_bka070) is str else _c.write_text(x_bka070, 'bka070 处方号')
+    if (x_bka074 := row.prescribing_doctor_no) is not None and x_bka074 != "":
+        wire['bka074'] = x_bka074 if type(x_bka074) is str else _c.write_text(x_bka074, 'bka074 处方医生编号')
+    if (x_bka075 := row.prescribing_doctor_name) is not None and x_bka075 != "":
+        wire['bka075'] = x_bka075 if type(x_bka075) is str else _c.write_text(x_bka075, 'bka075 处方医生姓名')
+    if (x_bka071 := row.hospital_fee_id) is not None and x_bka071 != "":
+        wire['bka071'] = x_bka071 if type(x_bka071) is str else _c.write_text(x_bka071, 'bka071 医院费用唯一标识')
+    if (x_aka036 := row.restricted_use_flag) is not None and x_aka036 != "":
+        wire['aka036'] = x_aka036 if type(x_aka036) is str else _c.write_text(x_aka036, 'aka036 限制使用标志')
+    if (x_bka061 := row.injury_illness_split_flag) is not None and x_bka061 != "":
+        wire['bka061'] = x_bka061 if type(x_bka061) is str else _c.write_text(x_bka061, 'bka061 伤病分离使用标志')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aac001', 'aka130', 'bka006', 'bka017', 'bka014', 'bka015', 'bka021', 'bka022', 'bka019', 'bka020', 'bka026', 'bka025', 'bka070', 'bka893', 'aaz267', 'bka042', 'feeinfo'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aac001 = get('aac001')
+    if w_aac001 is None:
+        _c.missing(report, at + 'aac001', 'aac001', False)
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_aka130 = get('aka130')
+    if w_aka130 is None:
+        _c.missing(report, at + 'aka130', 'aka130', False)
+    if w_aka130 is not None and len(w_aka130) > 6:
+        _c.text(w_aka130, 6, at, 'aka130', report)
+    v_aka130 = w_aka130
+    w_bka006 = get('bka006')
+    if w_bka006 is None:
+        _c.missing(report, at + 'bka006', 'bka006', False)
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    w_bka017 = get('bka017')
+    if w_bka017 is None:
+        _c.missing(report, at + 'bka017', 'bka017', False)
+    v_bka017 = None if w_bka017 is None else (
+        _DATES.get(w_bka017) or _c.read_date(w_bka017, '%Y%m%d', at, 'bka017', report)
+    )
+    w_bka014 = get('bka014')
+    if w_bka014 is None:
+        _c.missing(report, at + 'bka014', 'bka014', False)
+    if w_bka014 is not None and len(w_bka014) > 20:
+        _c.text(w_bka014, 20, at, 'bka014', report)
+    v_bka014 = w_bka014
+    w_bka015 = get('bka015')
+    if w_bka015 is None:
+        _c.missing(report, at + 'bka015', 'bka015', False)
+    if w_bka015 is not None and len(w_bka015) > 50:
+        _c.text(w_bka015, 50, at, 'bka015', report)
+    v_bka015 = w_bka015
+    w_bka021 = get('bka021')
+    if w_bka021 is not None and len(w_bka021) > 20:
+        _c.text(w_bka021, 20, at, 'bka021', report)
+    v_bka021 = w_bka021
+    w_bka022 = get('bka022')
+    if w_bka022 is not None and len(w_bka022) > 50:
+        _c.text(w_bka022, 50, at, 'bka022', report)
+    v_bka022 = w_bka022
+    w_bka019 = get('bka019')
+    if w_bka019 is not None and len(w_bka019) > 20:
+        _c.text(w_bka019, 20, at, 'bka019', report)
+    v_bka019 = w_bka019
+    w_bka020 = get('bka020')
+    if w_bka020 is not None and len(w_bka020) > 50:
+        _c.text(w_bka020, 50, at, 'bka020', report)
+    v_bka020 = w_bka020
+    w_bka026 = get('bka026')
+    if w_bka026 is None:
+        _c.missing(report, at + 'bka026', 'bka026', False)
+    if w_bka026 is not None and len(w_bka026) > 20:
+        _c.text(w_bka026, 20, at, 'bka026', report)
+    v_bka026 = w_bka026
+    w_bka025 = get('bka025')
+    if w_bka025 is not None and len(w_bka025) > 20:
+        _c.text(w_bka025, 20, at, 'bka025', report)
+    v_bka025 = w_bka025
+    w_bka070 = get('bka070')
+    if w_bka070 is not None and len(w_bka070) > 20:
+        _c.text(w_bka070, 20, at, 'bka070', report)
+    v_bka070 = w_bka070
+    w_bka893 = get('bka893')
+    if w_bka893 is not None and w_bka893 not in _CLOSED_BKA893:
+        _c.unlisted(w_bka893, 'bka893', at, 'bka893', report)
+    v_bka893 = w_bka893
+    w_aaz267 = get('aaz267')
+    v_aaz267 = w_aaz267
+    w_bka042 = get('bka042')
+    v_bka042 = w_bka042
+    rows_feeinfo = get('feeinfo') or ()
+    v_feeinfo = tuple(
+        _parse_request_feeinfo(row, f"feeinfo[{index}].", report)
+        for index, row in enumerate(rows_feeinfo)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        person_computer_no=v_aac001,
+        business_type=v_aka130,
+        treatment_type=v_bka006,
+        visit_date=v_bka017,
+        operator_code=v_bka014,
+        operator_name=v_bka015,
+        ward_code=v_bka021,
+        ward_name=v_bka022,
+        department_code=v_bka019,
+        department_name=v_bka020,
+        diagnosis_code=v_bka026,
+        hospital_business_no=v_bka025,
+        prescription_no=v_bka070,
+        settlement_flag=v_bka893,
+        application_no=v_aaz267,
+        injury_certificate_no=v_bka042,
+        feeinfo_rows=v_feeinfo,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aac001 := request.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_aka130 := request.business_type) is not None and x_aka130 != "":
+        wire['aka130'] = x_aka130 if type(x_aka130) is str else _c.write_text(x_aka130, 'aka130 业务类型')
+    if (x_bka006 := request.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    if (x_bka017 := request.visit_date) is not None:
+        wire['bka017'] = _c.write_date(x_bka017, '%Y%m%d', 'bka017 就诊日期')
+    if (x_bka014 := request.operator_code) is not None and x_bka014 != "":
+        wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
+    if (x_bka015 := request.operator_name) is not None and x_bka015 != "":
+        wire['bka015'] = x_bka015 if type(x_bka015) is str else _c.write_text(x_bka015, 'bka015 登记人姓名')
+    if (x_bka021 := request.ward_code) is not None and x_bka021 != "":
+        wire['bka021'] = x_bka021 if type(x_bka021) is str else _c.write_text(x_bka021, 'bka021 病区编码')
+    if (x_bka022 := request.ward_name) is not None and x_bka022 != "":
+        wire['bka022'] = x_bka022 if type(x_bka022) is str else _c.write_text(x_bka022, 'bka022 病区名称')
+    if (x_bka019 := request.department_code) is not None and x_bka019 != "":
+        wire['bka019'] = x_bka019 if type(x_bka019) is str else _c.write_text(x_bka019, 'bka019 科室编码')
+    if (x_bka020 := request.department_name) is not None and x_bka020 != "":
+        wire['bka020'] = x_bka020 if type(x_bka020) is str else _c.write_text(x_bka020, 'bka020 科室名称')
+    if (x_bka026 := request.diagnosis_code) is not None and x_bka026 != "":
+        wire['bka026'] = x_bka026 if type(x_bka026) is str else _c.write_text(x_bka026, 'bka026 疾病诊断编码')
+    if (x_bka025 := request.hospital_business_no) is not None and x_bka025 != "":
+        wire['bka025'] = x_bka025 if type(x_bka025) is str else _c.write_text(x_bka025, 'bka025 医院业务号')
+    if (x_bka070 := request.prescription_no) is not None and x_bka070 != "":
+        wire['bka070'] = x_bka070 if type(x_bka070) is str else _c.write_text(x_bka070, 'bka070 处方号')
+    if (x_bka893 := request.settlement_flag) is not None and x_bka893 != "":
+        wire['bka893'] = x_bka893 if type(x_bka893) is str else _c.write_text(x_bka893, 'bka893 结算标识')
+    if (x_aaz267 := request.application_no) is not None and x_aaz267 != "":
+        wire['aaz267'] = x_aaz267 if type(x_aaz267) is str else _c.write_text(x_aaz267, 'aaz267 申请序列号')
+    if (x_bka042 := request.injury_certificate_no) is not None and x_bka042 != "":
+        wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
+    if request.feeinfo_rows:
+        wire['feeinfo'] = [_build_request_feeinfo(row) for row in request.feeinfo_rows]
+    return wire
+
+
+_ANSWER_PAYINFO_KEYS = frozenset(('akb020', 'aaz218', 'bka001', 'akc264', 'bka831', 'bka832', 'bka825', 'bka826', 'aka151', 'bka838', 'akb067', 'akb066', 'bka821', 'bka839', 'ake039', 'ake035', 'ake026', 'ake029', 'bka841', 'bka842', 'bka840'))
+
+
+def _parse_answer_payinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerPayinfoRow:
+    get = row.get
+    w_akb020 = get('akb020')
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_bka001 = get('bka001')
+    v_bka001 = None if w_bka001 is None else _c.read_integer(w_bka001, at, 'bka001', report)
+    w_akc264 = get('akc264')
+    if w_akc264 is None:
+        _c.missing(report, at + 'akc264', 'akc264', False)
+    v_akc264 = None if w_akc264 is None else (
+        _DECIMALS_2_10.get(w_akc264)
+        or _c.read_decimal(w_akc264, 2, 10, at, 'akc264', report, _DECIMALS_2_10)
+    )
+    w_bka831 = get('bka831')
+    v_bka831 = None if w_bka831 is None else (
+        _DECIMALS_2_10.get(w_bka831)
+        or _c.read_decimal(w_bka831, 2, 10, at, 'bka831', report, _DECIMALS_2_10)
+    )
+    w_bka832 = get('bka832')
+    v_bka832 = None if w_bka832 is None else (
+        _DECIMALS_2_10.get(w_bka832)
+        or _c.read_decimal(w_bka832, 2, 10, at, 'bka832', report, _DECIMALS_2_10)
+    )
+    w_bka825 = get('bka825')
+    v_bka825 = None if w_bka825 is None else (
+        _DECIMALS_2_10.get(w_bka825)
+        or _c.read_decimal(w_bka825, 2, 10, at, 'bka825', report, _DECIMALS_2_10)
+    )
+    w_bka826 = get('bka826')
+    v_bka826 = None if w_bka826 is None else (
+        _DECIMALS_2_10.get(w_bka826)
+        or _c.read_decimal(w_bka826, 2, 10, at, 'bka826', report, _DECIMALS_2_10)
+    )
+    w_aka151 = get('aka151')
+    v_aka151 = None if w_aka151 is None else (
+        _DECIMALS_2_10.get(w_aka151)
+        or _c.read_decimal(w_aka151, 2, 10, at, 'aka151', report, _DECIMALS_2_10)
+    )
+    w_bka838 = get('bka838')
+    v_bka838 = None if w_bka838 is None else (
+        _DECIMALS_2_10.get(w_bka838)
+        or _c.read_decimal(w_bka838, 2, 10, at, 'bka838', report, _DECIMALS_2_10)
+    )
+    w_akb067 = get('akb067')
+    v_akb067 = None if w_akb067 is None else (
+        _DECIMALS_2_10.get(w_akb067)
+        or _c.read_decimal(w_akb067, 2, 10, at, 'akb067', report, _DECIMALS_2_10)
+    )
+    w_akb066 = get('akb066')
+    v_akb066 = None if w_akb066 is None else (
+        _DECIMALS_2_10.get(w_akb066)
+        or _c.read_decimal(w_akb066, 2, 10, at, 'akb066', report, _DECIMALS_2_10)
+    )
+    w_bka821 = get('bka821')
+    v_bka821 = None if w_bka821 is None else (
+        _DECIMALS_2_10.get(w_bka821)
+        or _c.read_decimal(w_bka821, 2, 10, at, 'bka821', report, _DECIMALS_2_10)
+    )
+    w_bka839 = get('bka839')
+    v_bka839 = None if w_bka839 is None else (
+        _DECIMALS_2_10.get(w_bka839)
+        or _c.read_decimal(w_bka839, 2, 10, at, 'bka839', report, _DECIMALS_2_10)
+    )
+    w_ake039 = get('ake039')
+    v_ake039 = None if w_ake039 is None else (
+        _DECIMALS_2_10.get(w_ake039)
+        or _c.read_decimal(w_ake039, 2, 10, at, 'ake039', report, _DECIMALS_2_10)
+    )
+    w_ake035 = get('ake035')
+    v_ake035 = None if w_ake035 is None else (
+        _DECIMALS_2_10.get(w_ake035)
+        or _c.read_decimal(w_ake035, 2, 10, at, 'ake035', report, _DECIMALS_2_10)
+    )
+    w_ake026 = get('ake026')
+    v_ake026 = None if w_ake026 is None else (
+        _DECIMALS_2_10.get(w_ake026)
+        or _c.read_decimal(w_ake026, 2, 10, at, 'ake026', report, _DECIMALS_2_10)
+    )
+    w_ake029 = get('ake029')
+    v_ake029 = None if w_ake029 is None else (
+        _DECIMALS_2_10.get(w_ake029)
+        or _c.read_decimal(w_ake029, 2, 10, at, 'ake029', report, _DECIMALS_2_10)
+    )
+    w_bka841 = get('bka841')
+    v_bka841 = None if w_bka841 is None else (
+        _DECIMALS_2_10.get(w_bka841)
+        or _c.read_decimal(w_bka841, 2, 10, at, 'bka841', report, _DECIMALS_2_10)
+    )
+    w_bka842 = get('bka842')
+    v_bka842 = None if w_bka842 is None else (
+        _DECIMALS_2_10.get(w_bka842)
+        or _c.read_decimal(w_bka842, 2, 10, at, 'bka842', report, _DECIMALS_2_10)
+    )
+    w_bka840 = get('bka840')
+    v_bka840 = None if w_bka840 is None else (
+        _DECIMALS_2_10.get(w_bka840)
+        or _c.read_decimal(w_bka840, 2, 10, at, 'bka840', report, _DECIMALS_2_10)
+    )
+    if not _ANSWER_PAYINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_PAYINFO_KEYS, at, report)
+    return AnswerPayinfoRow(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        fee_batch=v_bka001,
+        total_medical_cost=v_akc264,
+        personal_self_pay=v_bka831,
+        insurance_pay_total=v_bka832,
+        fully_self_paid_cost=v_bka825,
+        partly_self_paid_cost=v_bka826,
+        deductible_amount=v_aka151,
+        over_copay_band_self_pay=v_bka838,
+        personal_cash_pay=v_akb067,
+        personal_account_pay=v_akb066,
+        civil_affairs_relief_pay=v_bka821,
+        other_pay=v_bka839,
+        pooled_fund_pay=v_ake039,
+        civil_servant_subsidy_pay=v_ake035,
+        supplementary_fund_pay=v_ake026,
+        major_expense_subsidy_pay=v_ake029,
+        employer_pay=v_bka841,
+        hospital_advance_pay=v_bka842,
+        other_fund_pay=v_bka840,
+    )
+
+
+def _build_answer_payinfo(row: AnswerPayinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_akb020 := row.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := row.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_bka001 := row.fee_batch) is not None:
+        wire['bka001'] = _c.write_integer(x_bka001, 'bka001 费用批次')
+    if (x_akc264 := row.total_medical_cost) is not None:
+        wire['akc264'] = _c.write_decimal(x_akc264, 2, 10, 'akc264 医疗总费用')
+    if (x_bka831 := row.personal_self_pay) is not None:
+        wire['bka831'] = _c.write_decimal(x_bka831, 2, 10, 'bka831 个人自付')
+    if (x_bka832 := row.insurance_pay_total) is not None:
+        wire['bka832'] = _c.write_decimal(x_bka832, 2, 10, 'bka832 工伤保险支付')
+    if (x_bka825 := row.fully_self_paid_cost) is not None:
+        wire['bka825'] = _c.write_decimal(x_bka825, 2, 10, 'bka825 全自费费用')
+    if (x_bka826 := row.partly_self_paid_cost) is not None:
+        wire['bka826'] = _c.write_decimal(x_bka826, 2, 10, 'bka826 部分自费费用')
+    if (x_aka151 := row.deductible_amount) is not None:
+        wire['aka151'] = _c.write_decimal(x_aka151, 2, 10, 'aka151 起付线费用')
+    if (x_bka838 := row.over_copay_band_self_pay) is not None:
+        wire['bka838'] = _c.write_decimal(x_bka838, 2, 10, 'bka838 超共付段费用个人自付')
+    if (x_akb067 := row.personal_cash_pay) is not None:
+        wire['akb067'] = _c.write_decimal(x_akb067, 2, 10, 'akb067 个人现金支付')
+    if (x_akb066 := row.personal_account_pay) is not None:
+        wire['akb066'] = _c.write_decimal(x_akb066, 2, 10, 'akb066 个人账户支付')
+    if (x_bka821 := row.civil_affairs_relief_pay) is not None:
+        wire['bka821'] = _c.write_decimal(x_bka821, 2, 10, 'bka821 民政救助金支付')
+    if (x_bka839 := row.other_pay) is not None:
+        wire['bka839'] = _c.write_decimal(x_bka839, 2, 10, 'bka839 其他支付')
+    if (x_ake039 := row.pooled_fund_pay) is not None:
+        wire['ake039'] = _c.write_decimal(x_ake039, 2, 10, 'ake039 工伤保险统筹基金支付')
+    if (x_ake035 := row.civil_servant_subsidy_pay) is not None:
+        wire['ake035'] = _c.write_decimal(x_ake035, 2, 10, 'ake035 公务员医疗补助基金支付')
+    if (x_ake026 := row.supplementary_fund_pay) is not None:
+        wire['ake026'] = _c.write_decimal(x_ake026, 2, 10, 'ake026 企业补充工伤保险基金支付')
+    if (x_ake029 := row.major_expense_subsidy_pay) is not None:
+        wire['ake029'] = _c.write_decimal(x_ake029, 2, 10, 'ake029 大额医疗费用补助基金支付')
+    if (x_bka841 := row.employer_pay) is not None:
+        wire['bka841'] = _c.write_decimal(x_bka841, 2, 10, 'bka841 单位支付')
+    if (x_bka842 := row.hospital_advance_pay) is not None:
+        wire['bka842'] = _c.write_decimal(x_bka842, 2, 10, 'bka842 医院垫付')
+    if (x_bka840 := row.other_fund_pay) is not None:
+        wire['bka840'] = _c.write_decimal(x_bka840, 2, 10, 'bka840 其他基金支付')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'aaz218', 'payinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        w_aaz218 = _c.first_row_value(values.get('payinfo'), 'aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', True)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    rows_payinfo = get('payinfo') or ()
+    v_payinfo = tuple(
+        _parse_answer_payinfo(row, f"payinfo[{index}].", report)
+        for index, row in enumerate(rows_payinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        visit_registration_no=v_aaz218,
+        payinfo_rows=v_payinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if answer.payinfo_rows:
+        wire['payinfo'] = [_build_answer_payinfo(row) for row in answer.payinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """门诊挂号 (bizh110104, §4.1.4): outpatient registration."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """门诊挂号 (bizh110104, §4.1.4): outpatient registration."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

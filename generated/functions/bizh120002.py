@@ -4,25 +4,363 @@
 Validate and save fee details of the stay: scalar parameters plus the feeinfo dataset
 (must not be empty); a negative amount is a refund (冲减). Only allowed after admission
 and before discharge registration. At most 300 rows per call.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120002 import Bizh120002Request as Request
-from generated.models.bizh120002 import Bizh120002Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120002'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_DECIMALS_4_6 = _c.decimal_cache(4, 6)
+_CLOSED_AKA036: frozenset[str] = frozenset(('0', '1'))
+_CLOSED_BKA061: frozenset[str] = frozenset(('0', '1'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestFeeinfoRow:
+    """feeinfo 费用参数集: one row of the bizh120002 request."""
+
+    hospital_item_code: str | None = None
+    """ake005 医院药品项目编码: hospital drug/item code"""
+    hospital_item_name: str | None = None
+    """ake006 医院药品项目名称: hospital drug/item name"""
+    unit_price: Decimal | None = None
+    """bka056 单价: unit price"""
+    quantity: Decimal | None = None
+    """bka057 用量: quantity (negative = refund)"""
+    amount: Decimal | None = None
+    """bka058 金额: amount = unit price x quantity (negative = refund)"""
+    fee_date: dt.date | None = None
+    """bka051 费用发生日期: date the fee was incurred"""
+    entry_staff_no: str | None = None
+    """bka063 录入人工号: entering staff member's number"""
+    entry_staff_name: str | None = None
+    """bka064 录入人姓名: entering staff member's name"""
+    dosage_form: str | None = None
+    """bka052 剂型: dosage form"""
+    manufacturer: str | None = None
+    """bka053 厂家: manufacturer"""
+    specification: str | None = None
+    """bka054 规格: specification"""
+    unit_of_measure: str | None = None
+    """bka055 计量单位: unit of measure"""
+    prescription_no: str | None = None
+    """bka070 处方号: prescription number"""
+    prescribing_doctor_no: str | None = None
+    """bka074 处方医生编号: prescribing doctor code"""
+    prescribing_doctor_name: str | None = None
+    """bka075 处方医生姓名: prescribing doctor name"""
+    fee_serial_no: str | None = None
+    """aaz213 费用序号: fee row serial number (server side)"""
+    restricted_use_flag: str | None = None
+    """aka036 限制使用标志: restricted-use flag"""
+    injury_illness_split_flag: str | None = None
+    """bka061 伤病分离使用标志: injury/illness separation flag"""
+    application_no: str | None = None
+    """aaz267 申请序列号: application serial number (work-injury recognition / outpatient application)"""
+    hospital_fee_id: str | None = None
+    """bka071 医院费用唯一标识: hospital's unique fee id"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120002 校验并保存费用信息: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    feeinfo_rows: tuple[RequestFeeinfoRow, ...] = ()
+    """feeinfo 费用参数集"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120002 校验并保存费用信息: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_FEEINFO_KEYS = frozenset(('ake005', 'ake006', 'bka056', 'bka057', 'bka058', 'bka051', 'bka063', 'bka064', 'bka052', 'bka053', 'bka054', 'bka055', 'bka070', 'bka074', 'bka075', 'aaz213', 'aka036', 'bka061', 'aaz267', 'bka071'))
+
+
+def _parse_request_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> RequestFeeinfoRow:
+    get = row.get
+    w_ake005 = get('ake005')
+    if w_ake005 is None:
+        _c.missing(report, at + 'ake005', 'ake005', False)
+    if w_ake005 is not None and len(w_ake005) > 20:
+        _c.text(w_ake005, 20, at, 'ake005', report)
+    v_ake005 = w_ake005
+    w_ake006 = get('ake006')
+    if w_ake006 is None:
+        _c.missing(report, at + 'ake006', 'ake006', False)
+    if w_ake006 is not None and len(w_ake006) > 100:
+        _c.text(w_ake006, 100, at, 'ake006', report)
+    v_ake006 = w_ake006
+    w_bka056 = get('bka056')
+    if w_bka056 is None:
+        _c.missing(report, at + 'bka056', 'bka056', False)
+    v_bka056 = None if w_bka056 is None else (
+        _DECIMALS_4_6.get(w_bka056)
+        or _c.read_decimal(w_bka056, 4, 6, at, 'bka056', report, _DECIMALS_4_6)
+    )
+    w_bka057 = get('bka057')
+    if w_bka057 is None:
+        _c.missing(report, at + 'bka057', 'bka057', False)
+    v_bka057 = None if w_bka057 is None else (
+        _DECIMALS_2_10.get(w_bka057)
+        or _c.read_decimal(w_bka057, 2, 10, at, 'bka057', report, _DECIMALS_2_10)
+    )
+    w_bka058 = get('bka058')
+    if w_bka058 is None:
+        _c.missing(report, at + 'bka058', 'bka058', False)
+    v_bka058 = None if w_bka058 is None else (
+        _DECIMALS_2_10.get(w_bka058)
+        or _c.read_decimal(w_bka058, 2, 10, at, 'bka058', report, _DECIMALS_2_10)
+    )
+    w_bka051 = get('bka051')
+    if w_bka051 is None:
+        _c.missing(report, at + 'bka051', 'bka051', False)
+    v_bka051 = None if w_bka051 is None else (
+        _DATES.get(w_bka051) or _c.read_date(w_bka051, '%Y%m%d', at, 'bka051', report)
+    )
+    w_bka063 = get('bka063')
+    if w_bka063 is not None and len(w_bka063) > 20:
+        _c.text(w_bka063, 20, at, 'bka063', report)
+    v_bka063 = w_bka063
+    w_bka064 = get('bka064')
+    if w_bka064 is not None and len(w_bka064) > 50:
+        _c.text(w_bka064, 50, at, 'bka064', report)
+    v_bka064 = w_bka064
+    w_bka052 = get('bka052')
+    if w_bka052 is not None and len(w_bka052) > 30:
+        _c.text(w_bka052, 30, at, 'bka052', report)
+    v_bka052 = w_bka052
+    w_bka053 = get('bka053')
+    if w_bka053 is not None and len(w_bka053) > 50:
+        _c.text(w_bka053, 50, at, 'bka053', report)
+    v_bka053 = w_bka053
+    w_bka054 = get('bka054')
+    if w_bka054 is not None and len(w_bka054) > 300:
+        _c.text(w_bka054, 300, at, 'bka054', report)
+    v_bka054 = w_bka054
+    w_bka055 = get('bka055')
+    if w_bka055 is not None and len(w_bka055) > 20:
+        _c.text(w_bka055, 20, at, 'bka055', report)
+    v_bka055 = w_bka055
+    w_bka070 = get('bka070')
+    if w_bka070 is not None and len(w_bka070) > 20:
+        _c.text(w_bka070, 20, at, 'bka070', report)
+    v_bka070 = w_bka070
+    w_bka074 = get('bka074')
+    if w_bka074 is not None and len(w_bka074) > 20:
+        _c.text(w_bka074, 20, at, 'bka074', report)
+    v_bka074 = w_bka074
+    w_bka075 = get('bka075')
+    if w_bka075 is not None and len(w_bka075) > 50:
+        _c.text(w_bka075, 50, at, 'bka075', report)
+    v_bka075 = w_bka075
+    w_aaz213 = get('aaz213')
+    v_aaz213 = w_aaz213
+    w_aka036 = get('aka036')
+    if w_aka036 is not None and w_aka036 not in _CLOSED_AKA036:
+        _c.unlisted(w_aka036, 'aka036', at, 'aka036', report)
+    v_aka036 = w_aka036
+    w_bka061 = get('bka061')
+    if w_bka061 is not None and w_bka061 not in _CLOSED_BKA061:
+        _c.unlisted(w_bka061, 'bka061', at, 'bka061', report)
+    v_bka061 = w_bka061
+    w_aaz267 = get('aaz267')
+    v_aaz267 = w_aaz267
+    w_bka071 = get('bka071')
+    if w_bka071 is not None and len(w_bka071) > 20:
+        _c.text(w_bka071, 20, at, 'bka071', report)
+    v_bka071 = w_bka071
+    if not _REQUEST_FEEINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_FEEINFO_KEYS, at, report)
+    return RequestFeeinfoRow(
+        hospital_item_code=v_ake005,
+        hospital_item_name=v_ake006,
+        unit_price=v_bka056,
+        quantity=v_bka057,
+        amount=v_bka058,
+        fee_date=v_bka051,
+        entry_staff_no=v_bka063,
+        entry_staff_name=v_bka064,
+        dosage_form=v_bka052,
+        manufacturer=v_bka053,
+        specification=v_bka054,
+        unit_of_measure=v_bka055,
+        prescription_no=v_bka070,
+        prescribing_doctor_no=v_bka074,
+        prescribing_doctor_name=v_bka075,
+        fee_serial_no=v_aaz213,
+        restricted_use_flag=v_aka036,
+        injury_illness_split_flag=v_bka061,
+        application_no=v_aaz267,
+        hospital_fee_id=v_bka071,
+    )
+
+
+def _build_request_feeinfo(row: RequestFeeinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_ake005 := row.hospital_item_code) is not None and x_ake005 != "":
+        wire['ake005'] = x_ake005 if type(x_ake005) is str else _c.write_text(x_ake005, 'ake005 医院药品项目编码')
+    if (x_ake006 := row.hospital_item_name) is not None and x_ake006 != "":
+        wire['ake006'] = x_ake006 if type(x_ake006) is str else _c.write_text(x_ake006, 'ake006 医院药品项目名称')
+    if (x_bka056 := row.unit_price) is not None:
+        wire['bka056'] = _c.write_decimal(x_bka056, 4, 6, 'bka056 单价')
+    if (x_bka057 := row.quantity) is not None:
+        wire['bka057'] = _c.write_decimal(x_bka057, 2, 10, 'bka057 用量')
+    if (x_bka058 := row.amount) is not None:
+        wire['bka058'] = _c.write_decimal(x_bka058, 2, 10, 'bka058 金额')
+    if (x_bka051 := row.fee_date) is not None:
+        wire['bka051'] = _c.write_date(x_bka051, '%Y%m%d', 'bka051 费用发生日期')
+    if (x_bka063 := row.entry_staff_no) is not None and x_bka063 != "":
+        wire['bka063'] = x_bka063 if type(x_bka063) is str else _c.write_text(x_bka063, 'bka063 录入人工号')
+    if (x_bka064 := row.entry_staff_name) is not None and x_bka064 != "":
+        wire['bka064'] = x_bka064 if type(x_bka064) is str else _c.write_text(x_bka064, 'bka064 录入人姓名')
+    if (x_bka052 := row.dosage_form) is not None and x_bka052 != "":
+        wire['bka052'] = x_bka052 if type(x_bka052) is str else _c.write_text(x_bka052, 'bka052 剂型')
+    if (x_bka053 := row.manufacturer) is not None and x_bka053 != "":
+        wire['bka053'] = x_bka053 if type(x_bka053) is str else _c.write_text(x_bka053, 'bka053 厂家')
+    if (x_bka054 := row.specification) is not None and x_bka054 != "":
+        wire['bka054'] = x_bka054 if type(x_bka054) is str else _c.write_text(x_bka054, 'bka054 规格')
+    if (x_bka055 := row.unit_of_measure) is not None and x_bka055 != "":
+        wire['bka055'] = x_bka055 if type(x_bka055) is str else _c.write_text(x_bka055, 'bka055 计量单位')
+    if (x_bka070 := row.prescription_no) is not None and x_bka070 != "":
+        wire['bka070'] = x_bka070 if type(x_bka070) is str else _c.write_text(x_bka070, 'bka070 处方号')
+    if (x_bka074 := row.prescribing_doctor_no) is not None and x_bka074 != "":
+        wire['bka074'] = x_bka074 if type(x_bka074) is str else _c.write_text(x_bka074, 'bka074 处方医生编号')
+    if (x_bka075 := row.prescribing_doctor_name) is not None and x_bka075 != "":
+        wire['bka075'] = x_bka075 if type(x_bka075) is str else _c.write_text(x_bka075, 'bka075 处方医生姓名')
+    if (x_aaz213 := row.fee_serial_no) is not None and x_aaz213 != "":
+        wire['aaz213'] = x_aaz213 if type(x_aaz213) is str else _c.write_text(x_aaz213, 'aaz213 费用序号')
+    if (x_aka036 := row.restricted_use_flag) is not None and x_aka036 != "":
+        wire['aka036'] = x_aka036 if type(x_aka036) is str else _c.write_text(x_aka036, 'aka036 限制使用标志')
+    if (x_bka061 := row.injury_illness_split_flag) is not None and x_bka061 != "":
+        wire['bka061'] = x_bka061 if type(x_bka061) is str else _c.write_text(x_bka061, 'bka061 伤病分离使用标志')
+    if (x_aaz267 := row.application_no) is not None and x_aaz267 != "":
+        wire['aaz267'] = x_aaz267 if type(x_aaz267) is str else _c.write_text(x_aaz267, 'aaz267 申请序列号')
+    if (x_bka071 := row.hospital_fee_id) is not None and x_bka071 != "":
+        wire['bka071'] = x_bka071 if type(x_bka071) is str else _c.write_text(x_bka071, 'bka071 医院费用唯一标识')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'feeinfo'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    rows_feeinfo = get('feeinfo') or ()
+    if not rows_feeinfo:
+        _c.missing(report, 'feeinfo', 'feeinfo', False)
+    v_feeinfo = tuple(
+        _parse_request_feeinfo(row, f"feeinfo[{index}].", report)
+        for index, row in enumerate(rows_feeinfo)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        feeinfo_rows=v_feeinfo,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if request.feeinfo_rows:
+        wire['feeinfo'] = [_build_request_feeinfo(row) for row in request.feeinfo_rows]
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """校验并保存费用信息 (bizh120002, §4.2.3): validate and save inpatient fee details."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """校验并保存费用信息 (bizh120002, §4.2.3): validate and save inpatient fee details."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -3,25 +3,351 @@
 
 For interim settlement, compute the fees saved so far (预结算) and return the trial result;
 nothing is committed and the stage does not change.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120003 import Bizh120003Request as Request
-from generated.models.bizh120003 import Bizh120003Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120003'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_CLOSED_BKA438: frozenset[str] = frozenset(('1', '2', '3'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120003 校验并计算费用信息: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    scene_stage: str | None = None
+    """bka438 业务场景阶段: business scene stage (1 start, 2 settlement, 3 end)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120003 校验并计算费用信息: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    total_medical_cost: Decimal | None = None
+    """akc264 医疗总费用: total medical cost"""
+    personal_self_pay: Decimal | None = None
+    """bka831 个人自付: personal payment"""
+    insurance_pay_total: Decimal | None = None
+    """bka832 工伤保险支付: work-injury insurance payment"""
+    fully_self_paid_cost: Decimal | None = None
+    """bka825 全自费费用: fully self-funded cost"""
+    partly_self_paid_cost: Decimal | None = None
+    """bka826 部分自费费用: partially self-funded cost"""
+    deductible_amount: Decimal | None = None
+    """aka151 起付线费用: deductible (threshold) cost"""
+    over_copay_band_self_pay: Decimal | None = None
+    """bka838 超共付段费用个人自付: personal payment above the co-payment band"""
+    personal_cash_pay: Decimal | None = None
+    """akb067 个人现金支付: personal cash payment"""
+    personal_account_pay: Decimal | None = None
+    """akb066 个人账户支付: personal account payment"""
+    other_pay: Decimal | None = None
+    """bka839 其他支付: other payment"""
+    civil_affairs_relief_pay: Decimal | None = None
+    """bka821 民政救助金支付: civil-affairs relief payment"""
+    pooled_fund_pay: Decimal | None = None
+    """ake039 工伤保险统筹基金支付: work-injury insurance pooled fund payment"""
+    civil_servant_subsidy_pay: Decimal | None = None
+    """ake035 公务员医疗补助基金支付: civil-servant medical subsidy fund payment"""
+    supplementary_fund_pay: Decimal | None = None
+    """ake026 企业补充工伤保险基金支付: enterprise supplementary work-injury insurance fund payment"""
+    major_expense_subsidy_pay: Decimal | None = None
+    """ake029 大额医疗费用补助基金支付: large medical expense subsidy fund payment"""
+    employer_pay: Decimal | None = None
+    """bka841 单位支付: employer payment"""
+    hospital_advance_pay: Decimal | None = None
+    """bka842 医院垫付: hospital advance payment"""
+    other_fund_pay: Decimal | None = None
+    """bka840 其他基金支付: other fund payment"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'bka438'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_bka438 = get('bka438')
+    if w_bka438 is None:
+        _c.missing(report, at + 'bka438', 'bka438', False)
+    if w_bka438 is not None and w_bka438 not in _CLOSED_BKA438:
+        _c.unlisted(w_bka438, 'bka438', at, 'bka438', report)
+    v_bka438 = w_bka438
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        scene_stage=v_bka438,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_bka438 := request.scene_stage) is not None and x_bka438 != "":
+        wire['bka438'] = x_bka438 if type(x_bka438) is str else _c.write_text(x_bka438, 'bka438 业务场景阶段')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'akb020', 'aaz218', 'akc264', 'bka831', 'bka832', 'bka825', 'bka826', 'aka151', 'bka838', 'akb067', 'akb066', 'bka839', 'bka821', 'ake039', 'ake035', 'ake026', 'ake029', 'bka841', 'bka842', 'bka840'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_akb020 = get('akb020')
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_akc264 = get('akc264')
+    if w_akc264 is None:
+        _c.missing(report, at + 'akc264', 'akc264', False)
+    v_akc264 = None if w_akc264 is None else (
+        _DECIMALS_2_10.get(w_akc264)
+        or _c.read_decimal(w_akc264, 2, 10, at, 'akc264', report, _DECIMALS_2_10)
+    )
+    w_bka831 = get('bka831')
+    if w_bka831 is None:
+        _c.missing(report, at + 'bka831', 'bka831', False)
+    v_bka831 = None if w_bka831 is None else (
+        _DECIMALS_2_10.get(w_bka831)
+        or _c.read_decimal(w_bka831, 2, 10, at, 'bka831', report, _DECIMALS_2_10)
+    )
+    w_bka832 = get('bka832')
+    if w_bka832 is None:
+        _c.missing(report, at + 'bka832', 'bka832', False)
+    v_bka832 = None if w_bka832 is None else (
+        _DECIMALS_2_10.get(w_bka832)
+        or _c.read_decimal(w_bka832, 2, 10, at, 'bka832', report, _DECIMALS_2_10)
+    )
+    w_bka825 = get('bka825')
+    v_bka825 = None if w_bka825 is None else (
+        _DECIMALS_2_10.get(w_bka825)
+        or _c.read_decimal(w_bka825, 2, 10, at, 'bka825', report, _DECIMALS_2_10)
+    )
+    w_bka826 = get('bka826')
+    v_bka826 = None if w_bka826 is None else (
+        _DECIMALS_2_10.get(w_bka826)
+        or _c.read_decimal(w_bka826, 2, 10, at, 'bka826', report, _DECIMALS_2_10)
+    )
+    w_aka151 = get('aka151')
+    v_aka151 = None if w_aka151 is None else (
+        _DECIMALS_2_10.get(w_aka151)
+        or _c.read_decimal(w_aka151, 2, 10, at, 'aka151', report, _DECIMALS_2_10)
+    )
+    w_bka838 = get('bka838')
+    v_bka838 = None if w_bka838 is None else (
+        _DECIMALS_2_10.get(w_bka838)
+        or _c.read_decimal(w_bka838, 2, 10, at, 'bka838', report, _DECIMALS_2_10)
+    )
+    w_akb067 = get('akb067')
+    v_akb067 = None if w_akb067 is None else (
+        _DECIMALS_2_10.get(w_akb067)
+        or _c.read_decimal(w_akb067, 2, 10, at, 'akb067', report, _DECIMALS_2_10)
+    )
+    w_akb066 = get('akb066')
+    v_akb066 = None if w_akb066 is None else (
+        _DECIMALS_2_10.get(w_akb066)
+        or _c.read_decimal(w_akb066, 2, 10, at, 'akb066', report, _DECIMALS_2_10)
+    )
+    w_bka839 = get('bka839')
+    v_bka839 = None if w_bka839 is None else (
+        _DECIMALS_2_10.get(w_bka839)
+        or _c.read_decimal(w_bka839, 2, 10, at, 'bka839', report, _DECIMALS_2_10)
+    )
+    w_bka821 = get('bka821')
+    v_bka821 = None if w_bka821 is None else (
+        _DECIMALS_2_10.get(w_bka821)
+        or _c.read_decimal(w_bka821, 2, 10, at, 'bka821', report, _DECIMALS_2_10)
+    )
+    w_ake039 = get('ake039')
+    v_ake039 = None if w_ake039 is None else (
+        _DECIMALS_2_10.get(w_ake039)
+        or _c.read_decimal(w_ake039, 2, 10, at, 'ake039', report, _DECIMALS_2_10)
+    )
+    w_ake035 = get('ake035')
+    v_ake035 = None if w_ake035 is None else (
+        _DECIMALS_2_10.get(w_ake035)
+        or _c.read_decimal(w_ake035, 2, 10, at, 'ake035', report, _DECIMALS_2_10)
+    )
+    w_ake026 = get('ake026')
+    v_ake026 = None if w_ake026 is None else (
+        _DECIMALS_2_10.get(w_ake026)
+        or _c.read_decimal(w_ake026, 2, 10, at, 'ake026', report, _DECIMALS_2_10)
+    )
+    w_ake029 = get('ake029')
+    v_ake029 = None if w_ake029 is None else (
+        _DECIMALS_2_10.get(w_ake029)
+        or _c.read_decimal(w_ake029, 2, 10, at, 'ake029', report, _DECIMALS_2_10)
+    )
+    w_bka841 = get('bka841')
+    v_bka841 = None if w_bka841 is None else (
+        _DECIMALS_2_10.get(w_bka841)
+        or _c.read_decimal(w_bka841, 2, 10, at, 'bka841', report, _DECIMALS_2_10)
+    )
+    w_bka842 = get('bka842')
+    v_bka842 = None if w_bka842 is None else (
+        _DECIMALS_2_10.get(w_bka842)
+        or _c.read_decimal(w_bka842, 2, 10, at, 'bka842', report, _DECIMALS_2_10)
+    )
+    w_bka840 = get('bka840')
+    v_bka840 = None if w_bka840 is None else (
+        _DECIMALS_2_10.get(w_bka840)
+        or _c.read_decimal(w_bka840, 2, 10, at, 'bka840', report, _DECIMALS_2_10)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        total_medical_cost=v_akc264,
+        personal_self_pay=v_bka831,
+        insurance_pay_total=v_bka832,
+        fully_self_paid_cost=v_bka825,
+        partly_self_paid_cost=v_bka826,
+        deductible_amount=v_aka151,
+        over_copay_band_self_pay=v_bka838,
+        personal_cash_pay=v_akb067,
+        personal_account_pay=v_akb066,
+        other_pay=v_bka839,
+        civil_affairs_relief_pay=v_bka821,
+        pooled_fund_pay=v_ake039,
+        civil_servant_subsidy_pay=v_ake035,
+        supplementary_fund_pay=v_ake026,
+        major_expense_subsidy_pay=v_ake029,
+        employer_pay=v_bka841,
+        hospital_advance_pay=v_bka842,
+        other_fund_pay=v_bka840,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_akb020 := answer.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_akc264 := answer.total_medical_cost) is not None:
+        wire['akc264'] = _c.write_decimal(x_akc264, 2, 10, 'akc264 医疗总费用')
+    if (x_bka831 := answer.personal_self_pay) is not None:
+        wire['bka831'] = _c.write_decimal(x_bka831, 2, 10, 'bka831 个人自付')
+    if (x_bka832 := answer.insurance_pay_total) is not None:
+        wire['bka832'] = _c.write_decimal(x_bka832, 2, 10, 'bka832 工伤保险支付')
+    if (x_bka825 := answer.fully_self_paid_cost) is not None:
+        wire['bka825'] = _c.write_decimal(x_bka825, 2, 10, 'bka825 全自费费用')
+    if (x_bka826 := answer.partly_self_paid_cost) is not None:
+        wire['bka826'] = _c.write_decimal(x_bka826, 2, 10, 'bka826 部分自费费用')
+    if (x_aka151 := answer.deductible_amount) is not None:
+        wire['aka151'] = _c.write_decimal(x_aka151, 2, 10, 'aka151 起付线费用')
+    if (x_bka838 := answer.over_copay_band_self_pay) is not None:
+        wire['bka838'] = _c.write_decimal(x_bka838, 2, 10, 'bka838 超共付段费用个人自付')
+    if (x_akb067 := answer.personal_cash_pay) is not None:
+        wire['akb067'] = _c.write_decimal(x_akb067, 2, 10, 'akb067 个人现金支付')
+    if (x_akb066 := answer.personal_account_pay) is not None:
+        wire['akb066'] = _c.write_decimal(x_akb066, 2, 10, 'akb066 个人账户支付')
+    if (x_bka839 := answer.other_pay) is not None:
+        wire['bka839'] = _c.write_decimal(x_bka839, 2, 10, 'bka839 其他支付')
+    if (x_bka821 := answer.civil_affairs_relief_pay) is not None:
+        wire['bka821'] = _c.write_decimal(x_bka821, 2, 10, 'bka821 民政救助金支付')
+    if (x_ake039 := answer.pooled_fund_pay) is not None:
+        wire['ake039'] = _c.write_decimal(x_ake039, 2, 10, 'ake039 工伤保险统筹基金支付')
+    if (x_ake035 := answer.civil_servant_subsidy_pay) is not None:
+        wire['ake035'] = _c.write_decimal(x_ake035, 2, 10, 'ake035 公务员医疗补助基金支付')
+    if (x_ake026 := answer.supplementary_fund_pay) is not None:
+        wire['ake026'] = _c.write_decimal(x_ake026, 2, 10, 'ake026 企业补充工伤保险基金支付')
+    if (x_ake029 := answer.major_expense_subsidy_pay) is not None:
+        wire['ake029'] = _c.write_decimal(x_ake029, 2, 10, 'ake029 大额医疗费用补助基金支付')
+    if (x_bka841 := answer.employer_pay) is not None:
+        wire['bka841'] = _c.write_decimal(x_bka841, 2, 10, 'bka841 单位支付')
+    if (x_bka842 := answer.hospital_advance_pay) is not None:
+        wire['bka842'] = _c.write_decimal(x_bka842, 2, 10, 'bka842 医院垫付')
+    if (x_bka840 := answer.other_fund_pay) is not None:
+        wire['bka840'] = _c.write_decimal(x_bka840, 2, 10, 'bka840 其他基金支付')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """校验并计算费用信息 (bizh120003, §4.2.4): inpatient pre-settlement (trial computation)."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """校验并计算费用信息 (bizh120003, §4.2.4): inpatient pre-settlement (trial computation)."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -4,25 +4,332 @@
 Validate and save the admission (用于校验并保存入院登记信息); returns the new 就医登记号 aaz218, the key
 of every later call. Until the admission is cancelled (bizh120109) the person is 在院 and
 another hospital gets a 业务互斥 error.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120103 import Bizh120103Request as Request
-from generated.models.bizh120103 import Bizh120103Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120103'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ('aaz218',)
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120103 入院登记: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    business_type: str | None = None
+    """aka130 业务类型: business type (41 work-injury outpatient, 42 work-injury inpatient)"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    visit_date: dt.date | None = None
+    """bka017 就诊日期: visit date (business start date)"""
+    operator_code: str | None = None
+    """bka014 登记人工号: operator (registering staff) code"""
+    operator_name: str | None = None
+    """bka015 登记人姓名: operator (registering staff) name"""
+    ward_code: str | None = None
+    """bka021 病区编码: ward code"""
+    ward_name: str | None = None
+    """bka022 病区名称: ward name"""
+    department_code: str | None = None
+    """bka019 科室编码: department code"""
+    department_name: str | None = None
+    """bka020 科室名称: department name"""
+    diagnosis_code: str | None = None
+    """bka026 疾病诊断编码: diagnosis code (ICD)"""
+    hospital_business_no: str | None = None
+    """bka025 医院业务号: hospital business number (outpatient or inpatient number)"""
+    bed_no: str | None = None
+    """bka023 床位号: bed number"""
+    bed_type: str | None = None
+    """bka024 床位类型: bed type"""
+    remarks: str | None = None
+    """bka043 备注: remarks"""
+    doctor_code: str | None = None
+    """bka503 医师编码: doctor code"""
+    interim_settlement: str | None = None
+    """bkc500 中途结算: interim settlement (not used for work injury)"""
+    hospitalisation_reason: str | None = None
+    """ykc679 住院原因: reason for hospitalisation (medical-insurance field; work injury sends blank)"""
+    subsidy_type: str | None = None
+    """ykc680 补助类型: subsidy type (sent blank by work-injury vendors)"""
+    bank_id: str | None = None
+    """aaz065 银行ID: bank id"""
+    bank_account_name: str | None = None
+    """aae009 银行户名: bank account holder name"""
+    bank_account_no: str | None = None
+    """aae010 银行账号: bank account number"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120103 入院登记: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aka130', 'bka006', 'aac001', 'bka017', 'bka014', 'bka015', 'bka021', 'bka022', 'bka019', 'bka020', 'bka026', 'bka025', 'bka023', 'bka024', 'bka043', 'bka503', 'bkc500', 'ykc679', 'ykc680', 'aaz065', 'aae009', 'aae010'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aka130 = get('aka130')
+    if w_aka130 is None:
+        _c.missing(report, at + 'aka130', 'aka130', False)
+    if w_aka130 is not None and len(w_aka130) > 6:
+        _c.text(w_aka130, 6, at, 'aka130', report)
+    v_aka130 = w_aka130
+    w_bka006 = get('bka006')
+    if w_bka006 is None:
+        _c.missing(report, at + 'bka006', 'bka006', False)
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    w_aac001 = get('aac001')
+    if w_aac001 is None:
+        _c.missing(report, at + 'aac001', 'aac001', False)
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_bka017 = get('bka017')
+    if w_bka017 is None:
+        _c.missing(report, at + 'bka017', 'bka017', False)
+    v_bka017 = None if w_bka017 is None else (
+        _DATES.get(w_bka017) or _c.read_date(w_bka017, '%Y%m%d', at, 'bka017', report)
+    )
+    w_bka014 = get('bka014')
+    if w_bka014 is None:
+        _c.missing(report, at + 'bka014', 'bka014', False)
+    if w_bka014 is not None and len(w_bka014) > 20:
+        _c.text(w_bka014, 20, at, 'bka014', report)
+    v_bka014 = w_bka014
+    w_bka015 = get('bka015')
+    if w_bka015 is None:
+        _c.missing(report, at + 'bka015', 'bka015', False)
+    if w_bka015 is not None and len(w_bka015) > 50:
+        _c.text(w_bka015, 50, at, 'bka015', report)
+    v_bka015 = w_bka015
+    w_bka021 = get('bka021')
+    if w_bka021 is not None and len(w_bka021) > 20:
+        _c.text(w_bka021, 20, at, 'bka021', report)
+    v_bka021 = w_bka021
+    w_bka022 = get('bka022')
+    if w_bka022 is not None and len(w_bka022) > 50:
+        _c.text(w_bka022, 50, at, 'bka022', report)
+    v_bka022 = w_bka022
+    w_bka019 = get('bka019')
+    if w_bka019 is not None and len(w_bka019) > 20:
+        _c.text(w_bka019, 20, at, 'bka019', report)
+    v_bka019 = w_bka019
+    w_bka020 = get('bka020')
+    if w_bka020 is not None and len(w_bka020) > 50:
+        _c.text(w_bka020, 50, at, 'bka020', report)
+    v_bka020 = w_bka020
+    w_bka026 = get('bka026')
+    if w_bka026 is None:
+        _c.missing(report, at + 'bka026', 'bka026', False)
+    if w_bka026 is not None and len(w_bka026) > 20:
+        _c.text(w_bka026, 20, at, 'bka026', report)
+    v_bka026 = w_bka026
+    w_bka025 = get('bka025')
+    if w_bka025 is not None and len(w_bka025) > 20:
+        _c.text(w_bka025, 20, at, 'bka025', report)
+    v_bka025 = w_bka025
+    w_bka023 = get('bka023')
+    if w_bka023 is not None and len(w_bka023) > 20:
+        _c.text(w_bka023, 20, at, 'bka023', report)
+    v_bka023 = w_bka023
+    w_bka024 = get('bka024')
+    if w_bka024 is not None and len(w_bka024) > 1:
+        _c.text(w_bka024, 1, at, 'bka024', report)
+    v_bka024 = w_bka024
+    w_bka043 = get('bka043')
+    if w_bka043 is not None and len(w_bka043) > 500:
+        _c.text(w_bka043, 500, at, 'bka043', report)
+    v_bka043 = w_bka043
+    w_bka503 = get('bka503')
+    if w_bka503 is not None and len(w_bka503) > 20:
+        _c.text(w_bka503, 20, at, 'bka503', report)
+    v_bka503 = w_bka503
+    w_bkc500 = get('bkc500')
+    v_bkc500 = w_bkc500
+    w_ykc679 = get('ykc679')
+    v_ykc679 = w_ykc679
+    w_ykc680 = get('ykc680')
+    v_ykc680 = w_ykc680
+    w_aaz065 = get('aaz065')
+    v_aaz065 = w_aaz065
+    w_aae009 = get('aae009')
+    v_aae009 = w_aae009
+    w_aae010 = get('aae010')
+    v_aae010 = w_aae010
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        business_type=v_aka130,
+        treatment_type=v_bka006,
+        person_computer_no=v_aac001,
+        visit_date=v_bka017,
+        operator_code=v_bka014,
+        operator_name=v_bka015,
+        ward_code=v_bka021,
+        ward_name=v_bka022,
+        department_code=v_bka019,
+        department_name=v_bka020,
+        diagnosis_code=v_bka026,
+        hospital_business_no=v_bka025,
+        bed_no=v_bka023,
+        bed_type=v_bka024,
+        remarks=v_bka043,
+        doctor_code=v_bka503,
+        interim_settlement=v_bkc500,
+        hospitalisation_reason=v_ykc679,
+        subsidy_type=v_ykc680,
+        bank_id=v_aaz065,
+        bank_account_name=v_aae009,
+        bank_account_no=v_aae010,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aka130 := request.business_type) is not None and x_aka130 != "":
+        wire['aka130'] = x_aka130 if type(x_aka130) is str else _c.write_text(x_aka130, 'aka130 业务类型')
+    if (x_bka006 := request.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    if (x_aac001 := request.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_bka017 := request.visit_date) is not None:
+        wire['bka017'] = _c.write_date(x_bka017, '%Y%m%d', 'bka017 就诊日期')
+    if (x_bka014 := request.operator_code) is not None and x_bka014 != "":
+        wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
+    if (x_bka015 := request.operator_name) is not None and x_bka015 != "":
+        wire['bka015'] = x_bka015 if type(x_bka015) is str else _c.write_text(x_bka015, 'bka015 登记人姓名')
+    if (x_bka021 := request.ward_code) is not None and x_bka021 != "":
+        wire['bka021'] = x_bka021 if type(x_bka021) is str else _c.write_text(x_bka021, 'bka021 病区编码')
+    if (x_bka022 := request.ward_name) is not None and x_bka022 != "":
+        wire['bka022'] = x_bka022 if type(x_bka022) is str else _c.write_text(x_bka022, 'bka022 病区名称')
+    if (x_bka019 := request.department_code) is not None and x_bka019 != "":
+        wire['bka019'] = x_bka019 if type(x_bka019) is str else _c.write_text(x_bka019, 'bka019 科室编码')
+    if (x_bka020 := request.department_name) is not None and x_bka020 != "":
+        wire['bka020'] = x_bka020 if type(x_bka020) is str else _c.write_text(x_bka020, 'bka020 科室名称')
+    if (x_bka026 := request.diagnosis_code) is not None and x_bka026 != "":
+        wire['bka026'] = x_bka026 if type(x_bka026) is str else _c.write_text(x_bka026, 'bka026 疾病诊断编码')
+    if (x_bka025 := request.hospital_business_no) is not None and x_bka025 != "":
+        wire['bka025'] = x_bka025 if type(x_bka025) is str else _c.write_text(x_bka025, 'bka025 医院业务号')
+    if (x_bka023 := request.bed_no) is not None and x_bka023 != "":
+        wire['bka023'] = x_bka023 if type(x_bka023) is str else _c.write_text(x_bka023, 'bka023 床位号')
+    if (x_bka024 := request.bed_type) is not None and x_bka024 != "":
+        wire['bka024'] = x_bka024 if type(x_bka024) is str else _c.write_text(x_bka024, 'bka024 床位类型')
+    if (x_bka043 := request.remarks) is not None and x_bka043 != "":
+        wire['bka043'] = x_bka043 if type(x_bka043) is str else _c.write_text(x_bka043, 'bka043 备注')
+    if (x_bka503 := request.doctor_code) is not None and x_bka503 != "":
+        wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
+    if (x_bkc500 := request.interim_settlement) is not None and x_bkc500 != "":
+        wire['bkc500'] = x_bkc500 if type(x_bkc500) is str else _c.write_text(x_bkc500, 'bkc500 中途结算')
+    if (x_ykc679 := request.hospitalisation_reason) is not None and x_ykc679 != "":
+        wire['ykc679'] = x_ykc679 if type(x_ykc679) is str else _c.write_text(x_ykc679, 'ykc679 住院原因')
+    if (x_ykc680 := request.subsidy_type) is not None and x_ykc680 != "":
+        wire['ykc680'] = x_ykc680 if type(x_ykc680) is str else _c.write_text(x_ykc680, 'ykc680 补助类型')
+    if (x_aaz065 := request.bank_id) is not None and x_aaz065 != "":
+        wire['aaz065'] = x_aaz065 if type(x_aaz065) is str else _c.write_text(x_aaz065, 'aaz065 银行ID')
+    if (x_aae009 := request.bank_account_name) is not None and x_aae009 != "":
+        wire['aae009'] = x_aae009 if type(x_aae009) is str else _c.write_text(x_aae009, 'aae009 银行户名')
+    if (x_aae010 := request.bank_account_no) is not None and x_aae010 != "":
+        wire['aae010'] = x_aae010 if type(x_aae010) is str else _c.write_text(x_aae010, 'aae010 银行账号')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'aaz218'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', True)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        visit_registration_no=v_aaz218,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """入院登记 (bizh120103, §4.2.2): inpatient admission."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """入院登记 (bizh120103, §4.2.2): inpatient admission."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -3,25 +3,211 @@
 
 Validate and modify the admission. Only ward, ward name, department, department name,
 住院号 (医院业务号) and bed number may be changed.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120104 import Bizh120104Request as Request
-from generated.models.bizh120104 import Bizh120104Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120104'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120104 入院登记信息修改: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    ward_code: str | None = None
+    """bka021 病区编码: ward code"""
+    ward_name: str | None = None
+    """bka022 病区名称: ward name"""
+    department_code: str | None = None
+    """bka019 科室编码: department code"""
+    department_name: str | None = None
+    """bka020 科室名称: department name"""
+    hospital_business_no: str | None = None
+    """bka025 医院业务号: hospital business number (outpatient or inpatient number)"""
+    bed_no: str | None = None
+    """bka023 床位号: bed number"""
+    doctor_code: str | None = None
+    """bka503 医师编码: doctor code"""
+    hospitalisation_reason: str | None = None
+    """ykc679 住院原因: reason for hospitalisation (medical-insurance field; work injury sends blank)"""
+    subsidy_type: str | None = None
+    """ykc680 补助类型: subsidy type (sent blank by work-injury vendors)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120104 入院登记信息修改: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'bka021', 'bka022', 'bka019', 'bka020', 'bka025', 'bka023', 'bka503', 'ykc679', 'ykc680'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_bka021 = get('bka021')
+    if w_bka021 is not None and len(w_bka021) > 20:
+        _c.text(w_bka021, 20, at, 'bka021', report)
+    v_bka021 = w_bka021
+    w_bka022 = get('bka022')
+    if w_bka022 is not None and len(w_bka022) > 50:
+        _c.text(w_bka022, 50, at, 'bka022', report)
+    v_bka022 = w_bka022
+    w_bka019 = get('bka019')
+    if w_bka019 is not None and len(w_bka019) > 20:
+        _c.text(w_bka019, 20, at, 'bka019', report)
+    v_bka019 = w_bka019
+    w_bka020 = get('bka020')
+    if w_bka020 is not None and len(w_bka020) > 50:
+        _c.text(w_bka020, 50, at, 'bka020', report)
+    v_bka020 = w_bka020
+    w_bka025 = get('bka025')
+    if w_bka025 is not None and len(w_bka025) > 20:
+        _c.text(w_bka025, 20, at, 'bka025', report)
+    v_bka025 = w_bka025
+    w_bka023 = get('bka023')
+    if w_bka023 is not None and len(w_bka023) > 20:
+        _c.text(w_bka023, 20, at, 'bka023', report)
+    v_bka023 = w_bka023
+    w_bka503 = get('bka503')
+    if w_bka503 is not None and len(w_bka503) > 20:
+        _c.text(w_bka503, 20, at, 'bka503', report)
+    v_bka503 = w_bka503
+    w_ykc679 = get('ykc679')
+    v_ykc679 = w_ykc679
+    w_ykc680 = get('ykc680')
+    v_ykc680 = w_ykc680
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        ward_code=v_bka021,
+        ward_name=v_bka022,
+        department_code=v_bka019,
+        department_name=v_bka020,
+        hospital_business_no=v_bka025,
+        bed_no=v_bka023,
+        doctor_code=v_bka503,
+        hospitalisation_reason=v_ykc679,
+        subsidy_type=v_ykc680,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_bka021 := request.ward_code) is not None and x_bka021 != "":
+        wire['bka021'] = x_bka021 if type(x_bka021) is str else _c.write_text(x_bka021, 'bka021 病区编码')
+    if (x_bka022 := request.ward_name) is not None and x_bka022 != "":
+        wire['bka022'] = x_bka022 if type(x_bka022) is str else _c.write_text(x_bka022, 'bka022 病区名称')
+    if (x_bka019 := request.department_code) is not None and x_bka019 != "":
+        wire['bka019'] = x_bka019 if type(x_bka019) is str else _c.write_text(x_bka019, 'bka019 科室编码')
+    if (x_bka020 := request.department_name) is not None and x_bka020 != "":
+        wire['bka020'] = x_bka020 if type(x_bka020) is str else _c.write_text(x_bka020, 'bka020 科室名称')
+    if (x_bka025 := request.hospital_business_no) is not None and x_bka025 != "":
+        wire['bka025'] = x_bka025 if type(x_bka025) is str else _c.write_text(x_bka025, 'bka025 医院业务号')
+    if (x_bka023 := request.bed_no) is not None and x_bka023 != "":
+        wire['bka023'] = x_bka023 if type(x_bka023) is str else _c.write_text(x_bka023, 'bka023 床位号')
+    if (x_bka503 := request.doctor_code) is not None and x_bka503 != "":
+        wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
+    if (x_ykc679 := request.hospitalisation_reason) is not None and x_ykc679 != "":
+        wire['ykc679'] = x_ykc679 if type(x_ykc679) is str else _c.write_text(x_ykc679, 'ykc679 住院原因')
+    if (x_ykc680 := request.subsidy_type) is not None and x_ykc680 != "":
+        wire['ykc680'] = x_ykc680 if type(x_ykc680) is str else _c.write_text(x_ykc680, 'ykc680 补助类型')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """入院登记信息修改 (bizh120104, §4.2.7): modify admission."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """入院登记信息修改 (bizh120104, §4.2.7): modify admission."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

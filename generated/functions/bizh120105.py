@@ -3,25 +3,547 @@
 
 Save the discharge registration of an in-hospital patient (保存在院病人的出院登记信息); afterwards
 fees can no longer be saved.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120105 import Bizh120105Request as Request
-from generated.models.bizh120105 import Bizh120105Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120105'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_CLOSED_BKF004: frozenset[str] = frozenset(('01', '02', '03', '04', '05', '99'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120105 出院登记: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    discharge_date: dt.date | None = None
+    """bka032 出院日期: discharge date (业务结束日期)"""
+    discharge_registrar_staff_no: str | None = None
+    """bka033 结束人工号: discharge-registering staff member's number"""
+    discharge_registrar_name: str | None = None
+    """bka034 结束人: discharge-registering staff member's name"""
+    blood_type: str | None = None
+    """bkf001 血型: blood type"""
+    admission_route: str | None = None
+    """bkf002 入院方式: admission route (outpatient / emergency)"""
+    admission_condition: str | None = None
+    """bkf003 入院情况: condition on admission"""
+    discharge_outcome: str | None = None
+    """bkf004 出院转归情况: discharge outcome"""
+    rescue_count: int | None = None
+    """bkf005 抢救次数: number of rescues"""
+    rescue_success_count: int | None = None
+    """bkf006 抢救成功次数: number of successful rescues"""
+    discharge_diagnosis_code: str | None = None
+    """bka031 出院疾病诊断: discharge diagnosis (ICD code)"""
+    remarks: str | None = None
+    """bka043 备注: remarks"""
+    maternity_business_type: str | None = None
+    """amc050 生育业务类型: maternity business type (not used for work injury)"""
+    maternity_surgery_category: str | None = None
+    """amc029 生育手术类别: maternity surgery category (not used for work injury)"""
+    birth_order: str | None = None
+    """amc031 胎次: parity (birth order), maternity only"""
+    maternity_surgery_date: str | None = None
+    """bka911 手术日期: surgery date (maternity only)"""
+    maternity_category: str | None = None
+    """bka912 生育类别: maternity category (not used for work injury)"""
+    fetus_count: str | None = None
+    """bka913 胎儿数: number of fetuses (maternity only)"""
+    mother_condition: str | None = None
+    """bka914 母亲情况: mother's condition (maternity only)"""
+    mother_death_time: str | None = None
+    """bka915 母亲死亡时间: mother's time of death (maternity only)"""
+    infant_condition: str | None = None
+    """bka916 婴儿(胎儿)情况: infant (fetus) condition (maternity only)"""
+    infant_death_time: str | None = None
+    """bka917 婴儿(胎儿)死亡时间: infant (fetus) time of death (maternity only)"""
+    discharge_reason: str | None = None
+    """ykc195 出院原因: discharge reason"""
+    stay_days_declared: int | None = None
+    """akb063 住院天数: length of stay in days (discharge registration input)"""
+    dialysis_count: int | None = None
+    """bka856 血透次数: number of haemodialysis sessions"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120105 出院登记: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    total_medical_cost: Decimal | None = None
+    """akc264 医疗总费用: total medical cost"""
+    personal_self_pay: Decimal | None = None
+    """bka831 个人自付: personal payment"""
+    insurance_pay_total: Decimal | None = None
+    """bka832 工伤保险支付: work-injury insurance payment"""
+    fully_self_paid_cost: Decimal | None = None
+    """bka825 全自费费用: fully self-funded cost"""
+    partly_self_paid_cost: Decimal | None = None
+    """bka826 部分自费费用: partially self-funded cost"""
+    deductible_amount: Decimal | None = None
+    """aka151 起付线费用: deductible (threshold) cost"""
+    over_copay_band_self_pay: Decimal | None = None
+    """bka838 超共付段费用个人自付: personal payment above the co-payment band"""
+    personal_cash_pay: Decimal | None = None
+    """akb067 个人现金支付: personal cash payment"""
+    personal_account_pay: Decimal | None = None
+    """akb066 个人账户支付: personal account payment"""
+    other_pay: Decimal | None = None
+    """bka839 其他支付: other payment"""
+    civil_affairs_relief_pay: Decimal | None = None
+    """bka821 民政救助金支付: civil-affairs relief payment"""
+    pooled_fund_pay: Decimal | None = None
+    """ake039 工伤保险统筹基金支付: work-injury insurance pooled fund payment"""
+    civil_servant_subsidy_pay: Decimal | None = None
+    """ake035 公务员医疗补助基金支付: civil-servant medical subsidy fund payment"""
+    supplementary_fund_pay: Decimal | None = None
+    """ake026 企业补充工伤保险基金支付: enterprise supplementary work-injury insurance fund payment"""
+    major_expense_subsidy_pay: Decimal | None = None
+    """ake029 大额医疗费用补助基金支付: large medical expense subsidy fund payment"""
+    employer_pay: Decimal | None = None
+    """bka841 单位支付: employer payment"""
+    hospital_advance_pay: Decimal | None = None
+    """bka842 医院垫付: hospital advance payment"""
+    other_fund_pay: Decimal | None = None
+    """bka840 其他基金支付: other fund payment"""
+    discharge_diagnosis_code: str | None = None
+    """bka031 出院疾病诊断: discharge diagnosis (ICD code)"""
+    discharge_outcome: str | None = None
+    """bkf004 出院转归情况: discharge outcome"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'bka032', 'bka033', 'bka034', 'bkf001', 'bkf002', 'bkf003', 'bkf004', 'bkf005', 'bkf006', 'bka031', 'bka043', 'amc050', 'amc029', 'amc031', 'bka911', 'bka912', 'bka913', 'bka914', 'bka915', 'bka916', 'bka917', 'ykc195', 'akb063', 'bka856', 'bka006'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_bka032 = get('bka032')
+    if w_bka032 is None:
+        _c.missing(report, at + 'bka032', 'bka032', False)
+    v_bka032 = None if w_bka032 is None else (
+        _DATES.get(w_bka032) or _c.read_date(w_bka032, '%Y%m%d', at, 'bka032', report)
+    )
+    w_bka033 = get('bka033')
+    if w_bka033 is None:
+        _c.missing(report, at + 'bka033', 'bka033', False)
+    v_bka033 = w_bka033
+    w_bka034 = get('bka034')
+    if w_bka034 is None:
+        _c.missing(report, at + 'bka034', 'bka034', False)
+    v_bka034 = w_bka034
+    w_bkf001 = get('bkf001')
+    v_bkf001 = w_bkf001
+    w_bkf002 = get('bkf002')
+    v_bkf002 = w_bkf002
+    w_bkf003 = get('bkf003')
+    v_bkf003 = w_bkf003
+    w_bkf004 = get('bkf004')
+    if w_bkf004 is not None and w_bkf004 not in _CLOSED_BKF004:
+        _c.unlisted(w_bkf004, 'bkf004', at, 'bkf004', report)
+    v_bkf004 = w_bkf004
+    w_bkf005 = get('bkf005')
+    v_bkf005 = None if w_bkf005 is None else _c.read_integer(w_bkf005, at, 'bkf005', report)
+    w_bkf006 = get('bkf006')
+    v_bkf006 = None if w_bkf006 is None else _c.read_integer(w_bkf006, at, 'bkf006', report)
+    w_bka031 = get('bka031')
+    if w_bka031 is None:
+        _c.missing(report, at + 'bka031', 'bka031', False)
+    if w_bka031 is not None and len(w_bka031) > 20:
+        _c.text(w_bka031, 20, at, 'bka031', report)
+    v_bka031 = w_bka031
+    w_bka043 = get('bka043')
+    if w_bka043 is not None and len(w_bka043) > 500:
+        _c.text(w_bka043, 500, at, 'bka043', report)
+    v_bka043 = w_bka043
+    w_amc050 = get('amc050')
+    v_amc050 = w_amc050
+    w_amc029 = get('amc029')
+    v_amc029 = w_amc029
+    w_amc031 = get('amc031')
+    v_amc031 = w_amc031
+    w_bka911 = get('bka911')
+    v_bka911 = w_bka911
+    w_bka912 = get('bka912')
+    v_bka912 = w_bka912
+    w_bka913 = get('bka913')
+    v_bka913 = w_bka913
+    w_bka914 = get('bka914')
+    v_bka914 = w_bka914
+    w_bka915 = get('bka915')
+    v_bka915 = w_bka915
+    w_bka916 = get('bka916')
+    v_bka916 = w_bka916
+    w_bka917 = get('bka917')
+    v_bka917 = w_bka917
+    w_ykc195 = get('ykc195')
+    v_ykc195 = w_ykc195
+    w_akb063 = get('akb063')
+    v_akb063 = None if w_akb063 is None else _c.read_integer(w_akb063, at, 'akb063', report)
+    w_bka856 = get('bka856')
+    v_bka856 = None if w_bka856 is None else _c.read_integer(w_bka856, at, 'bka856', report)
+    w_bka006 = get('bka006')
+    if w_bka006 is None:
+        _c.missing(report, at + 'bka006', 'bka006', False)
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        discharge_date=v_bka032,
+        discharge_registrar_staff_no=v_bka033,
+        discharge_registrar_name=v_bka034,
+        blood_type=v_bkf001,
+        admission_route=v_bkf002,
+        admission_condition=v_bkf003,
+        discharge_outcome=v_bkf004,
+        rescue_count=v_bkf005,
+        rescue_success_count=v_bkf006,
+        discharge_diagnosis_code=v_bka031,
+        remarks=v_bka043,
+        maternity_business_type=v_amc050,
+        maternity_surgery_category=v_amc029,
+        birth_order=v_amc031,
+        maternity_surgery_date=v_bka911,
+        maternity_category=v_bka912,
+        fetus_count=v_bka913,
+        mother_condition=v_bka914,
+        mother_death_time=v_bka915,
+        infant_condition=v_bka916,
+        infant_death_time=v_bka917,
+        discharge_reason=v_ykc195,
+        stay_days_declared=v_akb063,
+        dialysis_count=v_bka856,
+        treatment_type=v_bka006,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_bka032 := request.discharge_date) is not None:
+        wire['bka032'] = _c.write_date(x_bka032, '%Y%m%d', 'bka032 出院日期')
+    if (x_bka033 := request.discharge_registrar_staff_no) is not None and x_bka033 != "":
+        wire['bka033'] = x_bka033 if type(x_bka033) is str else _c.write_text(x_bka033, 'bka033 结束人工号')
+    if (x_bka034 := request.discharge_registrar_name) is not None and x_bka034 != "":
+        wire['bka034'] = x_bka034 if type(x_bka034) is str else _c.write_text(x_bka034, 'bka034 结束人')
+    if (x_bkf001 := request.blood_type) is not None and x_bkf001 != "":
+        wire['bkf001'] = x_bkf001 if type(x_bkf001) is str else _c.write_text(x_bkf001, 'bkf001 血型')
+    if (x_bkf002 := request.admission_route) is not None and x_bkf002 != "":
+        wire['bkf002'] = x_bkf002 if type(x_bkf002) is str else _c.write_text(x_bkf002, 'bkf002 入院方式')
+    if (x_bkf003 := request.admission_condition) is not None and x_bkf003 != "":
+        wire['bkf003'] = x_bkf003 if type(x_bkf003) is str else _c.write_text(x_bkf003, 'bkf003 入院情况')
+    if (x_bkf004 := request.discharge_outcome) is not None and x_bkf004 != "":
+        wire['bkf004'] = x_bkf004 if type(x_bkf004) is str else _c.write_text(x_bkf004, 'bkf004 出院转归情况')
+    if (x_bkf005 := request.rescue_count) is not None:
+        wire['bkf005'] = _c.write_integer(x_bkf005, 'bkf005 抢救次数')
+    if (x_bkf006 := request.rescue_success_count) is not None:
+        wire['bkf006'] = _c.write_integer(x_bkf006, 'bkf006 抢救成功次数')
+    if (x_bka031 := request.discharge_diagnosis_code) is not None and x_bka031 != "":
+        wire['bka031'] = x_bka031 if type(x_bka031) is str else _c.write_text(x_bka031, 'bka031 出院疾病诊断')
+    if (x_bka043 := request.remarks) is not None and x_bka043 != "":
+        wire['bka043'] = x_bka043 if type(x_bka043) is str else _c.write_text(x_bka043, 'bka043 备注')
+    if (x_amc050 := request.maternity_business_type) is not None and x_amc050 != "":
+        wire['amc050'] = x_amc050 if type(x_amc050) is str else _c.write_text(x_amc050, 'amc050 生育业务类型')
+    if (x_amc029 := request.maternity_surgery_category) is not None and x_amc029 != "":
+        wire['amc029'] = x_amc029 if type(x_amc029) is str else _c.write_text(x_amc029, 'amc029 生育手术类别')
+    if (x_amc031 := request.birth_order) is not None and x_amc031 != "":
+        wire['amc031'] = x_amc031 if type(x_amc031) is str else _c.write_text(x_amc031, 'amc031 胎次')
+    if (x_bka911 := request.maternity_surgery_date) is not None and x_bka911 != "":
+        wire['bka911'] = x_bka911 if type(x_bka911) is str else _c.write_text(x_bka911, 'bka911 手术日期')
+    if (x_bka912 := request.maternity_category) is not None and x_bka912 != "":
+        wire['bka912'] = x_bka912 if type(x_bka912) is str else _c.write_text(x_bka912, 'bka912 生育类别')
+    if (x_bka913 := request.fetus_count) is not None and x_bka913 != "":
+        wire['bka913'] = x_bka913 if type(x_bka913) is str else _c.write_text(x_bka913, 'bka913 胎儿数')
+    if (x_bka914 := request.mother_condition) is not None and x_bka914 != "":
+        wire['bka914'] = x_bka914 if type(x_bka914) is str else _c.write_text(x_bka914, 'bka914 母亲情况')
+    if (x_bka915 := request.mother_death_time) is not None and x_bka915 != "":
+        wire['bka915'] = x_bka915 if type(x_bka915) is str else _c.write_text(x_bka915, 'bka915 母亲死亡时间')
+    if (x_bka916 := request.infant_condition) is not None and x_bka916 != "":
+        wire['bka916'] = x_bka916 if type(x_bka916) is str else _c.write_text(x_bka916, 'bka916 婴儿(胎儿)情况')
+    if (x_bka917 := request.infant_death_time) is not None and x_bka917 != "":
+        wire['bka917'] = x_bka917 if type(x_bka917) is str else _c.write_text(x_bka917, 'bka917 婴儿(胎儿)死亡时间')
+    if (x_ykc195 := request.discharge_reason) is not None and x_ykc195 != "":
+        wire['ykc195'] = x_ykc195 if type(x_ykc195) is str else _c.write_text(x_ykc195, 'ykc195 出院原因')
+    if (x_akb063 := request.stay_days_declared) is not None:
+        wire['akb063'] = _c.write_integer(x_akb063, 'akb063 住院天数')
+    if (x_bka856 := request.dialysis_count) is not None:
+        wire['bka856'] = _c.write_integer(x_bka856, 'bka856 血透次数')
+    if (x_bka006 := request.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'akb020', 'aaz218', 'akc264', 'bka831', 'bka832', 'bka825', 'bka826', 'aka151', 'bka838', 'akb067', 'akb066', 'bka839', 'bka821', 'ake039', 'ake035', 'ake026', 'ake029', 'bka841', 'bka842', 'bka840', 'bka031', 'bkf004'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_akb020 = get('akb020')
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_akc264 = get('akc264')
+    v_akc264 = None if w_akc264 is None else (
+        _DECIMALS_2_10.get(w_akc264)
+        or _c.read_decimal(w_akc264, 2, 10, at, 'akc264', report, _DECIMALS_2_10)
+    )
+    w_bka831 = get('bka831')
+    v_bka831 = None if w_bka831 is None else (
+        _DECIMALS_2_10.get(w_bka831)
+        or _c.read_decimal(w_bka831, 2, 10, at, 'bka831', report, _DECIMALS_2_10)
+    )
+    w_bka832 = get('bka832')
+    v_bka832 = None if w_bka832 is None else (
+        _DECIMALS_2_10.get(w_bka832)
+        or _c.read_decimal(w_bka832, 2, 10, at, 'bka832', report, _DECIMALS_2_10)
+    )
+    w_bka825 = get('bka825')
+    v_bka825 = None if w_bka825 is None else (
+        _DECIMALS_2_10.get(w_bka825)
+        or _c.read_decimal(w_bka825, 2, 10, at, 'bka825', report, _DECIMALS_2_10)
+    )
+    w_bka826 = get('bka826')
+    v_bka826 = None if w_bka826 is None else (
+        _DECIMALS_2_10.get(w_bka826)
+        or _c.read_decimal(w_bka826, 2, 10, at, 'bka826', report, _DECIMALS_2_10)
+    )
+    w_aka151 = get('aka151')
+    v_aka151 = None if w_aka151 is None else (
+        _DECIMALS_2_10.get(w_aka151)
+        or _c.read_decimal(w_aka151, 2, 10, at, 'aka151', report, _DECIMALS_2_10)
+    )
+    w_bka838 = get('bka838')
+    v_bka838 = None if w_bka838 is None else (
+        _DECIMALS_2_10.get(w_bka838)
+        or _c.read_decimal(w_bka838, 2, 10, at, 'bka838', report, _DECIMALS_2_10)
+    )
+    w_akb067 = get('akb067')
+    v_akb067 = None if w_akb067 is None else (
+        _DECIMALS_2_10.get(w_akb067)
+        or _c.read_decimal(w_akb067, 2, 10, at, 'akb067', report, _DECIMALS_2_10)
+    )
+    w_akb066 = get('akb066')
+    v_akb066 = None if w_akb066 is None else (
+        _DECIMALS_2_10.get(w_akb066)
+        or _c.read_decimal(w_akb066, 2, 10, at, 'akb066', report, _DECIMALS_2_10)
+    )
+    w_bka839 = get('bka839')
+    v_bka839 = None if w_bka839 is None else (
+        _DECIMALS_2_10.get(w_bka839)
+        or _c.read_decimal(w_bka839, 2, 10, at, 'bka839', report, _DECIMALS_2_10)
+    )
+    w_bka821 = get('bka821')
+    v_bka821 = None if w_bka821 is None else (
+        _DECIMALS_2_10.get(w_bka821)
+        or _c.read_decimal(w_bka821, 2, 10, at, 'bka821', report, _DECIMALS_2_10)
+    )
+    w_ake039 = get('ake039')
+    v_ake039 = None if w_ake039 is None else (
+        _DECIMALS_2_10.get(w_ake039)
+        or _c.read_decimal(w_ake039, 2, 10, at, 'ake039', report, _DECIMALS_2_10)
+    )
+    w_ake035 = get('ake035')
+    v_ake035 = None if w_ake035 is None else (
+        _DECIMALS_2_10.get(w_ake035)
+        or _c.read_decimal(w_ake035, 2, 10, at, 'ake035', report, _DECIMALS_2_10)
+    )
+    w_ake026 = get('ake026')
+    v_ake026 = None if w_ake026 is None else (
+        _DECIMALS_2_10.get(w_ake026)
+        or _c.read_decimal(w_ake026, 2, 10, at, 'ake026', report, _DECIMALS_2_10)
+    )
+    w_ake029 = get('ake029')
+    v_ake029 = None if w_ake029 is None else (
+        _DECIMALS_2_10.get(w_ake029)
+        or _c.read_decimal(w_ake029, 2, 10, at, 'ake029', report, _DECIMALS_2_10)
+    )
+    w_bka841 = get('bka841')
+    v_bka841 = None if w_bka841 is None else (
+        _DECIMALS_2_10.get(w_bka841)
+        or _c.read_decimal(w_bka841, 2, 10, at, 'bka841', report, _DECIMALS_2_10)
+    )
+    w_bka842 = get('bka842')
+    v_bka842 = None if w_bka842 is None else (
+        _DECIMALS_2_10.get(w_bka842)
+        or _c.read_decimal(w_bka842, 2, 10, at, 'bka842', report, _DECIMALS_2_10)
+    )
+    w_bka840 = get('bka840')
+    v_bka840 = None if w_bka840 is None else (
+        _DECIMALS_2_10.get(w_bka840)
+        or _c.read_decimal(w_bka840, 2, 10, at, 'bka840', report, _DECIMALS_2_10)
+    )
+    w_bka031 = get('bka031')
+    if w_bka031 is not None and len(w_bka031) > 20:
+        _c.text(w_bka031, 20, at, 'bka031', report)
+    v_bka031 = w_bka031
+    w_bkf004 = get('bkf004')
+    if w_bkf004 is not None and w_bkf004 not in _CLOSED_BKF004:
+        _c.unlisted(w_bkf004, 'bkf004', at, 'bkf004', report)
+    v_bkf004 = w_bkf004
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        total_medical_cost=v_akc264,
+        personal_self_pay=v_bka831,
+        insurance_pay_total=v_bka832,
+        fully_self_paid_cost=v_bka825,
+        partly_self_paid_cost=v_bka826,
+        deductible_amount=v_aka151,
+        over_copay_band_self_pay=v_bka838,
+        personal_cash_pay=v_akb067,
+        personal_account_pay=v_akb066,
+        other_pay=v_bka839,
+        civil_affairs_relief_pay=v_bka821,
+        pooled_fund_pay=v_ake039,
+        civil_servant_subsidy_pay=v_ake035,
+        supplementary_fund_pay=v_ake026,
+        major_expense_subsidy_pay=v_ake029,
+        employer_pay=v_bka841,
+        hospital_advance_pay=v_bka842,
+        other_fund_pay=v_bka840,
+        discharge_diagnosis_code=v_bka031,
+        discharge_outcome=v_bkf004,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_akb020 := answer.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_akc264 := answer.total_medical_cost) is not None:
+        wire['akc264'] = _c.write_decimal(x_akc264, 2, 10, 'akc264 医疗总费用')
+    if (x_bka831 := answer.personal_self_pay) is not None:
+        wire['bka831'] = _c.write_decimal(x_bka831, 2, 10, 'bka831 个人自付')
+    if (x_bka832 := answer.insurance_pay_total) is not None:
+        wire['bka832'] = _c.write_decimal(x_bka832, 2, 10, 'bka832 工伤保险支付')
+    if (x_bka825 := answer.fully_self_paid_cost) is not None:
+        wire['bka825'] = _c.write_decimal(x_bka825, 2, 10, 'bka825 全自费费用')
+    if (x_bka826 := answer.partly_self_paid_cost) is not None:
+        wire['bka826'] = _c.write_decimal(x_bka826, 2, 10, 'bka826 部分自费费用')
+    if (x_aka151 := answer.deductible_amount) is not None:
+        wire['aka151'] = _c.write_decimal(x_aka151, 2, 10, 'aka151 起付线费用')
+    if (x_bka838 := answer.over_copay_band_self_pay) is not None:
+        wire['bka838'] = _c.write_decimal(x_bka838, 2, 10, 'bka838 超共付段费用个人自付')
+    if (x_akb067 := answer.personal_cash_pay) is not None:
+        wire['akb067'] = _c.write_decimal(x_akb067, 2, 10, 'akb067 个人现金支付')
+    if (x_akb066 := answer.personal_account_pay) is not None:
+        wire['akb066'] = _c.write_decimal(x_akb066, 2, 10, 'akb066 个人账户支付')
+    if (x_bka839 := answer.other_pay) is not None:
+        wire['bka839'] = _c.write_decimal(x_bka839, 2, 10, 'bka839 其他支付')
+    if (x_bka821 := answer.civil_affairs_relief_pay) is not None:
+        wire['bka821'] = _c.write_decimal(x_bka821, 2, 10, 'bka821 民政救助金支付')
+    if (x_ake039 := answer.pooled_fund_pay) is not None:
+        wire['ake039'] = _c.write_decimal(x_ake039, 2, 10, 'ake039 工伤保险统筹基金支付')
+    if (x_ake035 := answer.civil_servant_subsidy_pay) is not None:
+        wire['ake035'] = _c.write_decimal(x_ake035, 2, 10, 'ake035 公务员医疗补助基金支付')
+    if (x_ake026 := answer.supplementary_fund_pay) is not None:
+        wire['ake026'] = _c.write_decimal(x_ake026, 2, 10, 'ake026 企业补充工伤保险基金支付')
+    if (x_ake029 := answer.major_expense_subsidy_pay) is not None:
+        wire['ake029'] = _c.write_decimal(x_ake029, 2, 10, 'ake029 大额医疗费用补助基金支付')
+    if (x_bka841 := answer.employer_pay) is not None:
+        wire['bka841'] = _c.write_decimal(x_bka841, 2, 10, 'bka841 单位支付')
+    if (x_bka842 := answer.hospital_advance_pay) is not None:
+        wire['bka842'] = _c.write_decimal(x_bka842, 2, 10, 'bka842 医院垫付')
+    if (x_bka840 := answer.other_fund_pay) is not None:
+        wire['bka840'] = _c.write_decimal(x_bka840, 2, 10, 'bka840 其他基金支付')
+    if (x_bka031 := answer.discharge_diagnosis_code) is not None and x_bka031 != "":
+        wire['bka031'] = x_bka031 if type(x_bka031) is str else _c.write_text(x_bka031, 'bka031 出院疾病诊断')
+    if (x_bkf004 := answer.discharge_outcome) is not None and x_bkf004 != "":
+        wire['bkf004'] = x_bkf004 if type(x_bkf004) is str else _c.write_text(x_bkf004, 'bkf004 出院转归情况')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """出院登记 (bizh120105, §4.2.5): discharge registration."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """出院登记 (bizh120105, §4.2.5): discharge registration."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

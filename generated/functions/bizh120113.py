@@ -3,25 +3,301 @@
 
 Fetch the fee list (费用清单) of an inpatient stay, grouped by fee category, by item name,
 or ungrouped.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120113 import Bizh120113Request as Request
-from generated.models.bizh120113 import Bizh120113Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120113'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_DECIMALS_4_6 = _c.decimal_cache(4, 6)
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120113 费用清单信息提取: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    fee_list_grouping: str | None = None
+    """operate 明细分组: fee list grouping (0 by fee category, 1 by item name, 2 all)"""
+    business_completed_flag: str | None = None
+    """secfalg 业务完成标志: business completed flag (which fee table the centre reads: in hospital / completed)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerListRow:
+    """list 费用清单: one row of the bizh120113 answer."""
+
+    person_name: str | None = None
+    """aac003 姓名: name of the insured person"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    fee_category: str | None = None
+    """aka063 费用类别: fee category (收费项目类别 / 医疗发票项目类别)"""
+    centre_item_name: str | None = None
+    """ake002 中心药品项目名称: centre (catalogue) item name"""
+    hospital_item_name: str | None = None
+    """ake006 医院药品项目名称: hospital drug/item name"""
+    dosage_form: str | None = None
+    """bka052 剂型: dosage form"""
+    specification: str | None = None
+    """bka054 规格: specification"""
+    unit_price: Decimal | None = None
+    """bka056 单价: unit price"""
+    fee_list_quantity: Decimal | None = None
+    """dosage 用量: quantity in the fee list (uncoded wire name)"""
+    fee_list_amount: Decimal | None = None
+    """money 金额: amount in the fee list (uncoded wire name)"""
+    self_pay_first_ratio: str | None = None
+    """pay_first 先自付比例: self-pay-first ratio (uncoded wire name)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120113 费用清单信息提取: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    list_rows: tuple[AnswerListRow, ...] = ()
+    """list 费用清单"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'operate', 'secfalg'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_operate = get('operate')
+    v_operate = w_operate
+    w_secfalg = get('secfalg')
+    v_secfalg = w_secfalg
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        fee_list_grouping=v_operate,
+        business_completed_flag=v_secfalg,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_operate := request.fee_list_grouping) is not None and x_operate != "":
+        wire['operate'] = x_operate if type(x_operate) is str else _c.write_text(x_operate, 'operate 明细分组')
+    if (x_secfalg := request.business_completed_flag) is not None and x_secfalg != "":
+        wire['secfalg'] = x_secfalg if type(x_secfalg) is str else _c.write_text(x_secfalg, 'secfalg 业务完成标志')
+    return wire
+
+
+_ANSWER_LIST_KEYS = frozenset(('aac003', 'aac004', 'akb021', 'aaz218', 'aka063', 'ake002', 'ake006', 'bka052', 'bka054', 'bka056', 'dosage', 'money', 'pay_first'))
+
+
+def _parse_answer_list(row: Mapping[str, Any], at: str, report: Report) -> AnswerListRow:
+    get = row.get
+    w_aac003 = get('aac003')
+    if w_aac003 is not None and len(w_aac003) > 20:
+        _c.text(w_aac003, 20, at, 'aac003', report)
+    v_aac003 = w_aac003
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aka063 = get('aka063')
+    if w_aka063 is not None and len(w_aka063) > 6:
+        _c.text(w_aka063, 6, at, 'aka063', report)
+    v_aka063 = w_aka063
+    w_ake002 = get('ake002')
+    if w_ake002 is not None and len(w_ake002) > 100:
+        _c.text(w_ake002, 100, at, 'ake002', report)
+    v_ake002 = w_ake002
+    w_ake006 = get('ake006')
+    if w_ake006 is not None and len(w_ake006) > 100:
+        _c.text(w_ake006, 100, at, 'ake006', report)
+    v_ake006 = w_ake006
+    w_bka052 = get('bka052')
+    if w_bka052 is not None and len(w_bka052) > 30:
+        _c.text(w_bka052, 30, at, 'bka052', report)
+    v_bka052 = w_bka052
+    w_bka054 = get('bka054')
+    if w_bka054 is not None and len(w_bka054) > 300:
+        _c.text(w_bka054, 300, at, 'bka054', report)
+    v_bka054 = w_bka054
+    w_bka056 = get('bka056')
+    v_bka056 = None if w_bka056 is None else (
+        _DECIMALS_4_6.get(w_bka056)
+        or _c.read_decimal(w_bka056, 4, 6, at, 'bka056', report, _DECIMALS_4_6)
+    )
+    w_dosage = get('dosage')
+    v_dosage = None if w_dosage is None else (
+        _DECIMALS_2_10.get(w_dosage)
+        or _c.read_decimal(w_dosage, 2, 10, at, 'dosage', report, _DECIMALS_2_10)
+    )
+    w_money = get('money')
+    v_money = None if w_money is None else (
+        _DECIMALS_2_10.get(w_money)
+        or _c.read_decimal(w_money, 2, 10, at, 'money', report, _DECIMALS_2_10)
+    )
+    w_pay_first = get('pay_first')
+    v_pay_first = w_pay_first
+    if not _ANSWER_LIST_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_LIST_KEYS, at, report)
+    return AnswerListRow(
+        person_name=v_aac003,
+        gender=v_aac004,
+        institution_name=v_akb021,
+        visit_registration_no=v_aaz218,
+        fee_category=v_aka063,
+        centre_item_name=v_ake002,
+        hospital_item_name=v_ake006,
+        dosage_form=v_bka052,
+        specification=v_bka054,
+        unit_price=v_bka056,
+        fee_list_quantity=v_dosage,
+        fee_list_amount=v_money,
+        self_pay_first_ratio=v_pay_first,
+    )
+
+
+def _build_answer_list(row: AnswerListRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aac003 := row.person_name) is not None and x_aac003 != "":
+        wire['aac003'] = x_aac003 if type(x_aac003) is str else _c.write_text(x_aac003, 'aac003 姓名')
+    if (x_aac004 := row.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_akb021 := row.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aaz218 := row.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aka063 := row.fee_category) is not None and x_aka063 != "":
+        wire['aka063'] = x_aka063 if type(x_aka063) is str else _c.write_text(x_aka063, 'aka063 费用类别')
+    if (x_ake002 := row.centre_item_name) is not None and x_ake002 != "":
+        wire['ake002'] = x_ake002 if type(x_ake002) is str else _c.write_text(x_ake002, 'ake002 中心药品项目名称')
+    if (x_ake006 := row.hospital_item_name) is not None and x_ake006 != "":
+        wire['ake006'] = x_ake006 if type(x_ake006) is str else _c.write_text(x_ake006, 'ake006 医院药品项目名称')
+    if (x_bka052 := row.dosage_form) is not None and x_bka052 != "":
+        wire['bka052'] = x_bka052 if type(x_bka052) is str else _c.write_text(x_bka052, 'bka052 剂型')
+    if (x_bka054 := row.specification) is not None and x_bka054 != "":
+        wire['bka054'] = x_bka054 if type(x_bka054) is str else _c.write_text(x_bka054, 'bka054 规格')
+    if (x_bka056 := row.unit_price) is not None:
+        wire['bka056'] = _c.write_decimal(x_bka056, 4, 6, 'bka056 单价')
+    if (x_dosage := row.fee_list_quantity) is not None:
+        wire['dosage'] = _c.write_decimal(x_dosage, 2, 10, 'dosage 用量')
+    if (x_money := row.fee_list_amount) is not None:
+        wire['money'] = _c.write_decimal(x_money, 2, 10, 'money 金额')
+    if (x_pay_first := row.self_pay_first_ratio) is not None and x_pay_first != "":
+        wire['pay_first'] = x_pay_first if type(x_pay_first) is str else _c.write_text(x_pay_first, 'pay_first 先自付比例')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'list'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_list = get('list') or ()
+    v_list = tuple(
+        _parse_answer_list(row, f"list[{index}].", report)
+        for index, row in enumerate(rows_list)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        list_rows=v_list,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.list_rows:
+        wire['list'] = [_build_answer_list(row) for row in answer.list_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """费用清单信息提取 (bizh120113, §4.2): get the fee list of the stay."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """费用清单信息提取 (bizh120113, §4.2): get the fee list of the stay."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

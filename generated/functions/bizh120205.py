@@ -3,25 +3,220 @@
 
 Download the centre's code tables (码表名称查询) so that the HIS can display coded values and
 pick valid ones (e.g. bka006 "根据服务获取"). An empty aaa100 returns all tables.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120205 import Bizh120205Request as Request
-from generated.models.bizh120205 import Bizh120205Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120205'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120205 码表服务接口: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    code_category: str | None = None
+    """aaa100 代码类别: code table name (the field code, lower case)"""
+    code_value: str | None = None
+    """aaa102 代码码值: code value"""
+    code_extension: str | None = None
+    """aaa104 预留（扩展）: reserved / extension (Guangzhou client stores it as UserCode)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerCodeinfoRow:
+    """codeinfo 代码信息: one row of the bizh120205 answer."""
+
+    code_category: str | None = None
+    """aaa100 代码类别: code table name (the field code, lower case)"""
+    code_category_name: str | None = None
+    """aaa101 代码类别名称: code table title"""
+    code_value: str | None = None
+    """aaa102 代码码值: code value"""
+    code_value_name: str | None = None
+    """aaa103 代码码值名称: code value label"""
+    code_extension: str | None = None
+    """aaa104 预留（扩展）: reserved / extension (Guangzhou client stores it as UserCode)"""
+    insurance_centre_code: str | None = None
+    """aaa027 工伤保险中心编码: work-injury insurance centre (pooling centre) code"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120205 码表服务接口: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    codeinfo_rows: tuple[AnswerCodeinfoRow, ...] = ()
+    """codeinfo 代码信息"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaa100', 'aaa102', 'aaa104'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaa100 = get('aaa100')
+    v_aaa100 = w_aaa100
+    w_aaa102 = get('aaa102')
+    v_aaa102 = w_aaa102
+    w_aaa104 = get('aaa104')
+    v_aaa104 = w_aaa104
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        code_category=v_aaa100,
+        code_value=v_aaa102,
+        code_extension=v_aaa104,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaa100 := request.code_category) is not None and x_aaa100 != "":
+        wire['aaa100'] = x_aaa100 if type(x_aaa100) is str else _c.write_text(x_aaa100, 'aaa100 代码类别')
+    if (x_aaa102 := request.code_value) is not None and x_aaa102 != "":
+        wire['aaa102'] = x_aaa102 if type(x_aaa102) is str else _c.write_text(x_aaa102, 'aaa102 代码码值')
+    if (x_aaa104 := request.code_extension) is not None and x_aaa104 != "":
+        wire['aaa104'] = x_aaa104 if type(x_aaa104) is str else _c.write_text(x_aaa104, 'aaa104 预留（扩展）')
+    return wire
+
+
+_ANSWER_CODEINFO_KEYS = frozenset(('aaa100', 'aaa101', 'aaa102', 'aaa103', 'aaa104', 'aaa027'))
+
+
+def _parse_answer_codeinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerCodeinfoRow:
+    get = row.get
+    w_aaa100 = get('aaa100')
+    v_aaa100 = w_aaa100
+    w_aaa101 = get('aaa101')
+    v_aaa101 = w_aaa101
+    w_aaa102 = get('aaa102')
+    v_aaa102 = w_aaa102
+    w_aaa103 = get('aaa103')
+    v_aaa103 = w_aaa103
+    w_aaa104 = get('aaa104')
+    v_aaa104 = w_aaa104
+    w_aaa027 = get('aaa027')
+    if w_aaa027 is not None and len(w_aaa027) > 6:
+        _c.text(w_aaa027, 6, at, 'aaa027', report)
+    v_aaa027 = w_aaa027
+    if not _ANSWER_CODEINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_CODEINFO_KEYS, at, report)
+    return AnswerCodeinfoRow(
+        code_category=v_aaa100,
+        code_category_name=v_aaa101,
+        code_value=v_aaa102,
+        code_value_name=v_aaa103,
+        code_extension=v_aaa104,
+        insurance_centre_code=v_aaa027,
+    )
+
+
+def _build_answer_codeinfo(row: AnswerCodeinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aaa100 := row.code_category) is not None and x_aaa100 != "":
+        wire['aaa100'] = x_aaa100 if type(x_aaa100) is str else _c.write_text(x_aaa100, 'aaa100 代码类别')
+    if (x_aaa101 := row.code_category_name) is not None and x_aaa101 != "":
+        wire['aaa101'] = x_aaa101 if type(x_aaa101) is str else _c.write_text(x_aaa101, 'aaa101 代码类别名称')
+    if (x_aaa102 := row.code_value) is not None and x_aaa102 != "":
+        wire['aaa102'] = x_aaa102 if type(x_aaa102) is str else _c.write_text(x_aaa102, 'aaa102 代码码值')
+    if (x_aaa103 := row.code_value_name) is not None and x_aaa103 != "":
+        wire['aaa103'] = x_aaa103 if type(x_aaa103) is str else _c.write_text(x_aaa103, 'aaa103 代码码值名称')
+    if (x_aaa104 := row.code_extension) is not None and x_aaa104 != "":
+        wire['aaa104'] = x_aaa104 if type(x_aaa104) is str else _c.write_text(x_aaa104, 'aaa104 预留（扩展）')
+    if (x_aaa027 := row.insurance_centre_code) is not None and x_aaa027 != "":
+        wire['aaa027'] = x_aaa027 if type(x_aaa027) is str else _c.write_text(x_aaa027, 'aaa027 工伤保险中心编码')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'codeinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_codeinfo = get('codeinfo') or ()
+    v_codeinfo = tuple(
+        _parse_answer_codeinfo(row, f"codeinfo[{index}].", report)
+        for index, row in enumerate(rows_codeinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        codeinfo_rows=v_codeinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.codeinfo_rows:
+        wire['codeinfo'] = [_build_answer_codeinfo(row) for row in answer.codeinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """码表服务接口 (bizh120205, §4.4.3): code table service."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """码表服务接口 (bizh120205, §4.4.3): code table service."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -3,25 +3,469 @@
 
 Fetch the data of a settled stay for printing the inpatient settlement sheet (结算单):
 header scalars and a fee-category x payer matrix (fundList).
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh120206 import Bizh120206Request as Request
-from generated.models.bizh120206 import Bizh120206Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh120206'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh120206 结算信息提取: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerFundListRow:
+    """fundList 费用类别支付信息: one row of the bizh120206 answer."""
+
+    fee_category_label: str | None = None
+    """bka800 名称: row label of the settlement-sheet matrix (fee category, e.g. 西药费)"""
+    matrix_personal_cash: Decimal | None = None
+    """bka801_1 个人现金: settlement-sheet matrix column: personal cash"""
+    matrix_basic_fund: Decimal | None = None
+    """bka801_2 基本医疗保障: settlement-sheet matrix column: basic work-injury fund"""
+    matrix_supplementary_insurance: Decimal | None = None
+    """bka801_3 补充保险支付: settlement-sheet matrix column: supplementary insurance"""
+    matrix_essential_drug_subsidy: Decimal | None = None
+    """bka801_4 工伤保险统筹基金基本药物补助: settlement-sheet matrix column: pooled-fund essential-drug subsidy"""
+    matrix_major_illness_subsidy: Decimal | None = None
+    """bka801_5 重大疾病补助: settlement-sheet matrix column: major illness subsidy"""
+    matrix_other_subsidy: Decimal | None = None
+    """bka801_6 其他补助: settlement-sheet matrix column: other subsidies"""
+    matrix_row_total: Decimal | None = None
+    """bka801_7 合计: settlement-sheet matrix column: row total (sum of bka801_1..bka801_6)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh120206 结算信息提取: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    hospital_grade: str | None = None
+    """bkc110 医院等级: hospital grade (a code, translated via table bkc110)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    government_primary_care_flag: str | None = None
+    """bkc119 是否政府办基层医疗机构: whether a government-run primary care institution (a code)"""
+    advance_payment_flag: str | None = None
+    """bka989 先行支付: advance payment (先行支付) flag (a code)"""
+    person_name: str | None = None
+    """aac003 姓名: name of the insured person"""
+    person_category: str | None = None
+    """bka004 人员类别: person category"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    social_security_card_no: str | None = None
+    """bka100 社保卡号: social security card number"""
+    treatment_type: str | None = None
+    """bka006 医疗待遇类型: treatment type (work injury: 410 outpatient, 420 inpatient)"""
+    business_type: str | None = None
+    """aka130 业务类型: business type (41 work-injury outpatient, 42 work-injury inpatient)"""
+    settlement_time: str | None = None
+    """bka045 结算日期: settlement (completion) date"""
+    department_name: str | None = None
+    """bka020 科室名称: department name"""
+    hospital_business_no: str | None = None
+    """bka025 医院业务号: hospital business number (outpatient or inpatient number)"""
+    visit_date: dt.date | None = None
+    """bka017 就诊日期: visit date (business start date)"""
+    discharge_date: dt.date | None = None
+    """bka032 出院日期: discharge date (业务结束日期)"""
+    inpatient_days: int | None = None
+    """bka030 住院天数: length of stay in days"""
+    prepared_by: str | None = None
+    """aae011 制单人: who prepared the settlement sheet"""
+    print_date: str | None = None
+    """bka890 打印日期: print date (Zhongshan only)"""
+    sheet_total_cost: Decimal | None = None
+    """bka979 总费用: total cost on the settlement sheet"""
+    sheet_insurance_pay: Decimal | None = None
+    """bka811 工伤保险支付金额: amount paid by work-injury insurance (settlement sheet)"""
+    sheet_personal_pay: Decimal | None = None
+    """bka812 个人支付金额: amount paid by the person (settlement sheet)"""
+    pooled_fund_paid_to_date: Decimal | None = None
+    """bka814 基本工伤保险统筹已支付: basic work-injury pooled fund paid so far (accumulated)"""
+    supplementary_self_pay_to_date: Decimal | None = None
+    """bka815 补充保险自付累计: supplementary insurance self-pay accumulated"""
+    supplementary_paid_to_date: Decimal | None = None
+    """bka816 补充保险已支付: supplementary insurance paid so far (accumulated)"""
+    fund_list_rows: tuple[AnswerFundListRow, ...] = ()
+    """fundList 费用类别支付信息"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    return wire
+
+
+_ANSWER_FUNDLIST_KEYS = frozenset(('bka800', 'bka801_1', 'bka801_2', 'bka801_3', 'bka801_4', 'bka801_5', 'bka801_6', 'bka801_7'))
+
+
+def _parse_answer_fundList(row: Mapping[str, Any], at: str, report: Report) -> AnswerFundListRow:
+    get = row.get
+    w_bka800 = get('bka800')
+    v_bka800 = w_bka800
+    w_bka801_1 = get('bka801_1')
+    v_bka801_1 = None if w_bka801_1 is None else (
+        _DECIMALS_2_10.get(w_bka801_1)
+        or _c.read_decimal(w_bka801_1, 2, 10, at, 'bka801_1', report, _DECIMALS_2_10)
+    )
+    w_bka801_2 = get('bka801_2')
+    v_bka801_2 = None if w_bka801_2 is None else (
+        _DECIMALS_2_10.get(w_bka801_2)
+        or _c.read_decimal(w_bka801_2, 2, 10, at, 'bka801_2', report, _DECIMALS_2_10)
+    )
+    w_bka801_3 = get('bka801_3')
+    v_bka801_3 = None if w_bka801_3 is None else (
+        _DECIMALS_2_10.get(w_bka801_3)
+        or _c.read_decimal(w_bka801_3, 2, 10, at, 'bka801_3', report, _DECIMALS_2_10)
+    )
+    w_bka801_4 = get('bka801_4')
+    v_bka801_4 = None if w_bka801_4 is None else (
+        _DECIMALS_2_10.get(w_bka801_4)
+        or _c.read_decimal(w_bka801_4, 2, 10, at, 'bka801_4', report, _DECIMALS_2_10)
+    )
+    w_bka801_5 = get('bka801_5')
+    v_bka801_5 = None if w_bka801_5 is None else (
+        _DECIMALS_2_10.get(w_bka801_5)
+        or _c.read_decimal(w_bka801_5, 2, 10, at, 'bka801_5', report, _DECIMALS_2_10)
+    )
+    w_bka801_6 = get('bka801_6')
+    v_bka801_6 = None if w_bka801_6 is None else (
+        _DECIMALS_2_10.get(w_bka801_6)
+        or _c.read_decimal(w_bka801_6, 2, 10, at, 'bka801_6', report, _DECIMALS_2_10)
+    )
+    w_bka801_7 = get('bka801_7')
+    v_bka801_7 = None if w_bka801_7 is None else (
+        _DECIMALS_2_10.get(w_bka801_7)
+        or _c.read_decimal(w_bka801_7, 2, 10, at, 'bka801_7', report, _DECIMALS_2_10)
+    )
+    if not _ANSWER_FUNDLIST_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_FUNDLIST_KEYS, at, report)
+    return AnswerFundListRow(
+        fee_category_label=v_bka800,
+        matrix_personal_cash=v_bka801_1,
+        matrix_basic_fund=v_bka801_2,
+        matrix_supplementary_insurance=v_bka801_3,
+        matrix_essential_drug_subsidy=v_bka801_4,
+        matrix_major_illness_subsidy=v_bka801_5,
+        matrix_other_subsidy=v_bka801_6,
+        matrix_row_total=v_bka801_7,
+    )
+
+
+def _build_answer_fundList(row: AnswerFundListRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_bka800 := row.fee_category_label) is not None and x_bka800 != "":
+        wire['bka800'] = x_bka800 if type(x_bka800) is str else _c.write_text(x_bka800, 'bka800 名称')
+    if (x_bka801_1 := row.matrix_personal_cash) is not None:
+        wire['bka801_1'] = _c.write_decimal(x_bka801_1, 2, 10, 'bka801_1 个人现金')
+    if (x_bka801_2 := row.matrix_basic_fund) is not None:
+        wire['bka801_2'] = _c.write_decimal(x_bka801_2, 2, 10, 'bka801_2 基本医疗保障')
+    if (x_bka801_3 := row.matrix_supplementary_insurance) is not None:
+        wire['bka801_3'] = _c.write_decimal(x_bka801_3, 2, 10, 'bka801_3 补充保险支付')
+    if (x_bka801_4 := row.matrix_essential_drug_subsidy) is not None:
+        wire['bka801_4'] = _c.write_decimal(x_bka801_4, 2, 10, 'bka801_4 工伤保险统筹基金基本药物补助')
+    if (x_bka801_5 := row.matrix_major_illness_subsidy) is not None:
+        wire['bka801_5'] = _c.write_decimal(x_bka801_5, 2, 10, 'bka801_5 重大疾病补助')
+    if (x_bka801_6 := row.matrix_other_subsidy) is not None:
+        wire['bka801_6'] = _c.write_decimal(x_bka801_6, 2, 10, 'bka801_6 其他补助')
+    if (x_bka801_7 := row.matrix_row_total) is not None:
+        wire['bka801_7'] = _c.write_decimal(x_bka801_7, 2, 10, 'bka801_7 合计')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'akb021', 'bkc110', 'aaz218', 'bkc119', 'bka989', 'aac003', 'bka004', 'aac004', 'aac001', 'bka100', 'bka006', 'aka130', 'bka045', 'bka020', 'bka025', 'bka017', 'bka032', 'bka030', 'aae011', 'bka890', 'bka979', 'bka811', 'bka812', 'bka814', 'bka815', 'bka816', 'fundList'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_bkc110 = get('bkc110')
+    v_bkc110 = w_bkc110
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_bkc119 = get('bkc119')
+    v_bkc119 = w_bkc119
+    w_bka989 = get('bka989')
+    v_bka989 = w_bka989
+    w_aac003 = get('aac003')
+    if w_aac003 is not None and len(w_aac003) > 20:
+        _c.text(w_aac003, 20, at, 'aac003', report)
+    v_aac003 = w_aac003
+    w_bka004 = get('bka004')
+    if w_bka004 is not None and len(w_bka004) > 6:
+        _c.text(w_bka004, 6, at, 'bka004', report)
+    v_bka004 = w_bka004
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_aac001 = get('aac001')
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_bka100 = get('bka100')
+    if w_bka100 is not None and len(w_bka100) > 25:
+        _c.text(w_bka100, 25, at, 'bka100', report)
+    v_bka100 = w_bka100
+    w_bka006 = get('bka006')
+    if w_bka006 is not None and len(w_bka006) > 6:
+        _c.text(w_bka006, 6, at, 'bka006', report)
+    v_bka006 = w_bka006
+    w_aka130 = get('aka130')
+    if w_aka130 is not None and len(w_aka130) > 6:
+        _c.text(w_aka130, 6, at, 'aka130', report)
+    v_aka130 = w_aka130
+    w_bka045 = get('bka045')
+    v_bka045 = w_bka045
+    w_bka020 = get('bka020')
+    if w_bka020 is not None and len(w_bka020) > 50:
+        _c.text(w_bka020, 50, at, 'bka020', report)
+    v_bka020 = w_bka020
+    w_bka025 = get('bka025')
+    if w_bka025 is not None and len(w_bka025) > 20:
+        _c.text(w_bka025, 20, at, 'bka025', report)
+    v_bka025 = w_bka025
+    w_bka017 = get('bka017')
+    v_bka017 = None if w_bka017 is None else (
+        _DATES.get(w_bka017) or _c.read_date(w_bka017, '%Y%m%d', at, 'bka017', report)
+    )
+    w_bka032 = get('bka032')
+    v_bka032 = None if w_bka032 is None else (
+        _DATES.get(w_bka032) or _c.read_date(w_bka032, '%Y%m%d', at, 'bka032', report)
+    )
+    w_bka030 = get('bka030')
+    v_bka030 = None if w_bka030 is None else _c.read_integer(w_bka030, at, 'bka030', report)
+    w_aae011 = get('aae011')
+    v_aae011 = w_aae011
+    w_bka890 = get('bka890')
+    v_bka890 = w_bka890
+    w_bka979 = get('bka979')
+    v_bka979 = None if w_bka979 is None else (
+        _DECIMALS_2_10.get(w_bka979)
+        or _c.read_decimal(w_bka979, 2, 10, at, 'bka979', report, _DECIMALS_2_10)
+    )
+    w_bka811 = get('bka811')
+    v_bka811 = None if w_bka811 is None else (
+        _DECIMALS_2_10.get(w_bka811)
+        or _c.read_decimal(w_bka811, 2, 10, at, 'bka811', report, _DECIMALS_2_10)
+    )
+    w_bka812 = get('bka812')
+    v_bka812 = None if w_bka812 is None else (
+        _DECIMALS_2_10.get(w_bka812)
+        or _c.read_decimal(w_bka812, 2, 10, at, 'bka812', report, _DECIMALS_2_10)
+    )
+    w_bka814 = get('bka814')
+    v_bka814 = None if w_bka814 is None else (
+        _DECIMALS_2_10.get(w_bka814)
+        or _c.read_decimal(w_bka814, 2, 10, at, 'bka814', report, _DECIMALS_2_10)
+    )
+    w_bka815 = get('bka815')
+    v_bka815 = None if w_bka815 is None else (
+        _DECIMALS_2_10.get(w_bka815)
+        or _c.read_decimal(w_bka815, 2, 10, at, 'bka815', report, _DECIMALS_2_10)
+    )
+    w_bka816 = get('bka816')
+    v_bka816 = None if w_bka816 is None else (
+        _DECIMALS_2_10.get(w_bka816)
+        or _c.read_decimal(w_bka816, 2, 10, at, 'bka816', report, _DECIMALS_2_10)
+    )
+    rows_fundList = get('fundList') or ()
+    v_fundList = tuple(
+        _parse_answer_fundList(row, f"fundList[{index}].", report)
+        for index, row in enumerate(rows_fundList)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        institution_name=v_akb021,
+        hospital_grade=v_bkc110,
+        visit_registration_no=v_aaz218,
+        government_primary_care_flag=v_bkc119,
+        advance_payment_flag=v_bka989,
+        person_name=v_aac003,
+        person_category=v_bka004,
+        gender=v_aac004,
+        person_computer_no=v_aac001,
+        social_security_card_no=v_bka100,
+        treatment_type=v_bka006,
+        business_type=v_aka130,
+        settlement_time=v_bka045,
+        department_name=v_bka020,
+        hospital_business_no=v_bka025,
+        visit_date=v_bka017,
+        discharge_date=v_bka032,
+        inpatient_days=v_bka030,
+        prepared_by=v_aae011,
+        print_date=v_bka890,
+        sheet_total_cost=v_bka979,
+        sheet_insurance_pay=v_bka811,
+        sheet_personal_pay=v_bka812,
+        pooled_fund_paid_to_date=v_bka814,
+        supplementary_self_pay_to_date=v_bka815,
+        supplementary_paid_to_date=v_bka816,
+        fund_list_rows=v_fundList,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_akb021 := answer.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_bkc110 := answer.hospital_grade) is not None and x_bkc110 != "":
+        wire['bkc110'] = x_bkc110 if type(x_bkc110) is str else _c.write_text(x_bkc110, 'bkc110 医院等级')
+    if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_bkc119 := answer.government_primary_care_flag) is not None and x_bkc119 != "":
+        wire['bkc119'] = x_bkc119 if type(x_bkc119) is str else _c.write_text(x_bkc119, 'bkc119 是否政府办基层医疗机构')
+    if (x_bka989 := answer.advance_payment_flag) is not None and x_bka989 != "":
+        wire['bka989'] = x_bka989 if type(x_bka989) is str else _c.write_text(x_bka989, 'bka989 先行支付')
+    if (x_aac003 := answer.person_name) is not None and x_aac003 != "":
+        wire['aac003'] = x_aac003 if type(x_aac003) is str else _c.write_text(x_aac003, 'aac003 姓名')
+    if (x_bka004 := answer.person_category) is not None and x_bka004 != "":
+        wire['bka004'] = x_bka004 if type(x_bka004) is str else _c.write_text(x_bka004, 'bka004 人员类别')
+    if (x_aac004 := answer.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_aac001 := answer.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_bka100 := answer.social_security_card_no) is not None and x_bka100 != "":
+        wire['bka100'] = x_bka100 if type(x_bka100) is str else _c.write_text(x_bka100, 'bka100 社保卡号')
+    if (x_bka006 := answer.treatment_type) is not None and x_bka006 != "":
+        wire['bka006'] = x_bka006 if type(x_bka006) is str else _c.write_text(x_bka006, 'bka006 医疗待遇类型')
+    if (x_aka130 := answer.business_type) is not None and x_aka130 != "":
+        wire['aka130'] = x_aka130 if type(x_aka130) is str else _c.write_text(x_aka130, 'aka130 业务类型')
+    if (x_bka045 := answer.settlement_time) is not None and x_bka045 != "":
+        wire['bka045'] = x_bka045 if type(x_bka045) is str else _c.write_text(x_bka045, 'bka045 结算日期')
+    if (x_bka020 := answer.department_name) is not None and x_bka020 != "":
+        wire['bka020'] = x_bka020 if type(x_bka020) is str else _c.write_text(x_bka020, 'bka020 科室名称')
+    if (x_bka025 := answer.hospital_business_no) is not None and x_bka025 != "":
+        wire['bka025'] = x_bka025 if type(x_bka025) is str else _c.write_text(x_bka025, 'bka025 医院业务号')
+    if (x_bka017 := answer.visit_date) is not None:
+        wire['bka017'] = _c.write_date(x_bka017, '%Y%m%d', 'bka017 就诊日期')
+    if (x_bka032 := answer.discharge_date) is not None:
+        wire['bka032'] = _c.write_date(x_bka032, '%Y%m%d', 'bka032 出院日期')
+    if (x_bka030 := answer.inpatient_days) is not None:
+        wire['bka030'] = _c.write_integer(x_bka030, 'bka030 住院天数')
+    if (x_aae011 := answer.prepared_by) is not None and x_aae011 != "":
+        wire['aae011'] = x_aae011 if type(x_aae011) is str else _c.write_text(x_aae011, 'aae011 制单人')
+    if (x_bka890 := answer.print_date) is not None and x_bka890 != "":
+        wire['bka890'] = x_bka890 if type(x_bka890) is str else _c.write_text(x_bka890, 'bka890 打印日期')
+    if (x_bka979 := answer.sheet_total_cost) is not None:
+        wire['bka979'] = _c.write_decimal(x_bka979, 2, 10, 'bka979 总费用')
+    if (x_bka811 := answer.sheet_insurance_pay) is not None:
+        wire['bka811'] = _c.write_decimal(x_bka811, 2, 10, 'bka811 工伤保险支付金额')
+    if (x_bka812 := answer.sheet_personal_pay) is not None:
+        wire['bka812'] = _c.write_decimal(x_bka812, 2, 10, 'bka812 个人支付金额')
+    if (x_bka814 := answer.pooled_fund_paid_to_date) is not None:
+        wire['bka814'] = _c.write_decimal(x_bka814, 2, 10, 'bka814 基本工伤保险统筹已支付')
+    if (x_bka815 := answer.supplementary_self_pay_to_date) is not None:
+        wire['bka815'] = _c.write_decimal(x_bka815, 2, 10, 'bka815 补充保险自付累计')
+    if (x_bka816 := answer.supplementary_paid_to_date) is not None:
+        wire['bka816'] = _c.write_decimal(x_bka816, 2, 10, 'bka816 补充保险已支付')
+    if answer.fund_list_rows:
+        wire['fundList'] = [_build_answer_fundList(row) for row in answer.fund_list_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """结算信息提取 (bizh120206, §4.2): get settlement sheet data."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """结算信息提取 (bizh120206, §4.2): get settlement sheet data."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

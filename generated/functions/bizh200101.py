@@ -3,25 +3,1883 @@
 
 submit the patient/stay part of the inpatient medical-record front page
 (提交病案首页中住院病人的相关信息) for the stay aaz218
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200101 import Bizh200101Request as Request
-from generated.models.bizh200101 import Bizh200101Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200101'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_DECIMALS_2_10 = _c.decimal_cache(2, 10)
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
+_CLOSED_YZY063: frozenset[str] = frozenset(('1', '2', '3'))
+_CLOSED_YZY078: frozenset[str] = frozenset(('1', '2', '3', '4', '5', '6'))
+_CLOSED_YZY080: frozenset[str] = frozenset(('1', '2', '3', '4'))
+_CLOSED_YZY095: frozenset[str] = frozenset(('1', '2', '3', '9'))
+_CLOSED_YZY101: frozenset[str] = frozenset(('1', '2'))
+_CLOSED_YZY105: frozenset[str] = frozenset(('1', '2', '3', '4', '5', '6'))
+_CLOSED_YZY109: frozenset[str] = frozenset(('1', '2'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200101 住院病人信息（病案首页）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    medical_record_number: str | None = None
+    """yzy001 病案号: medical-record number"""
+    admission_count: int | None = None
+    """yzy002 住院次数: admission count for this medical-record number"""
+    icd_version: str | None = None
+    """yzy003 ICD版本: ICD version code"""
+    inpatient_serial_number: str | None = None
+    """yzy004 住院流水号: HIS inpatient visit serial number"""
+    age_years: int | None = None
+    """akc023 年龄: age in whole years"""
+    person_name: str | None = None
+    """aac003 姓名: name of the insured person"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    sex_name: str | None = None
+    """yzy008 性别（名称）: sex name"""
+    birth_date: dt.date | None = None
+    """aac006 出生日期: date of birth"""
+    birthplace: str | None = None
+    """yzy010 出生地: place of birth"""
+    id_card_number: str | None = None
+    """yzy011 身份证号: citizen ID-card number"""
+    nationality_code: str | None = None
+    """aac161 国籍编号: nationality code"""
+    nationality_name: str | None = None
+    """yzy013 国籍: nationality name"""
+    ethnicity_code: str | None = None
+    """aac005 民族编号: ethnicity code"""
+    ethnicity_name: str | None = None
+    """yzy015 民族: ethnicity name"""
+    occupation_name: str | None = None
+    """yzy016 职业: occupation name (code is aca111)"""
+    marital_status_code: str | None = None
+    """aac017 婚姻状况编号: marital-status code"""
+    marital_status_name: str | None = None
+    """yzy018 婚姻状况: marital-status name"""
+    work_unit_name: str | None = None
+    """aab004 单位名称: employer name"""
+    work_unit_address: str | None = None
+    """yzy020 单位地址: employer address"""
+    work_unit_phone: str | None = None
+    """yzy021 单位电话: employer phone"""
+    work_unit_postcode: str | None = None
+    """yzy022 单位邮编: employer postcode"""
+    hukou_address: str | None = None
+    """aac010 户口地址: registered (hukou) address"""
+    hukou_postcode: str | None = None
+    """yzy024 户口邮编: hukou postcode"""
+    contact_name: str | None = None
+    """aae004 联系人: contact person"""
+    contact_relationship: str | None = None
+    """yzy026 与病人关系: contact's relation to the patient"""
+    contact_address: str | None = None
+    """yzy027 联系人地址: contact address"""
+    contact_phone: str | None = None
+    """yzy028 联系人电话: contact phone"""
+    health_card_number: str | None = None
+    """yzy029 健康卡号: health card number"""
+    record_admission_date: dt.date | None = None
+    """ykc701 入院日期: admission date"""
+    admission_dept_code: str | None = None
+    """yzy032 入院统一科号: admission department, unified department code"""
+    admission_dept_name: str | None = None
+    """yzy033 入院科别: admission department name"""
+    admission_ward: str | None = None
+    """yzy034 入院病室: admission ward"""
+    record_discharge_date: dt.date | None = None
+    """ykc702 出院日期: discharge date"""
+    discharge_dept_code: str | None = None
+    """yzy037 出院统一科号: discharge department, unified department code"""
+    discharge_dept_name: str | None = None
+    """yzy038 出院科别: discharge department name"""
+    discharge_ward: str | None = None
+    """yzy039 出院病室: discharge ward"""
+    stay_days_declared: int | None = None
+    """akb063 住院天数: length of stay in days (discharge registration input)"""
+    outpatient_diagnosis_code: str | None = None
+    """akc193 门（急）诊诊断编码: outpatient/emergency diagnosis code (ICD-10)"""
+    outpatient_diagnosis_name: str | None = None
+    """akc050 门（急）诊诊断疾病名: outpatient/emergency diagnosis name"""
+    outpatient_doctor_code: str | None = None
+    """yzy043 门、急诊医生编号: outpatient/emergency doctor code"""
+    outpatient_doctor_name: str | None = None
+    """ake022 门、急诊医生: outpatient/emergency doctor name"""
+    pathology_diagnosis: str | None = None
+    """yzy045 病理诊断: pathology diagnosis (text)"""
+    allergy_drugs: str | None = None
+    """yzy046 过敏药物: drugs the patient is allergic to (text)"""
+    record_rescue_count: int | None = None
+    """yzy047 抢救次数: number of rescues"""
+    record_rescue_success_count: int | None = None
+    """yzy048 抢救成功次数: number of successful rescues"""
+    dept_head_code: str | None = None
+    """yzy049 科主任编号: head of department, staff code"""
+    dept_head_name: str | None = None
+    """yzy050 科主任: head of department, name"""
+    chief_physician_code: str | None = None
+    """yzy051 主（副主）任医生编号: chief (associate chief) physician, staff code"""
+    chief_physician_name: str | None = None
+    """yzy052 主（副主）任医生: chief (associate chief) physician, name"""
+    attending_physician_code: str | None = None
+    """yzy053 主治医生编号: attending physician, staff code"""
+    attending_physician_name: str | None = None
+    """yzy054 主治医生: attending physician, name"""
+    resident_physician_code: str | None = None
+    """yzy055 住院医生编号: resident physician, staff code"""
+    resident_physician_name: str | None = None
+    """yzy056 住院医生: resident physician, name"""
+    trainee_physician_code: str | None = None
+    """yzy057 进修医师编号: visiting (in-training) physician, staff code"""
+    trainee_physician_name: str | None = None
+    """yzy058 进修医师: visiting (in-training) physician, name"""
+    intern_code: str | None = None
+    """yzy059 实习医师编号: intern, staff code"""
+    intern_name: str | None = None
+    """yzy060 实习医师: intern, name"""
+    coder_code: str | None = None
+    """yzy061 编码员编号: medical-record coder, staff code"""
+    coder_name: str | None = None
+    """yzy062 编码员: medical-record coder, name"""
+    record_quality_code: str | None = None
+    """yzy063 病案质量编号: medical-record quality grade code"""
+    record_quality_name: str | None = None
+    """yzy064 病案质量: medical-record quality grade name (甲/乙/丙)"""
+    qc_doctor_code: str | None = None
+    """yzy065 质控医师编号: quality-control doctor code"""
+    qc_doctor_name: str | None = None
+    """yzy066 质控医师: quality-control doctor name"""
+    qc_nurse_code: str | None = None
+    """yzy067 质控护士编号: quality-control nurse code"""
+    qc_nurse_name: str | None = None
+    """yzy068 质控护士: quality-control nurse name"""
+    qc_date: str | None = None
+    """yzy069 质控日期: quality-control date"""
+    total_medical_cost: Decimal | None = None
+    """akc264 医疗总费用: total medical cost"""
+    western_medicine_cost: Decimal | None = None
+    """ake047 西药费: western-medicine cost"""
+    chinese_medicine_cost: Decimal | None = None
+    """yzy072 中药费: Chinese-medicine cost"""
+    chinese_patent_medicine_cost: Decimal | None = None
+    """ake050 中成药费: Chinese patent-medicine cost"""
+    chinese_herbal_medicine_cost: Decimal | None = None
+    """ake049 中草药费: Chinese herbal-medicine cost"""
+    other_cost: Decimal | None = None
+    """ake044 其他费: other costs"""
+    autopsy_code: str | None = None
+    """yzy076 是否尸检编号: autopsy flag code"""
+    autopsy_name: str | None = None
+    """yzy077 是否尸检: autopsy flag name (是/否)"""
+    blood_type_code: str | None = None
+    """yzy078 血型编号: ABO blood type code"""
+    blood_type_name: str | None = None
+    """yzy079 血型: ABO blood type name"""
+    rh_code: str | None = None
+    """yzy080 RH编号: Rh blood type code"""
+    rh_name: str | None = None
+    """yzy081 RH: Rh blood type name"""
+    first_transfer_dept_code: str | None = None
+    """yzy082 首次转科统一科号: first transfer department, unified code"""
+    first_transfer_dept_name: str | None = None
+    """yzy083 首次转科科别: first transfer department name"""
+    first_transfer_date: dt.date | None = None
+    """yzy084 首次转科日期: first transfer date"""
+    first_transfer_time: str | None = None
+    """yzy085 首次转科时间: first transfer time"""
+    disease_type_code: str | None = None
+    """yzy086 疾病分型编号: disease type code"""
+    disease_type_name: str | None = None
+    """yzy087 疾病分型: disease type name"""
+    native_place: str | None = None
+    """yzy088 籍贯: native place"""
+    current_address: str | None = None
+    """yzy089 现住址: current address"""
+    current_phone: str | None = None
+    """yzy090 现电话: current phone"""
+    current_postcode: str | None = None
+    """yzy091 现邮编: current postcode"""
+    occupation_code: str | None = None
+    """aca111 职业编号: occupation code (name is yzy016)"""
+    newborn_birth_weight: str | None = None
+    """yzy093 新生儿出生体重: newborn birth weight"""
+    newborn_admission_weight: str | None = None
+    """yzy094 新生儿入院体重: newborn admission weight"""
+    admission_route_code: str | None = None
+    """yzy095 入院途径编号: admission route code"""
+    admission_route_name: str | None = None
+    """yzy096 入院途径: admission route name"""
+    clinical_pathway_code: str | None = None
+    """yzy097 临床路径病例编号: clinical-pathway case flag code"""
+    clinical_pathway_name: str | None = None
+    """yzy098 临床路径病例: clinical-pathway case flag name (是/否)"""
+    pathology_diagnosis_code: str | None = None
+    """yzy099 病理疾病编码: pathology diagnosis code"""
+    pathology_number: str | None = None
+    """yzy100 病理号: pathology number"""
+    drug_allergy_code: str | None = None
+    """yzy101 是否药物过敏编号: drug-allergy flag code"""
+    drug_allergy_name: str | None = None
+    """yzy102 是否药物过敏: drug-allergy flag name (无/有)"""
+    responsible_nurse_code: str | None = None
+    """yzy103 责任护士编号: responsible nurse code"""
+    responsible_nurse_name: str | None = None
+    """yzy104 责任护士: responsible nurse name"""
+    discharge_mode_code: str | None = None
+    """yzy105 离院方式编号: discharge mode code"""
+    discharge_mode_name: str | None = None
+    """yzy106 离院方式: discharge mode name"""
+    transfer_receiving_institution: str | None = None
+    """yzy107 拟接收医疗机构名称（医嘱转院）: receiving institution when the discharge mode is 医嘱转院"""
+    community_receiving_institution: str | None = None
+    """yzy108 拟接收医疗机构名称（转社区卫生服务机构/乡镇卫生院）: receiving institution when the discharge mode is transfer to a community health centre / township hospital"""
+    readmission_plan_code: str | None = None
+    """yzy109 是否有出院31天内再住院计划编号: readmission-within-31-days plan flag code"""
+    readmission_plan_name: str | None = None
+    """yzy110 是否有出院31天内再住院计划: readmission-within-31-days plan flag name (无/有)"""
+    readmission_purpose: str | None = None
+    """yzy111 再住院目的: purpose of the planned readmission (text)"""
+    coma_before_admission_days: int | None = None
+    """yzy112 颅脑损伤患者昏迷时间：入院前（天）: brain-injury coma before admission: days"""
+    coma_before_admission_hours: int | None = None
+    """yzy113 颅脑损伤患者昏迷时间：入院前（小时）: brain-injury coma before admission: hours"""
+    coma_before_admission_minutes: int | None = None
+    """yzy114 颅脑损伤患者昏迷时间：入院前（分钟）: brain-injury coma before admission: minutes"""
+    coma_before_admission_total_minutes: int | None = None
+    """yzy115 入院前昏迷总分钟: brain-injury coma before admission: total minutes"""
+    coma_after_admission_days: int | None = None
+    """yzy116 颅脑损伤患者昏迷时间：入院后（天）: brain-injury coma after admission: days"""
+    coma_after_admission_hours: int | None = None
+    """yzy117 颅脑损伤患者昏迷时间：入院后（小时）: brain-injury coma after admission: hours"""
+    coma_after_admission_minutes: int | None = None
+    """yzy118 颅脑损伤患者昏迷时间：入院后（分钟）: brain-injury coma after admission: minutes"""
+    coma_after_admission_total_minutes: int | None = None
+    """yzy119 入院后昏迷总分钟: brain-injury coma after admission: total minutes"""
+    payment_method_code: str | None = None
+    """yzy120 付款方式编号: payment method code (national 医疗付款方式)"""
+    payment_method_name: str | None = None
+    """yzy121 付款方式: payment method name"""
+    self_paid_amount: Decimal | None = None
+    """yzy122 住院总费用：自费金额: total cost: self-paid amount"""
+    general_medical_service_fee: Decimal | None = None
+    """yzy123 综合医疗服务类：(1)一般医疗服务费: general medical service fee"""
+    general_treatment_operation_fee: Decimal | None = None
+    """yzy124 综合医疗服务类：(2)一般治疗操作费: general treatment operation fee"""
+    nursing_fee: Decimal | None = None
+    """yzy125 综合医疗服务类：(3)护理费: nursing fee"""
+    comprehensive_service_other_fee: Decimal | None = None
+    """yzy126 综合医疗服务类：(4)其他费用: other comprehensive-service fee"""
+    pathology_diagnosis_fee: Decimal | None = None
+    """yzy127 诊断类：(5)病理诊断费: pathology diagnosis fee"""
+    laboratory_diagnosis_fee: Decimal | None = None
+    """yzy128 诊断类：(6)实验室诊断费: laboratory diagnosis fee"""
+    imaging_diagnosis_fee: Decimal | None = None
+    """yzy129 诊断类：(7)影像学诊断费: imaging diagnosis fee"""
+    clinical_diagnosis_item_fee: Decimal | None = None
+    """yzy130 诊断类：(8)临床诊断项目费: clinical diagnosis item fee"""
+    non_surgical_treatment_fee: Decimal | None = None
+    """yzy131 治疗类：(9)非手术治疗项目费: non-surgical treatment item fee"""
+    clinical_physiotherapy_fee: Decimal | None = None
+    """yzy132 治疗类：非手术治疗项目费 其中临床物理治疗费: of which clinical physiotherapy fee"""
+    surgical_treatment_fee: Decimal | None = None
+    """yzy133 治疗类：(10)手术治疗费: surgical treatment fee"""
+    anaesthesia_fee: Decimal | None = None
+    """yzy134 治疗类：手术治疗费 其中麻醉费: of which anaesthesia fee"""
+    operation_fee: Decimal | None = None
+    """yzy135 治疗类：手术治疗费 其中手术费: of which operation fee"""
+    rehabilitation_fee: Decimal | None = None
+    """yzy136 康复类：(11)康复费: rehabilitation fee"""
+    tcm_treatment_fee: Decimal | None = None
+    """yzy137 中医类：中医治疗类: traditional Chinese medicine treatment fee"""
+    antibacterial_drug_fee: Decimal | None = None
+    """yzy138 西药类：西药费 其中抗菌药物费用: of western medicine: antibacterial drug fee"""
+    blood_fee: Decimal | None = None
+    """yzy139 血液和血液制品类：血费: blood fee"""
+    albumin_product_fee: Decimal | None = None
+    """yzy140 血液和血液制品类：白蛋白类制品费: albumin product fee"""
+    globulin_product_fee: Decimal | None = None
+    """yzy141 血液和血液制品类：球蛋白制品费: globulin product fee"""
+    coagulation_factor_product_fee: Decimal | None = None
+    """yzy142 血液和血液制品类：凝血因子类制品费: coagulation factor product fee"""
+    cytokine_product_fee: Decimal | None = None
+    """yzy143 血液和血液制品类：细胞因子类费: cytokine product fee"""
+    exam_disposable_material_fee: Decimal | None = None
+    """yzy144 耗材类：检查用一次性医用材料费: disposable material fee for examinations"""
+    treatment_disposable_material_fee: Decimal | None = None
+    """yzy145 耗材类：治疗用一次性医用材料费: disposable material fee for treatment"""
+    surgery_disposable_material_fee: Decimal | None = None
+    """yzy146 耗材类：手术用一次性医用材料费: disposable material fee for surgery"""
+    tcm_syndrome_differentiation_fee: Decimal | None = None
+    """yzy147 综合医疗服务类：一般医疗服务费 其中中医辨证论治费（中医）: of which TCM syndrome-differentiation fee"""
+    tcm_differentiation_consultation_fee: Decimal | None = None
+    """yzy148 综合医疗服务类：一般医疗服务费 其中中医辨证论治会诊费（中医）: of which TCM syndrome-differentiation consultation fee"""
+    tcm_diagnosis_fee: Decimal | None = None
+    """yzy149 中医类：诊断（中医）: TCM diagnosis fee"""
+    tcm_therapy_fee: Decimal | None = None
+    """yzy150 中医类：治疗（中医）: TCM therapy fee"""
+    tcm_external_therapy_fee: Decimal | None = None
+    """yzy151 中医类：治疗 其中外治（中医）: of which TCM external therapy fee"""
+    tcm_bone_injury_fee: Decimal | None = None
+    """yzy152 中医类：治疗 其中骨伤（中医）: of which TCM bone-injury therapy fee"""
+    tcm_acupuncture_moxibustion_fee: Decimal | None = None
+    """yzy153 中医类：治疗 其中针刺与灸法（中医）: of which acupuncture and moxibustion fee"""
+    tcm_tuina_fee: Decimal | None = None
+    """yzy154 中医类：治疗 推拿治疗（中医）: tuina (massage) therapy fee"""
+    tcm_anorectal_therapy_fee: Decimal | None = None
+    """yzy155 中医类：治疗 其中肛肠治疗（中医）: of which TCM anorectal therapy fee"""
+    tcm_special_therapy_fee: Decimal | None = None
+    """yzy156 中医类：治疗 其中特殊治疗（中医）: of which TCM special therapy fee"""
+    tcm_other_fee: Decimal | None = None
+    """yzy157 中医类：其他（中医）: other TCM fee"""
+    tcm_special_preparation_fee: Decimal | None = None
+    """yzy158 中医类：其他 其中中药特殊调配加工（中医）: of which special preparation/processing of Chinese medicine"""
+    tcm_dietary_therapy_fee: Decimal | None = None
+    """yzy159 中医类：其他 其中辨证施膳（中医）: of which syndrome-based dietary therapy fee"""
+    institution_tcm_preparation_fee: Decimal | None = None
+    """yzy160 中药类：中成药费 其中医疗机构中药制剂费（中医）: of which the institution's own TCM preparation fee"""
+    tcm_treatment_category_code: str | None = None
+    """yzy161 治疗类别编号（中医类）: TCM treatment category, code"""
+    tcm_treatment_category_name: str | None = None
+    """yzy162 治疗类别（中医类）: TCM treatment category, name"""
+    tcm_outpatient_diagnosis_code: str | None = None
+    """yzy163 门（急）诊中医诊断编码（中医类）: TCM outpatient/emergency diagnosis, code"""
+    tcm_outpatient_diagnosis_name: str | None = None
+    """yzy164 门（急）诊中医诊断（中医类）: TCM outpatient/emergency diagnosis, name"""
+    tcm_clinical_pathway_code: str | None = None
+    """yzy165 实施临床路径编号（中医类）: TCM clinical pathway applied, code"""
+    tcm_clinical_pathway_name: str | None = None
+    """yzy166 实施临床路径（中医类）: TCM clinical pathway applied, name"""
+    tcm_institution_preparation_code: str | None = None
+    """yzy167 使用医疗机构中药制剂编号（中医类）: institution TCM preparation used, code"""
+    tcm_institution_preparation_name: str | None = None
+    """yzy168 使用医疗机构中药制剂（中医类）: institution TCM preparation used, name"""
+    tcm_equipment_code: str | None = None
+    """yzy169 使用中医诊疗设备编号（中医类）: TCM equipment used, code"""
+    tcm_equipment_name: str | None = None
+    """yzy170 使用中医诊疗设备（中医类）: TCM equipment used, name"""
+    tcm_technique_code: str | None = None
+    """yzy171 使用中医诊疗技术编号（中医类）: TCM technique used, code"""
+    tcm_technique_name: str | None = None
+    """yzy172 使用中医诊疗技术（中医类）: TCM technique used, name"""
+    tcm_syndrome_nursing_code: str | None = None
+    """yzy173 辨证施护编号（中医类）: syndrome-based nursing, code"""
+    tcm_syndrome_nursing_name: str | None = None
+    """yzy174 辨证施护（中医类）: syndrome-based nursing, name"""
+    hospital_infection_count: int | None = None
+    """yzy175 医院感染次数: number of hospital-acquired infections"""
+    extension_1: str | None = None
+    """yzy180 扩展1: reserved extension field 1"""
+    extension_2: str | None = None
+    """yzy181 扩展2: reserved extension field 2"""
+    extension_3: str | None = None
+    """yzy182 扩展3: reserved extension field 3"""
+    extension_4: str | None = None
+    """yzy183 扩展4: reserved extension field 4"""
+    extension_5: str | None = None
+    """yzy184 扩展5: reserved extension field 5"""
+    extension_6: str | None = None
+    """yzy185 扩展6: reserved extension field 6"""
+    extension_7: str | None = None
+    """yzy186 扩展7: reserved extension field 7"""
+    extension_8: str | None = None
+    """yzy187 扩展8: reserved extension field 8"""
+    extension_9: str | None = None
+    """yzy188 扩展9: reserved extension field 9"""
+    extension_10: str | None = None
+    """yzy189 扩展10: reserved extension field 10"""
+    extension_11: str | None = None
+    """yzy190 扩展11: reserved extension field 11"""
+    extension_12: str | None = None
+    """yzy191 扩展12: reserved extension field 12"""
+    extension_13: str | None = None
+    """yzy192 扩展13: reserved extension field 13"""
+    extension_14: str | None = None
+    """yzy193 扩展14: reserved extension field 14"""
+    extension_15: str | None = None
+    """yzy194 扩展15: reserved extension field 15"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200101 住院病人信息（病案首页）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'yzy001', 'yzy002', 'yzy003', 'yzy004', 'akc023', 'aac003', 'aac004', 'yzy008', 'aac006', 'yzy010', 'yzy011', 'aac161', 'yzy013', 'aac005', 'yzy015', 'yzy016', 'aac017', 'yzy018', 'aab004', 'yzy020', 'yzy021', 'yzy022', 'aac010', 'yzy024', 'aae004', 'yzy026', 'yzy027', 'yzy028', 'yzy029', 'ykc701', 'yzy032', 'yzy033', 'yzy034', 'ykc702', 'yzy037', 'yzy038', 'yzy039', 'akb063', 'akc193', 'akc050', 'yzy043', 'ake022', 'yzy045', 'yzy046', 'yzy047', 'yzy048', 'yzy049', 'yzy050', 'yzy051', 'yzy052', 'yzy053', 'yzy054', 'yzy055', 'yzy056', 'yzy057', 'yzy058', 'yzy059', 'yzy060', 'yzy061', 'yzy062', 'yzy063', 'yzy064', 'yzy065', 'yzy066', 'yzy067', 'yzy068', 'yzy069', 'akc264', 'ake047', 'yzy072', 'ake050', 'ake049', 'ake044', 'yzy076', 'yzy077', 'yzy078', 'yzy079', 'yzy080', 'yzy081', 'yzy082', 'yzy083', 'yzy084', 'yzy085', 'yzy086', 'yzy087', 'yzy088', 'yzy089', 'yzy090', 'yzy091', 'aca111', 'yzy093', 'yzy094', 'yzy095', 'yzy096', 'yzy097', 'yzy098', 'yzy099', 'yzy100', 'yzy101', 'yzy102', 'yzy103', 'yzy104', 'yzy105', 'yzy106', 'yzy107', 'yzy108', 'yzy109', 'yzy110', 'yzy111', 'yzy112', 'yzy113', 'yzy114', 'yzy115', 'yzy116', 'yzy117', 'yzy118', 'yzy119', 'yzy120', 'yzy121', 'yzy122', 'yzy123', 'yzy124', 'yzy125', 'yzy126', 'yzy127', 'yzy128', 'yzy129', 'yzy130', 'yzy131', 'yzy132', 'yzy133', 'yzy134', 'yzy135', 'yzy136', 'yzy137', 'yzy138', 'yzy139', 'yzy140', 'yzy141', 'yzy142', 'yzy143', 'yzy144', 'yzy145', 'yzy146', 'yzy147', 'yzy148', 'yzy149', 'yzy150', 'yzy151', 'yzy152', 'yzy153', 'yzy154', 'yzy155', 'yzy156', 'yzy157', 'yzy158', 'yzy159', 'yzy160', 'yzy161', 'yzy162', 'yzy163', 'yzy164', 'yzy165', 'yzy166', 'yzy167', 'yzy168', 'yzy169', 'yzy170', 'yzy171', 'yzy172', 'yzy173', 'yzy174', 'yzy175', 'yzy180', 'yzy181', 'yzy182', 'yzy183', 'yzy184', 'yzy185', 'yzy186', 'yzy187', 'yzy188', 'yzy189', 'yzy190', 'yzy191', 'yzy192', 'yzy193', 'yzy194'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    w_yzy001 = get('yzy001')
+    if w_yzy001 is not None and len(w_yzy001) > 20:
+        _c.text(w_yzy001, 20, at, 'yzy001', report)
+    v_yzy001 = w_yzy001
+    w_yzy002 = get('yzy002')
+    v_yzy002 = None if w_yzy002 is None else _c.read_integer(w_yzy002, at, 'yzy002', report)
+    w_yzy003 = get('yzy003')
+    v_yzy003 = w_yzy003
+    w_yzy004 = get('yzy004')
+    if w_yzy004 is not None and len(w_yzy004) > 20:
+        _c.text(w_yzy004, 20, at, 'yzy004', report)
+    v_yzy004 = w_yzy004
+    w_akc023 = get('akc023')
+    v_akc023 = None if w_akc023 is None else _c.read_integer(w_akc023, at, 'akc023', report)
+    w_aac003 = get('aac003')
+    if w_aac003 is not None and len(w_aac003) > 20:
+        _c.text(w_aac003, 20, at, 'aac003', report)
+    v_aac003 = w_aac003
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_yzy008 = get('yzy008')
+    if w_yzy008 is not None and len(w_yzy008) > 20:
+        _c.text(w_yzy008, 20, at, 'yzy008', report)
+    v_yzy008 = w_yzy008
+    w_aac006 = get('aac006')
+    v_aac006 = None if w_aac006 is None else (
+        _DATES.get(w_aac006) or _c.read_date(w_aac006, '%Y%m%d', at, 'aac006', report)
+    )
+    w_yzy010 = get('yzy010')
+    if w_yzy010 is not None and len(w_yzy010) > 100:
+        _c.text(w_yzy010, 100, at, 'yzy010', report)
+    v_yzy010 = w_yzy010
+    w_yzy011 = get('yzy011')
+    if w_yzy011 is not None and len(w_yzy011) > 30:
+        _c.text(w_yzy011, 30, at, 'yzy011', report)
+    v_yzy011 = w_yzy011
+    w_aac161 = get('aac161')
+    if w_aac161 is not None and len(w_aac161) > 20:
+        _c.text(w_aac161, 20, at, 'aac161', report)
+    v_aac161 = w_aac161
+    w_yzy013 = get('yzy013')
+    if w_yzy013 is not None and len(w_yzy013) > 100:
+        _c.text(w_yzy013, 100, at, 'yzy013', report)
+    v_yzy013 = w_yzy013
+    w_aac005 = get('aac005')
+    if w_aac005 is not None and len(w_aac005) > 20:
+        _c.text(w_aac005, 20, at, 'aac005', report)
+    v_aac005 = w_aac005
+    w_yzy015 = get('yzy015')
+    if w_yzy015 is not None and len(w_yzy015) > 50:
+        _c.text(w_yzy015, 50, at, 'yzy015', report)
+    v_yzy015 = w_yzy015
+    w_yzy016 = get('yzy016')
+    if w_yzy016 is not None and len(w_yzy016) > 100:
+        _c.text(w_yzy016, 100, at, 'yzy016', report)
+    v_yzy016 = w_yzy016
+    w_aac017 = get('aac017')
+    if w_aac017 is not None and len(w_aac017) > 20:
+        _c.text(w_aac017, 20, at, 'aac017', report)
+    v_aac017 = w_aac017
+    w_yzy018 = get('yzy018')
+    if w_yzy018 is not None and len(w_yzy018) > 20:
+        _c.text(w_yzy018, 20, at, 'yzy018', report)
+    v_yzy018 = w_yzy018
+    w_aab004 = get('aab004')
+    if w_aab004 is not None and len(w_aab004) > 200:
+        _c.text(w_aab004, 200, at, 'aab004', report)
+    v_aab004 = w_aab004
+    w_yzy020 = get('yzy020')
+    if w_yzy020 is not None and len(w_yzy020) > 200:
+        _c.text(w_yzy020, 200, at, 'yzy020', report)
+    v_yzy020 = w_yzy020
+    w_yzy021 = get('yzy021')
+    if w_yzy021 is not None and len(w_yzy021) > 40:
+        _c.text(w_yzy021, 40, at, 'yzy021', report)
+    v_yzy021 = w_yzy021
+    w_yzy022 = get('yzy022')
+    if w_yzy022 is not None and len(w_yzy022) > 20:
+        _c.text(w_yzy022, 20, at, 'yzy022', report)
+    v_yzy022 = w_yzy022
+    w_aac010 = get('aac010')
+    if w_aac010 is not None and len(w_aac010) > 200:
+        _c.text(w_aac010, 200, at, 'aac010', report)
+    v_aac010 = w_aac010
+    w_yzy024 = get('yzy024')
+    if w_yzy024 is not None and len(w_yzy024) > 20:
+        _c.text(w_yzy024, 20, at, 'yzy024', report)
+    v_yzy024 = w_yzy024
+    w_aae004 = get('aae004')
+    if w_aae004 is not None and len(w_aae004) > 100:
+        _c.text(w_aae004, 100, at, 'aae004', report)
+    v_aae004 = w_aae004
+    w_yzy026 = get('yzy026')
+    if w_yzy026 is not None and len(w_yzy026) > 100:
+        _c.text(w_yzy026, 100, at, 'yzy026', report)
+    v_yzy026 = w_yzy026
+    w_yzy027 = get('yzy027')
+    if w_yzy027 is not None and len(w_yzy027) > 200:
+        _c.text(w_yzy027, 200, at, 'yzy027', report)
+    v_yzy027 = w_yzy027
+    w_yzy028 = get('yzy028')
+    if w_yzy028 is not None and len(w_yzy028) > 40:
+        _c.text(w_yzy028, 40, at, 'yzy028', report)
+    v_yzy028 = w_yzy028
+    w_yzy029 = get('yzy029')
+    if w_yzy029 is not None and len(w_yzy029) > 100:
+        _c.text(w_yzy029, 100, at, 'yzy029', report)
+    v_yzy029 = w_yzy029
+    w_ykc701 = get('ykc701')
+    v_ykc701 = None if w_ykc701 is None else (
+        _DATES.get(w_ykc701) or _c.read_date(w_ykc701, '%Y%m%d', at, 'ykc701', report)
+    )
+    w_yzy032 = get('yzy032')
+    if w_yzy032 is not None and len(w_yzy032) > 30:
+        _c.text(w_yzy032, 30, at, 'yzy032', report)
+    v_yzy032 = w_yzy032
+    w_yzy033 = get('yzy033')
+    if w_yzy033 is not None and len(w_yzy033) > 30:
+        _c.text(w_yzy033, 30, at, 'yzy033', report)
+    v_yzy033 = w_yzy033
+    w_yzy034 = get('yzy034')
+    if w_yzy034 is not None and len(w_yzy034) > 30:
+        _c.text(w_yzy034, 30, at, 'yzy034', report)
+    v_yzy034 = w_yzy034
+    w_ykc702 = get('ykc702')
+    v_ykc702 = None if w_ykc702 is None else (
+        _DATES.get(w_ykc702) or _c.read_date(w_ykc702, '%Y%m%d', at, 'ykc702', report)
+    )
+    w_yzy037 = get('yzy037')
+    if w_yzy037 is not None and len(w_yzy037) > 30:
+        _c.text(w_yzy037, 30, at, 'yzy037', report)
+    v_yzy037 = w_yzy037
+    w_yzy038 = get('yzy038')
+    if w_yzy038 is not None and len(w_yzy038) > 30:
+        _c.text(w_yzy038, 30, at, 'yzy038', report)
+    v_yzy038 = w_yzy038
+    w_yzy039 = get('yzy039')
+    if w_yzy039 is not None and len(w_yzy039) > 30:
+        _c.text(w_yzy039, 30, at, 'yzy039', report)
+    v_yzy039 = w_yzy039
+    w_akb063 = get('akb063')
+    v_akb063 = None if w_akb063 is None else _c.read_integer(w_akb063, at, 'akb063', report)
+    w_akc193 = get('akc193')
+    if w_akc193 is not None and len(w_akc193) > 20:
+        _c.text(w_akc193, 20, at, 'akc193', report)
+    v_akc193 = w_akc193
+    w_akc050 = get('akc050')
+    if w_akc050 is not None and len(w_akc050) > 100:
+        _c.text(w_akc050, 100, at, 'akc050', report)
+    v_akc050 = w_akc050
+    w_yzy043 = get('yzy043')
+    if w_yzy043 is not None and len(w_yzy043) > 20:
+        _c.text(w_yzy043, 20, at, 'yzy043', report)
+    v_yzy043 = w_yzy043
+    w_ake022 = get('ake022')
+    if w_ake022 is not None and len(w_ake022) > 50:
+        _c.text(w_ake022, 50, at, 'ake022', report)
+    v_ake022 = w_ake022
+    w_yzy045 = get('yzy045')
+    if w_yzy045 is not None and len(w_yzy045) > 200:
+        _c.text(w_yzy045, 200, at, 'yzy045', report)
+    v_yzy045 = w_yzy045
+    w_yzy046 = get('yzy046')
+    if w_yzy046 is not None and len(w_yzy046) > 1000:
+        _c.text(w_yzy046, 1000, at, 'yzy046', report)
+    v_yzy046 = w_yzy046
+    w_yzy047 = get('yzy047')
+    v_yzy047 = None if w_yzy047 is None else _c.read_integer(w_yzy047, at, 'yzy047', report)
+    w_yzy048 = get('yzy048')
+    v_yzy048 = None if w_yzy048 is None else _c.read_integer(w_yzy048, at, 'yzy048', report)
+    w_yzy049 = get('yzy049')
+    v_yzy049 = w_yzy049
+    w_yzy050 = get('yzy050')
+    v_yzy050 = w_yzy050
+    w_yzy051 = get('yzy051')
+    v_yzy051 = w_yzy051
+    w_yzy052 = get('yzy052')
+    v_yzy052 = w_yzy052
+    w_yzy053 = get('yzy053')
+    v_yzy053 = w_yzy053
+    w_yzy054 = get('yzy054')
+    v_yzy054 = w_yzy054
+    w_yzy055 = get('yzy055')
+    v_yzy055 = w_yzy055
+    w_yzy056 = get('yzy056')
+    v_yzy056 = w_yzy056
+    w_yzy057 = get('yzy057')
+    v_yzy057 = w_yzy057
+    w_yzy058 = get('yzy058')
+    v_yzy058 = w_yzy058
+    w_yzy059 = get('yzy059')
+    v_yzy059 = w_yzy059
+    w_yzy060 = get('yzy060')
+    v_yzy060 = w_yzy060
+    w_yzy061 = get('yzy061')
+    v_yzy061 = w_yzy061
+    w_yzy062 = get('yzy062')
+    v_yzy062 = w_yzy062
+    w_yzy063 = get('yzy063')
+    if w_yzy063 is not None and w_yzy063 not in _CLOSED_YZY063:
+        _c.unlisted(w_yzy063, 'yzy063', at, 'yzy063', report)
+    v_yzy063 = w_yzy063
+    w_yzy064 = get('yzy064')
+    if w_yzy064 is not None and len(w_yzy064) > 20:
+        _c.text(w_yzy064, 20, at, 'yzy064', report)
+    v_yzy064 = w_yzy064
+    w_yzy065 = get('yzy065')
+    if w_yzy065 is not None and len(w_yzy065) > 20:
+        _c.text(w_yzy065, 20, at, 'yzy065', report)
+    v_yzy065 = w_yzy065
+    w_yzy066 = get('yzy066')
+    if w_yzy066 is not None and len(w_yzy066) > 30:
+        _c.text(w_yzy066, 30, at, 'yzy066', report)
+    v_yzy066 = w_yzy066
+    w_yzy067 = get('yzy067')
+    if w_yzy067 is not None and len(w_yzy067) > 20:
+        _c.text(w_yzy067, 20, at, 'yzy067', report)
+    v_yzy067 = w_yzy067
+    w_yzy068 = get('yzy068')
+    if w_yzy068 is not None and len(w_yzy068) > 30:
+        _c.text(w_yzy068, 30, at, 'yzy068', report)
+    v_yzy068 = w_yzy068
+    w_yzy069 = get('yzy069')
+    v_yzy069 = w_yzy069
+    w_akc264 = get('akc264')
+    v_akc264 = None if w_akc264 is None else (
+        _DECIMALS_2_10.get(w_akc264)
+        or _c.read_decimal(w_akc264, 2, 10, at, 'akc264', report, _DECIMALS_2_10)
+    )
+    w_ake047 = get('ake047')
+    v_ake047 = None if w_ake047 is None else (
+        _DECIMALS_2_10.get(w_ake047)
+        or _c.read_decimal(w_ake047, 2, 10, at, 'ake047', report, _DECIMALS_2_10)
+    )
+    w_yzy072 = get('yzy072')
+    v_yzy072 = None if w_yzy072 is None else (
+        _DECIMALS_2_10.get(w_yzy072)
+        or _c.read_decimal(w_yzy072, 2, 10, at, 'yzy072', report, _DECIMALS_2_10)
+    )
+    w_ake050 = get('ake050')
+    v_ake050 = None if w_ake050 is None else (
+        _DECIMALS_2_10.get(w_ake050)
+        or _c.read_decimal(w_ake050, 2, 10, at, 'ake050', report, _DECIMALS_2_10)
+    )
+    w_ake049 = get('ake049')
+    v_ake049 = None if w_ake049 is None else (
+        _DECIMALS_2_10.get(w_ake049)
+        or _c.read_decimal(w_ake049, 2, 10, at, 'ake049', report, _DECIMALS_2_10)
+    )
+    w_ake044 = get('ake044')
+    v_ake044 = None if w_ake044 is None else (
+        _DECIMALS_2_10.get(w_ake044)
+        or _c.read_decimal(w_ake044, 2, 10, at, 'ake044', report, _DECIMALS_2_10)
+    )
+    w_yzy076 = get('yzy076')
+    if w_yzy076 is not None and len(w_yzy076) > 20:
+        _c.text(w_yzy076, 20, at, 'yzy076', report)
+    v_yzy076 = w_yzy076
+    w_yzy077 = get('yzy077')
+    if w_yzy077 is not None and len(w_yzy077) > 20:
+        _c.text(w_yzy077, 20, at, 'yzy077', report)
+    v_yzy077 = w_yzy077
+    w_yzy078 = get('yzy078')
+    if w_yzy078 is not None and w_yzy078 not in _CLOSED_YZY078:
+        _c.unlisted(w_yzy078, 'yzy078', at, 'yzy078', report)
+    v_yzy078 = w_yzy078
+    w_yzy079 = get('yzy079')
+    if w_yzy079 is not None and len(w_yzy079) > 20:
+        _c.text(w_yzy079, 20, at, 'yzy079', report)
+    v_yzy079 = w_yzy079
+    w_yzy080 = get('yzy080')
+    if w_yzy080 is not None and w_yzy080 not in _CLOSED_YZY080:
+        _c.unlisted(w_yzy080, 'yzy080', at, 'yzy080', report)
+    v_yzy080 = w_yzy080
+    w_yzy081 = get('yzy081')
+    if w_yzy081 is not None and len(w_yzy081) > 20:
+        _c.text(w_yzy081, 20, at, 'yzy081', report)
+    v_yzy081 = w_yzy081
+    w_yzy082 = get('yzy082')
+    if w_yzy082 is not None and len(w_yzy082) > 30:
+        _c.text(w_yzy082, 30, at, 'yzy082', report)
+    v_yzy082 = w_yzy082
+    w_yzy083 = get('yzy083')
+    if w_yzy083 is not None and len(w_yzy083) > 30:
+        _c.text(w_yzy083, 30, at, 'yzy083', report)
+    v_yzy083 = w_yzy083
+    w_yzy084 = get('yzy084')
+    v_yzy084 = None if w_yzy084 is None else (
+        _DATES.get(w_yzy084) or _c.read_date(w_yzy084, '%Y%m%d', at, 'yzy084', report)
+    )
+    w_yzy085 = get('yzy085')
+    if w_yzy085 is not None and len(w_yzy085) > 10:
+        _c.text(w_yzy085, 10, at, 'yzy085', report)
+    v_yzy085 = w_yzy085
+    w_yzy086 = get('yzy086')
+    if w_yzy086 is not None and len(w_yzy086) > 20:
+        _c.text(w_yzy086, 20, at, 'yzy086', report)
+    v_yzy086 = w_yzy086
+    w_yzy087 = get('yzy087')
+    if w_yzy087 is not None and len(w_yzy087) > 20:
+        _c.text(w_yzy087, 20, at, 'yzy087', report)
+    v_yzy087 = w_yzy087
+    w_yzy088 = get('yzy088')
+    if w_yzy088 is not None and len(w_yzy088) > 100:
+        _c.text(w_yzy088, 100, at, 'yzy088', report)
+    v_yzy088 = w_yzy088
+    w_yzy089 = get('yzy089')
+    if w_yzy089 is not None and len(w_yzy089) > 100:
+        _c.text(w_yzy089, 100, at, 'yzy089', report)
+    v_yzy089 = w_yzy089
+    w_yzy090 = get('yzy090')
+    if w_yzy090 is not None and len(w_yzy090) > 40:
+        _c.text(w_yzy090, 40, at, 'yzy090', report)
+    v_yzy090 = w_yzy090
+    w_yzy091 = get('yzy091')
+    if w_yzy091 is not None and len(w_yzy091) > 20:
+        _c.text(w_yzy091, 20, at, 'yzy091', report)
+    v_yzy091 = w_yzy091
+    w_aca111 = get('aca111')
+    if w_aca111 is not None and len(w_aca111) > 20:
+        _c.text(w_aca111, 20, at, 'aca111', report)
+    v_aca111 = w_aca111
+    w_yzy093 = get('yzy093')
+    v_yzy093 = w_yzy093
+    w_yzy094 = get('yzy094')
+    v_yzy094 = w_yzy094
+    w_yzy095 = get('yzy095')
+    if w_yzy095 is not None and w_yzy095 not in _CLOSED_YZY095:
+        _c.unlisted(w_yzy095, 'yzy095', at, 'yzy095', report)
+    v_yzy095 = w_yzy095
+    w_yzy096 = get('yzy096')
+    if w_yzy096 is not None and len(w_yzy096) > 20:
+        _c.text(w_yzy096, 20, at, 'yzy096', report)
+    v_yzy096 = w_yzy096
+    w_yzy097 = get('yzy097')
+    if w_yzy097 is not None and len(w_yzy097) > 20:
+        _c.text(w_yzy097, 20, at, 'yzy097', report)
+    v_yzy097 = w_yzy097
+    w_yzy098 = get('yzy098')
+    if w_yzy098 is not None and len(w_yzy098) > 20:
+        _c.text(w_yzy098, 20, at, 'yzy098', report)
+    v_yzy098 = w_yzy098
+    w_yzy099 = get('yzy099')
+    if w_yzy099 is not None and len(w_yzy099) > 30:
+        _c.text(w_yzy099, 30, at, 'yzy099', report)
+    v_yzy099 = w_yzy099
+    w_yzy100 = get('yzy100')
+    if w_yzy100 is not None and len(w_yzy100) > 50:
+        _c.text(w_yzy100, 50, at, 'yzy100', report)
+    v_yzy100 = w_yzy100
+    w_yzy101 = get('yzy101')
+    if w_yzy101 is not None and w_yzy101 not in _CLOSED_YZY101:
+        _c.unlisted(w_yzy101, 'yzy101', at, 'yzy101', report)
+    v_yzy101 = w_yzy101
+    w_yzy102 = get('yzy102')
+    if w_yzy102 is not None and len(w_yzy102) > 20:
+        _c.text(w_yzy102, 20, at, 'yzy102', report)
+    v_yzy102 = w_yzy102
+    w_yzy103 = get('yzy103')
+    if w_yzy103 is not None and len(w_yzy103) > 30:
+        _c.text(w_yzy103, 30, at, 'yzy103', report)
+    v_yzy103 = w_yzy103
+    w_yzy104 = get('yzy104')
+    if w_yzy104 is not None and len(w_yzy104) > 30:
+        _c.text(w_yzy104, 30, at, 'yzy104', report)
+    v_yzy104 = w_yzy104
+    w_yzy105 = get('yzy105')
+    if w_yzy105 is not None and w_yzy105 not in _CLOSED_YZY105:
+        _c.unlisted(w_yzy105, 'yzy105', at, 'yzy105', report)
+    v_yzy105 = w_yzy105
+    w_yzy106 = get('yzy106')
+    if w_yzy106 is not None and len(w_yzy106) > 100:
+        _c.text(w_yzy106, 100, at, 'yzy106', report)
+    v_yzy106 = w_yzy106
+    w_yzy107 = get('yzy107')
+    if w_yzy107 is not None and len(w_yzy107) > 200:
+        _c.text(w_yzy107, 200, at, 'yzy107', report)
+    v_yzy107 = w_yzy107
+    w_yzy108 = get('yzy108')
+    if w_yzy108 is not None and len(w_yzy108) > 200:
+        _c.text(w_yzy108, 200, at, 'yzy108', report)
+    v_yzy108 = w_yzy108
+    w_yzy109 = get('yzy109')
+    if w_yzy109 is not None and w_yzy109 not in _CLOSED_YZY109:
+        _c.unlisted(w_yzy109, 'yzy109', at, 'yzy109', report)
+    v_yzy109 = w_yzy109
+    w_yzy110 = get('yzy110')
+    if w_yzy110 is not None and len(w_yzy110) > 20:
+        _c.text(w_yzy110, 20, at, 'yzy110', report)
+    v_yzy110 = w_yzy110
+    w_yzy111 = get('yzy111')
+    if w_yzy111 is not None and len(w_yzy111) > 400:
+        _c.text(w_yzy111, 400, at, 'yzy111', report)
+    v_yzy111 = w_yzy111
+    w_yzy112 = get('yzy112')
+    v_yzy112 = None if w_yzy112 is None else _c.read_integer(w_yzy112, at, 'yzy112', report)
+    w_yzy113 = get('yzy113')
+    v_yzy113 = None if w_yzy113 is None else _c.read_integer(w_yzy113, at, 'yzy113', report)
+    w_yzy114 = get('yzy114')
+    v_yzy114 = None if w_yzy114 is None else _c.read_integer(w_yzy114, at, 'yzy114', report)
+    w_yzy115 = get('yzy115')
+    v_yzy115 = None if w_yzy115 is None else _c.read_integer(w_yzy115, at, 'yzy115', report)
+    w_yzy116 = get('yzy116')
+    v_yzy116 = None if w_yzy116 is None else _c.read_integer(w_yzy116, at, 'yzy116', report)
+    w_yzy117 = get('yzy117')
+    v_yzy117 = None if w_yzy117 is None else _c.read_integer(w_yzy117, at, 'yzy117', report)
+    w_yzy118 = get('yzy118')
+    v_yzy118 = None if w_yzy118 is None else _c.read_integer(w_yzy118, at, 'yzy118', report)
+    w_yzy119 = get('yzy119')
+    v_yzy119 = None if w_yzy119 is None else _c.read_integer(w_yzy119, at, 'yzy119', report)
+    w_yzy120 = get('yzy120')
+    if w_yzy120 is not None and len(w_yzy120) > 20:
+        _c.text(w_yzy120, 20, at, 'yzy120', report)
+    v_yzy120 = w_yzy120
+    w_yzy121 = get('yzy121')
+    if w_yzy121 is not None and len(w_yzy121) > 30:
+        _c.text(w_yzy121, 30, at, 'yzy121', report)
+    v_yzy121 = w_yzy121
+    w_yzy122 = get('yzy122')
+    v_yzy122 = None if w_yzy122 is None else (
+        _DECIMALS_2_10.get(w_yzy122)
+        or _c.read_decimal(w_yzy122, 2, 10, at, 'yzy122', report, _DECIMALS_2_10)
+    )
+    w_yzy123 = get('yzy123')
+    v_yzy123 = None if w_yzy123 is None else (
+        _DECIMALS_2_10.get(w_yzy123)
+        or _c.read_decimal(w_yzy123, 2, 10, at, 'yzy123', report, _DECIMALS_2_10)
+    )
+    w_yzy124 = get('yzy124')
+    v_yzy124 = None if w_yzy124 is None else (
+        _DECIMALS_2_10.get(w_yzy124)
+        or _c.read_decimal(w_yzy124, 2, 10, at, 'yzy124', report, _DECIMALS_2_10)
+    )
+    w_yzy125 = get('yzy125')
+    v_yzy125 = None if w_yzy125 is None else (
+        _DECIMALS_2_10.get(w_yzy125)
+        or _c.read_decimal(w_yzy125, 2, 10, at, 'yzy125', report, _DECIMALS_2_10)
+    )
+    w_yzy126 = get('yzy126')
+    v_yzy126 = None if w_yzy126 is None else (
+        _DECIMALS_2_10.get(w_yzy126)
+        or _c.read_decimal(w_yzy126, 2, 10, at, 'yzy126', report, _DECIMALS_2_10)
+    )
+    w_yzy127 = get('yzy127')
+    v_yzy127 = None if w_yzy127 is None else (
+        _DECIMALS_2_10.get(w_yzy127)
+        or _c.read_decimal(w_yzy127, 2, 10, at, 'yzy127', report, _DECIMALS_2_10)
+    )
+    w_yzy128 = get('yzy128')
+    v_yzy128 = None if w_yzy128 is None else (
+        _DECIMALS_2_10.get(w_yzy128)
+        or _c.read_decimal(w_yzy128, 2, 10, at, 'yzy128', report, _DECIMALS_2_10)
+    )
+    w_yzy129 = get('yzy129')
+    v_yzy129 = None if w_yzy129 is None else (
+        _DECIMALS_2_10.get(w_yzy129)
+        or _c.read_decimal(w_yzy129, 2, 10, at, 'yzy129', report, _DECIMALS_2_10)
+    )
+    w_yzy130 = get('yzy130')
+    v_yzy130 = None if w_yzy130 is None else (
+        _DECIMALS_2_10.get(w_yzy130)
+        or _c.read_decimal(w_yzy130, 2, 10, at, 'yzy130', report, _DECIMALS_2_10)
+    )
+    w_yzy131 = get('yzy131')
+    v_yzy131 = None if w_yzy131 is None else (
+        _DECIMALS_2_10.get(w_yzy131)
+        or _c.read_decimal(w_yzy131, 2, 10, at, 'yzy131', report, _DECIMALS_2_10)
+    )
+    w_yzy132 = get('yzy132')
+    v_yzy132 = None if w_yzy132 is None else (
+        _DECIMALS_2_10.get(w_yzy132)
+        or _c.read_decimal(w_yzy132, 2, 10, at, 'yzy132', report, _DECIMALS_2_10)
+    )
+    w_yzy133 = get('yzy133')
+    v_yzy133 = None if w_yzy133 is None else (
+        _DECIMALS_2_10.get(w_yzy133)
+        or _c.read_decimal(w_yzy133, 2, 10, at, 'yzy133', report, _DECIMALS_2_10)
+    )
+    w_yzy134 = get('yzy134')
+    v_yzy134 = None if w_yzy134 is None else (
+        _DECIMALS_2_10.get(w_yzy134)
+        or _c.read_decimal(w_yzy134, 2, 10, at, 'yzy134', report, _DECIMALS_2_10)
+    )
+    w_yzy135 = get('yzy135')
+    v_yzy135 = None if w_yzy135 is None else (
+        _DECIMALS_2_10.get(w_yzy135)
+        or _c.read_decimal(w_yzy135, 2, 10, at, 'yzy135', report, _DECIMALS_2_10)
+    )
+    w_yzy136 = get('yzy136')
+    v_yzy136 = None if w_yzy136 is None else (
+        _DECIMALS_2_10.get(w_yzy136)
+        or _c.read_decimal(w_yzy136, 2, 10, at, 'yzy136', report, _DECIMALS_2_10)
+    )
+    w_yzy137 = get('yzy137')
+    v_yzy137 = None if w_yzy137 is None else (
+        _DECIMALS_2_10.get(w_yzy137)
+        or _c.read_decimal(w_yzy137, 2, 10, at, 'yzy137', report, _DECIMALS_2_10)
+    )
+    w_yzy138 = get('yzy138')
+    v_yzy138 = None if w_yzy138 is None else (
+        _DECIMALS_2_10.get(w_yzy138)
+        or _c.read_decimal(w_yzy138, 2, 10, at, 'yzy138', report, _DECIMALS_2_10)
+    )
+    w_yzy139 = get('yzy139')
+    v_yzy139 = None if w_yzy139 is None else (
+        _DECIMALS_2_10.get(w_yzy139)
+        or _c.read_decimal(w_yzy139, 2, 10, at, 'yzy139', report, _DECIMALS_2_10)
+    )
+    w_yzy140 = get('yzy140')
+    v_yzy140 = None if w_yzy140 is None else (
+        _DECIMALS_2_10.get(w_yzy140)
+        or _c.read_decimal(w_yzy140, 2, 10, at, 'yzy140', report, _DECIMALS_2_10)
+    )
+    w_yzy141 = get('yzy141')
+    v_yzy141 = None if w_yzy141 is None else (
+        _DECIMALS_2_10.get(w_yzy141)
+        or _c.read_decimal(w_yzy141, 2, 10, at, 'yzy141', report, _DECIMALS_2_10)
+    )
+    w_yzy142 = get('yzy142')
+    v_yzy142 = None if w_yzy142 is None else (
+        _DECIMALS_2_10.get(w_yzy142)
+        or _c.read_decimal(w_yzy142, 2, 10, at, 'yzy142', report, _DECIMALS_2_10)
+    )
+    w_yzy143 = get('yzy143')
+    v_yzy143 = None if w_yzy143 is None else (
+        _DECIMALS_2_10.get(w_yzy143)
+        or _c.read_decimal(w_yzy143, 2, 10, at, 'yzy143', report, _DECIMALS_2_10)
+    )
+    w_yzy144 = get('yzy144')
+    v_yzy144 = None if w_yzy144 is None else (
+        _DECIMALS_2_10.get(w_yzy144)
+        or _c.read_decimal(w_yzy144, 2, 10, at, 'yzy144', report, _DECIMALS_2_10)
+    )
+    w_yzy145 = get('yzy145')
+    v_yzy145 = None if w_yzy145 is None else (
+        _DECIMALS_2_10.get(w_yzy145)
+        or _c.read_decimal(w_yzy145, 2, 10, at, 'yzy145', report, _DECIMALS_2_10)
+    )
+    w_yzy146 = get('yzy146')
+    v_yzy146 = None if w_yzy146 is None else (
+        _DECIMALS_2_10.get(w_yzy146)
+        or _c.read_decimal(w_yzy146, 2, 10, at, 'yzy146', report, _DECIMALS_2_10)
+    )
+    w_yzy147 = get('yzy147')
+    v_yzy147 = None if w_yzy147 is None else (
+        _DECIMALS_2_10.get(w_yzy147)
+        or _c.read_decimal(w_yzy147, 2, 10, at, 'yzy147', report, _DECIMALS_2_10)
+    )
+    w_yzy148 = get('yzy148')
+    v_yzy148 = None if w_yzy148 is None else (
+        _DECIMALS_2_10.get(w_yzy148)
+        or _c.read_decimal(w_yzy148, 2, 10, at, 'yzy148', report, _DECIMALS_2_10)
+    )
+    w_yzy149 = get('yzy149')
+    v_yzy149 = None if w_yzy149 is None else (
+        _DECIMALS_2_10.get(w_yzy149)
+        or _c.read_decimal(w_yzy149, 2, 10, at, 'yzy149', report, _DECIMALS_2_10)
+    )
+    w_yzy150 = get('yzy150')
+    v_yzy150 = None if w_yzy150 is None else (
+        _DECIMALS_2_10.get(w_yzy150)
+        or _c.read_decimal(w_yzy150, 2, 10, at, 'yzy150', report, _DECIMALS_2_10)
+    )
+    w_yzy151 = get('yzy151')
+    v_yzy151 = None if w_yzy151 is None else (
+        _DECIMALS_2_10.get(w_yzy151)
+        or _c.read_decimal(w_yzy151, 2, 10, at, 'yzy151', report, _DECIMALS_2_10)
+    )
+    w_yzy152 = get('yzy152')
+    v_yzy152 = None if w_yzy152 is None else (
+        _DECIMALS_2_10.get(w_yzy152)
+        or _c.read_decimal(w_yzy152, 2, 10, at, 'yzy152', report, _DECIMALS_2_10)
+    )
+    w_yzy153 = get('yzy153')
+    v_yzy153 = None if w_yzy153 is None else (
+        _DECIMALS_2_10.get(w_yzy153)
+        or _c.read_decimal(w_yzy153, 2, 10, at, 'yzy153', report, _DECIMALS_2_10)
+    )
+    w_yzy154 = get('yzy154')
+    v_yzy154 = None if w_yzy154 is None else (
+        _DECIMALS_2_10.get(w_yzy154)
+        or _c.read_decimal(w_yzy154, 2, 10, at, 'yzy154', report, _DECIMALS_2_10)
+    )
+    w_yzy155 = get('yzy155')
+    v_yzy155 = None if w_yzy155 is None else (
+        _DECIMALS_2_10.get(w_yzy155)
+        or _c.read_decimal(w_yzy155, 2, 10, at, 'yzy155', report, _DECIMALS_2_10)
+    )
+    w_yzy156 = get('yzy156')
+    v_yzy156 = None if w_yzy156 is None else (
+        _DECIMALS_2_10.get(w_yzy156)
+        or _c.read_decimal(w_yzy156, 2, 10, at, 'yzy156', report, _DECIMALS_2_10)
+    )
+    w_yzy157 = get('yzy157')
+    v_yzy157 = None if w_yzy157 is None else (
+        _DECIMALS_2_10.get(w_yzy157)
+        or _c.read_decimal(w_yzy157, 2, 10, at, 'yzy157', report, _DECIMALS_2_10)
+    )
+    w_yzy158 = get('yzy158')
+    v_yzy158 = None if w_yzy158 is None else (
+        _DECIMALS_2_10.get(w_yzy158)
+        or _c.read_decimal(w_yzy158, 2, 10, at, 'yzy158', report, _DECIMALS_2_10)
+    )
+    w_yzy159 = get('yzy159')
+    v_yzy159 = None if w_yzy159 is None else (
+        _DECIMALS_2_10.get(w_yzy159)
+        or _c.read_decimal(w_yzy159, 2, 10, at, 'yzy159', report, _DECIMALS_2_10)
+    )
+    w_yzy160 = get('yzy160')
+    v_yzy160 = None if w_yzy160 is None else (
+        _DECIMALS_2_10.get(w_yzy160)
+        or _c.read_decimal(w_yzy160, 2, 10, at, 'yzy160', report, _DECIMALS_2_10)
+    )
+    w_yzy161 = get('yzy161')
+    if w_yzy161 is not None and len(w_yzy161) > 20:
+        _c.text(w_yzy161, 20, at, 'yzy161', report)
+    v_yzy161 = w_yzy161
+    w_yzy162 = get('yzy162')
+    if w_yzy162 is not None and len(w_yzy162) > 20:
+        _c.text(w_yzy162, 20, at, 'yzy162', report)
+    v_yzy162 = w_yzy162
+    w_yzy163 = get('yzy163')
+    if w_yzy163 is not None and len(w_yzy163) > 30:
+        _c.text(w_yzy163, 30, at, 'yzy163', report)
+    v_yzy163 = w_yzy163
+    w_yzy164 = get('yzy164')
+    if w_yzy164 is not None and len(w_yzy164) > 200:
+        _c.text(w_yzy164, 200, at, 'yzy164', report)
+    v_yzy164 = w_yzy164
+    w_yzy165 = get('yzy165')
+    if w_yzy165 is not None and len(w_yzy165) > 20:
+        _c.text(w_yzy165, 20, at, 'yzy165', report)
+    v_yzy165 = w_yzy165
+    w_yzy166 = get('yzy166')
+    if w_yzy166 is not None and len(w_yzy166) > 20:
+        _c.text(w_yzy166, 20, at, 'yzy166', report)
+    v_yzy166 = w_yzy166
+    w_yzy167 = get('yzy167')
+    if w_yzy167 is not None and len(w_yzy167) > 20:
+        _c.text(w_yzy167, 20, at, 'yzy167', report)
+    v_yzy167 = w_yzy167
+    w_yzy168 = get('yzy168')
+    if w_yzy168 is not None and len(w_yzy168) > 20:
+        _c.text(w_yzy168, 20, at, 'yzy168', report)
+    v_yzy168 = w_yzy168
+    w_yzy169 = get('yzy169')
+    if w_yzy169 is not None and len(w_yzy169) > 20:
+        _c.text(w_yzy169, 20, at, 'yzy169', report)
+    v_yzy169 = w_yzy169
+    w_yzy170 = get('yzy170')
+    if w_yzy170 is not None and len(w_yzy170) > 20:
+        _c.text(w_yzy170, 20, at, 'yzy170', report)
+    v_yzy170 = w_yzy170
+    w_yzy171 = get('yzy171')
+    if w_yzy171 is not None and len(w_yzy171) > 20:
+        _c.text(w_yzy171, 20, at, 'yzy171', report)
+    v_yzy171 = w_yzy171
+    w_yzy172 = get('yzy172')
+    if w_yzy172 is not None and len(w_yzy172) > 20:
+        _c.text(w_yzy172, 20, at, 'yzy172', report)
+    v_yzy172 = w_yzy172
+    w_yzy173 = get('yzy173')
+    if w_yzy173 is not None and len(w_yzy173) > 20:
+        _c.text(w_yzy173, 20, at, 'yzy173', report)
+    v_yzy173 = w_yzy173
+    w_yzy174 = get('yzy174')
+    if w_yzy174 is not None and len(w_yzy174) > 20:
+        _c.text(w_yzy174, 20, at, 'yzy174', report)
+    v_yzy174 = w_yzy174
+    w_yzy175 = get('yzy175')
+    v_yzy175 = None if w_yzy175 is None else _c.read_integer(w_yzy175, at, 'yzy175', report)
+    w_yzy180 = get('yzy180')
+    if w_yzy180 is not None and len(w_yzy180) > 20:
+        _c.text(w_yzy180, 20, at, 'yzy180', report)
+    v_yzy180 = w_yzy180
+    w_yzy181 = get('yzy181')
+    if w_yzy181 is not None and len(w_yzy181) > 20:
+        _c.text(w_yzy181, 20, at, 'yzy181', report)
+    v_yzy181 = w_yzy181
+    w_yzy182 = get('yzy182')
+    if w_yzy182 is not None and len(w_yzy182) > 20:
+        _c.text(w_yzy182, 20, at, 'yzy182', report)
+    v_yzy182 = w_yzy182
+    w_yzy183 = get('yzy183')
+    if w_yzy183 is not None and len(w_yzy183) > 20:
+        _c.text(w_yzy183, 20, at, 'yzy183', report)
+    v_yzy183 = w_yzy183
+    w_yzy184 = get('yzy184')
+    if w_yzy184 is not None and len(w_yzy184) > 20:
+        _c.text(w_yzy184, 20, at, 'yzy184', report)
+    v_yzy184 = w_yzy184
+    w_yzy185 = get('yzy185')
+    if w_yzy185 is not None and len(w_yzy185) > 20:
+        _c.text(w_yzy185, 20, at, 'yzy185', report)
+    v_yzy185 = w_yzy185
+    w_yzy186 = get('yzy186')
+    if w_yzy186 is not None and len(w_yzy186) > 20:
+        _c.text(w_yzy186, 20, at, 'yzy186', report)
+    v_yzy186 = w_yzy186
+    w_yzy187 = get('yzy187')
+    if w_yzy187 is not None and len(w_yzy187) > 20:
+        _c.text(w_yzy187, 20, at, 'yzy187', report)
+    v_yzy187 = w_yzy187
+    w_yzy188 = get('yzy188')
+    if w_yzy188 is not None and len(w_yzy188) > 20:
+        _c.text(w_yzy188, 20, at, 'yzy188', report)
+    v_yzy188 = w_yzy188
+    w_yzy189 = get('yzy189')
+    if w_yzy189 is not None and len(w_yzy189) > 20:
+        _c.text(w_yzy189, 20, at, 'yzy189', report)
+    v_yzy189 = w_yzy189
+    w_yzy190 = get('yzy190')
+    if w_yzy190 is not None and len(w_yzy190) > 20:
+        _c.text(w_yzy190, 20, at, 'yzy190', report)
+    v_yzy190 = w_yzy190
+    w_yzy191 = get('yzy191')
+    if w_yzy191 is not None and len(w_yzy191) > 20:
+        _c.text(w_yzy191, 20, at, 'yzy191', report)
+    v_yzy191 = w_yzy191
+    w_yzy192 = get('yzy192')
+    if w_yzy192 is not None and len(w_yzy192) > 20:
+        _c.text(w_yzy192, 20, at, 'yzy192', report)
+    v_yzy192 = w_yzy192
+    w_yzy193 = get('yzy193')
+    if w_yzy193 is not None and len(w_yzy193) > 20:
+        _c.text(w_yzy193, 20, at, 'yzy193', report)
+    v_yzy193 = w_yzy193
+    w_yzy194 = get('yzy194')
+    if w_yzy194 is not None and len(w_yzy194) > 20:
+        _c.text(w_yzy194, 20, at, 'yzy194', report)
+    v_yzy194 = w_yzy194
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        medical_record_number=v_yzy001,
+        admission_count=v_yzy002,
+        icd_version=v_yzy003,
+        inpatient_serial_number=v_yzy004,
+        age_years=v_akc023,
+        person_name=v_aac003,
+        gender=v_aac004,
+        sex_name=v_yzy008,
+        birth_date=v_aac006,
+        birthplace=v_yzy010,
+        id_card_number=v_yzy011,
+        nationality_code=v_aac161,
+        nationality_name=v_yzy013,
+        ethnicity_code=v_aac005,
+        ethnicity_name=v_yzy015,
+        occupation_name=v_yzy016,
+        marital_status_code=v_aac017,
+        marital_status_name=v_yzy018,
+        work_unit_name=v_aab004,
+        work_unit_address=v_yzy020,
+        work_unit_phone=v_yzy021,
+        work_unit_postcode=v_yzy022,
+        hukou_address=v_aac010,
+        hukou_postcode=v_yzy024,
+        contact_name=v_aae004,
+        contact_relationship=v_yzy026,
+        contact_address=v_yzy027,
+        contact_phone=v_yzy028,
+        health_card_number=v_yzy029,
+        record_admission_date=v_ykc701,
+        admission_dept_code=v_yzy032,
+        admission_dept_name=v_yzy033,
+        admission_ward=v_yzy034,
+        record_discharge_date=v_ykc702,
+        discharge_dept_code=v_yzy037,
+        discharge_dept_name=v_yzy038,
+        discharge_ward=v_yzy039,
+        stay_days_declared=v_akb063,
+        outpatient_diagnosis_code=v_akc193,
+        outpatient_diagnosis_name=v_akc050,
+        outpatient_doctor_code=v_yzy043,
+        outpatient_doctor_name=v_ake022,
+        pathology_diagnosis=v_yzy045,
+        allergy_drugs=v_yzy046,
+        record_rescue_count=v_yzy047,
+        record_rescue_success_count=v_yzy048,
+        dept_head_code=v_yzy049,
+        dept_head_name=v_yzy050,
+        chief_physician_code=v_yzy051,
+        chief_physician_name=v_yzy052,
+        attending_physician_code=v_yzy053,
+        attending_physician_name=v_yzy054,
+        resident_physician_code=v_yzy055,
+        resident_physician_name=v_yzy056,
+        trainee_physician_code=v_yzy057,
+        trainee_physician_name=v_yzy058,
+        intern_code=v_yzy059,
+        intern_name=v_yzy060,
+        coder_code=v_yzy061,
+        coder_name=v_yzy062,
+        record_quality_code=v_yzy063,
+        record_quality_name=v_yzy064,
+        qc_doctor_code=v_yzy065,
+        qc_doctor_name=v_yzy066,
+        qc_nurse_code=v_yzy067,
+        qc_nurse_name=v_yzy068,
+        qc_date=v_yzy069,
+        total_medical_cost=v_akc264,
+        western_medicine_cost=v_ake047,
+        chinese_medicine_cost=v_yzy072,
+        chinese_patent_medicine_cost=v_ake050,
+        chinese_herbal_medicine_cost=v_ake049,
+        other_cost=v_ake044,
+        autopsy_code=v_yzy076,
+        autopsy_name=v_yzy077,
+        blood_type_code=v_yzy078,
+        blood_type_name=v_yzy079,
+        rh_code=v_yzy080,
+        rh_name=v_yzy081,
+        first_transfer_dept_code=v_yzy082,
+        first_transfer_dept_name=v_yzy083,
+        first_transfer_date=v_yzy084,
+        first_transfer_time=v_yzy085,
+        disease_type_code=v_yzy086,
+        disease_type_name=v_yzy087,
+        native_place=v_yzy088,
+        current_address=v_yzy089,
+        current_phone=v_yzy090,
+        current_postcode=v_yzy091,
+        occupation_code=v_aca111,
+        newborn_birth_weight=v_yzy093,
+        newborn_admission_weight=v_yzy094,
+        admission_route_code=v_yzy095,
+        admission_route_name=v_yzy096,
+        clinical_pathway_code=v_yzy097,
+        clinical_pathway_name=v_yzy098,
+        pathology_diagnosis_code=v_yzy099,
+        pathology_number=v_yzy100,
+        drug_allergy_code=v_yzy101,
+        drug_allergy_name=v_yzy102,
+        responsible_nurse_code=v_yzy103,
+        responsible_nurse_name=v_yzy104,
+        discharge_mode_code=v_yzy105,
+        discharge_mode_name=v_yzy106,
+        transfer_receiving_institution=v_yzy107,
+        community_receiving_institution=v_yzy108,
+        readmission_plan_code=v_yzy109,
+        readmission_plan_name=v_yzy110,
+        readmission_purpose=v_yzy111,
+        coma_before_admission_days=v_yzy112,
+        coma_before_admission_hours=v_yzy113,
+        coma_before_admission_minutes=v_yzy114,
+        coma_before_admission_total_minutes=v_yzy115,
+        coma_after_admission_days=v_yzy116,
+        coma_after_admission_hours=v_yzy117,
+        coma_after_admission_minutes=v_yzy118,
+        coma_after_admission_total_minutes=v_yzy119,
+        payment_method_code=v_yzy120,
+        payment_method_name=v_yzy121,
+        self_paid_amount=v_yzy122,
+        general_medical_service_fee=v_yzy123,
+        general_treatment_operation_fee=v_yzy124,
+        nursing_fee=v_yzy125,
+        comprehensive_service_other_fee=v_yzy126,
+        pathology_diagnosis_fee=v_yzy127,
+        laboratory_diagnosis_fee=v_yzy128,
+        imaging_diagnosis_fee=v_yzy129,
+        clinical_diagnosis_item_fee=v_yzy130,
+        non_surgical_treatment_fee=v_yzy131,
+        clinical_physiotherapy_fee=v_yzy132,
+        surgical_treatment_fee=v_yzy133,
+        anaesthesia_fee=v_yzy134,
+        operation_fee=v_yzy135,
+        rehabilitation_fee=v_yzy136,
+        tcm_treatment_fee=v_yzy137,
+        antibacterial_drug_fee=v_yzy138,
+        blood_fee=v_yzy139,
+        albumin_product_fee=v_yzy140,
+        globulin_product_fee=v_yzy141,
+        coagulation_factor_product_fee=v_yzy142,
+        cytokine_product_fee=v_yzy143,
+        exam_disposable_material_fee=v_yzy144,
+        treatment_disposable_material_fee=v_yzy145,
+        surgery_disposable_material_fee=v_yzy146,
+        tcm_syndrome_differentiation_fee=v_yzy147,
+        tcm_differentiation_consultation_fee=v_yzy148,
+        tcm_diagnosis_fee=v_yzy149,
+        tcm_therapy_fee=v_yzy150,
+        tcm_external_therapy_fee=v_yzy151,
+        tcm_bone_injury_fee=v_yzy152,
+        tcm_acupuncture_moxibustion_fee=v_yzy153,
+        tcm_tuina_fee=v_yzy154,
+        tcm_anorectal_therapy_fee=v_yzy155,
+        tcm_special_therapy_fee=v_yzy156,
+        tcm_other_fee=v_yzy157,
+        tcm_special_preparation_fee=v_yzy158,
+        tcm_dietary_therapy_fee=v_yzy159,
+        institution_tcm_preparation_fee=v_yzy160,
+        tcm_treatment_category_code=v_yzy161,
+        tcm_treatment_category_name=v_yzy162,
+        tcm_outpatient_diagnosis_code=v_yzy163,
+        tcm_outpatient_diagnosis_name=v_yzy164,
+        tcm_clinical_pathway_code=v_yzy165,
+        tcm_clinical_pathway_name=v_yzy166,
+        tcm_institution_preparation_code=v_yzy167,
+        tcm_institution_preparation_name=v_yzy168,
+        tcm_equipment_code=v_yzy169,
+        tcm_equipment_name=v_yzy170,
+        tcm_technique_code=v_yzy171,
+        tcm_technique_name=v_yzy172,
+        tcm_syndrome_nursing_code=v_yzy173,
+        tcm_syndrome_nursing_name=v_yzy174,
+        hospital_infection_count=v_yzy175,
+        extension_1=v_yzy180,
+        extension_2=v_yzy181,
+        extension_3=v_yzy182,
+        extension_4=v_yzy183,
+        extension_5=v_yzy184,
+        extension_6=v_yzy185,
+        extension_7=v_yzy186,
+        extension_8=v_yzy187,
+        extension_9=v_yzy188,
+        extension_10=v_yzy189,
+        extension_11=v_yzy190,
+        extension_12=v_yzy191,
+        extension_13=v_yzy192,
+        extension_14=v_yzy193,
+        extension_15=v_yzy194,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if (x_yzy001 := request.medical_record_number) is not None and x_yzy001 != "":
+        wire['yzy001'] = x_yzy001 if type(x_yzy001) is str else _c.write_text(x_yzy001, 'yzy001 病案号')
+    if (x_yzy002 := request.admission_count) is not None:
+        wire['yzy002'] = _c.write_integer(x_yzy002, 'yzy002 住院次数')
+    if (x_yzy003 := request.icd_version) is not None and x_yzy003 != "":
+        wire['yzy003'] = x_yzy003 if type(x_yzy003) is str else _c.write_text(x_yzy003, 'yzy003 ICD版本')
+    if (x_yzy004 := request.inpatient_serial_number) is not None and x_yzy004 != "":
+        wire['yzy004'] = x_yzy004 if type(x_yzy004) is str else _c.write_text(x_yzy004, 'yzy004 住院流水号')
+    if (x_akc023 := request.age_years) is not None:
+        wire['akc023'] = _c.write_integer(x_akc023, 'akc023 年龄')
+    if (x_aac003 := request.person_name) is not None and x_aac003 != "":
+        wire['aac003'] = x_aac003 if type(x_aac003) is str else _c.write_text(x_aac003, 'aac003 姓名')
+    if (x_aac004 := request.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_yzy008 := request.sex_name) is not None and x_yzy008 != "":
+        wire['yzy008'] = x_yzy008 if type(x_yzy008) is str else _c.write_text(x_yzy008, 'yzy008 性别（名称）')
+    if (x_aac006 := request.birth_date) is not None:
+        wire['aac006'] = _c.write_date(x_aac006, '%Y%m%d', 'aac006 出生日期')
+    if (x_yzy010 := request.birthplace) is not None and x_yzy010 != "":
+        wire['yzy010'] = x_yzy010 if type(x_yzy010) is str else _c.write_text(x_yzy010, 'yzy010 出生地')
+    if (x_yzy011 := request.id_card_number) is not None and x_yzy011 != "":
+        wire['yzy011'] = x_yzy011 if type(x_yzy011) is str else _c.write_text(x_yzy011, 'yzy011 身份证号')
+    if (x_aac161 := request.nationality_code) is not None and x_aac161 != "":
+        wire['aac161'] = x_aac161 if type(x_aac161) is str else _c.write_text(x_aac161, 'aac161 国籍编号')
+    if (x_yzy013 := request.nationality_name) is not None and x_yzy013 != "":
+        wire['yzy013'] = x_yzy013 if type(x_yzy013) is str else _c.write_text(x_yzy013, 'yzy013 国籍')
+    if (x_aac005 := request.ethnicity_code) is not None and x_aac005 != "":
+        wire['aac005'] = x_aac005 if type(x_aac005) is str else _c.write_text(x_aac005, 'aac005 民族编号')
+    if (x_yzy015 := request.ethnicity_name) is not None and x_yzy015 != "":
+        wire['yzy015'] = x_yzy015 if type(x_yzy015) is str else _c.write_text(x_yzy015, 'yzy015 民族')
+    if (x_yzy016 := request.occupation_name) is not None and x_yzy016 != "":
+        wire['yzy016'] = x_yzy016 if type(x_yzy016) is str else _c.write_text(x_yzy016, 'yzy016 职业')
+    if (x_aac017 := request.marital_status_code) is not None and x_aac017 != "":
+        wire['aac017'] = x_aac017 if type(x_aac017) is str else _c.write_text(x_aac017, 'aac017 婚姻状况编号')
+    if (x_yzy018 := request.marital_status_name) is not None and x_yzy018 != "":
+        wire['yzy018'] = x_yzy018 if type(x_yzy018) is str else _c.write_text(x_yzy018, 'yzy018 婚姻状况')
+    if (x_aab004 := request.work_unit_name) is not None and x_aab004 != "":
+        wire['aab004'] = x_aab004 if type(x_aab004) is str else _c.write_text(x_aab004, 'aab004 单位名称')
+    if (x_yzy020 := request.work_unit_address) is not None and x_yzy020 != "":
+        wire['yzy020'] = x_yzy020 if type(x_yzy020) is str else _c.write_text(x_yzy020, 'yzy020 单位地址')
+    if (x_yzy021 := request.work_unit_phone) is not None and x_yzy021 != "":
+        wire['yzy021'] = x_yzy021 if type(x_yzy021) is str else _c.write_text(x_yzy021, 'yzy021 单位电话')
+    if (x_yzy022 := request.work_unit_postcode) is not None and x_yzy022 != "":
+        wire['yzy022'] = x_yzy022 if type(x_yzy022) is str else _c.write_text(x_yzy022, 'yzy022 单位邮编')
+    if (x_aac010 := request.hukou_address) is not None and x_aac010 != "":
+        wire['aac010'] = x_aac010 if type(x_aac010) is str else _c.write_text(x_aac010, 'aac010 户口地址')
+    if (x_yzy024 := request.hukou_postcode) is not None and x_yzy024 != "":
+        wire['yzy024'] = x_yzy024 if type(x_yzy024) is str else _c.write_text(x_yzy024, 'yzy024 户口邮编')
+    if (x_aae004 := request.contact_name) is not None and x_aae004 != "":
+        wire['aae004'] = x_aae004 if type(x_aae004) is str else _c.write_text(x_aae004, 'aae004 联系人')
+    if (x_yzy026 := request.contact_relationship) is not None and x_yzy026 != "":
+        wire['yzy026'] = x_yzy026 if type(x_yzy026) is str else _c.write_text(x_yzy026, 'yzy026 与病人关系')
+    if (x_yzy027 := request.contact_address) is not None and x_yzy027 != "":
+        wire['yzy027'] = x_yzy027 if type(x_yzy027) is str else _c.write_text(x_yzy027, 'yzy027 联系人地址')
+    if (x_yzy028 := request.contact_phone) is not None and x_yzy028 != "":
+        wire['yzy028'] = x_yzy028 if type(x_yzy028) is str else _c.write_text(x_yzy028, 'yzy028 联系人电话')
+    if (x_yzy029 := request.health_card_number) is not None and x_yzy029 != "":
+        wire['yzy029'] = x_yzy029 if type(x_yzy029) is str else _c.write_text(x_yzy029, 'yzy029 健康卡号')
+    if (x_ykc701 := request.record_admission_date) is not None:
+        wire['ykc701'] = _c.write_date(x_ykc701, '%Y%m%d', 'ykc701 入院日期')
+    if (x_yzy032 := request.admission_dept_code) is not None and x_yzy032 != "":
+        wire['yzy032'] = x_yzy032 if type(x_yzy032) is str else _c.write_text(x_yzy032, 'yzy032 入院统一科号')
+    if (x_yzy033 := request.admission_dept_name) is not None and x_yzy033 != "":
+        wire['yzy033'] = x_yzy033 if type(x_yzy033) is str else _c.write_text(x_yzy033, 'yzy033 入院科别')
+    if (x_yzy034 := request.admission_ward) is not None and x_yzy034 != "":
+        wire['yzy034'] = x_yzy034 if type(x_yzy034) is str else _c.write_text(x_yzy034, 'yzy034 入院病室')
+    if (x_ykc702 := request.record_discharge_date) is not None:
+        wire['ykc702'] = _c.write_date(x_ykc702, '%Y%m%d', 'ykc702 出院日期')
+    if (x_yzy037 := request.discharge_dept_code) is not None and x_yzy037 != "":
+        wire['yzy037'] = x_yzy037 if type(x_yzy037) is str else _c.write_text(x_yzy037, 'yzy037 出院统一科号')
+    if (x_yzy038 := request.discharge_dept_name) is not None and x_yzy038 != "":
+        wire['yzy038'] = x_yzy038 if type(x_yzy038) is str else _c.write_text(x_yzy038, 'yzy038 出院科别')
+    if (x_yzy039 := request.discharge_ward) is not None and x_yzy039 != "":
+        wire['yzy039'] = x_yzy039 if type(x_yzy039) is str else _c.write_text(x_yzy039, 'yzy039 出院病室')
+    if (x_akb063 := request.stay_days_declared) is not None:
+        wire['akb063'] = _c.write_integer(x_akb063, 'akb063 住院天数')
+    if (x_akc193 := request.outpatient_diagnosis_code) is not None and x_akc193 != "":
+        wire['akc193'] = x_akc193 if type(x_akc193) is str else _c.write_text(x_akc193, 'akc193 门（急）诊诊断编码')
+    if (x_akc050 := request.outpatient_diagnosis_name) is not None and x_akc050 != "":
+        wire['akc050'] = x_akc050 if type(x_akc050) is str else _c.write_text(x_akc050, 'akc050 门（急）诊诊断疾病名')
+    if (x_yzy043 := request.outpatient_doctor_code) is not None and x_yzy043 != "":
+        wire['yzy043'] = x_yzy043 if type(x_yzy043) is str else _c.write_text(x_yzy043, 'yzy043 门、急诊医生编号')
+    if (x_ake022 := request.outpatient_doctor_name) is not None and x_ake022 != "":
+        wire['ake022'] = x_ake022 if type(x_ake022) is str else _c.write_text(x_ake022, 'ake022 门、急诊医生')
+    if (x_yzy045 := request.pathology_diagnosis) is not None and x_yzy045 != "":
+        wire['yzy045'] = x_yzy045 if type(x_yzy045) is str else _c.write_text(x_yzy045, 'yzy045 病理诊断')
+    if (x_yzy046 := request.allergy_drugs) is not None and x_yzy046 != "":
+        wire['yzy046'] = x_yzy046 if type(x_yzy046) is str else _c.write_text(x_yzy046, 'yzy046 过敏药物')
+    if (x_yzy047 := request.record_rescue_count) is not None:
+        wire['yzy047'] = _c.write_integer(x_yzy047, 'yzy047 抢救次数')
+    if (x_yzy048 := request.record_rescue_success_count) is not None:
+        wire['yzy048'] = _c.write_integer(x_yzy048, 'yzy048 抢救成功次数')
+    if (x_yzy049 := request.dept_head_code) is not None and x_yzy049 != "":
+        wire['yzy049'] = x_yzy049 if type(x_yzy049) is str else _c.write_text(x_yzy049, 'yzy049 科主任编号')
+    if (x_yzy050 := request.dept_head_name) is not None and x_yzy050 != "":
+        wire['yzy050'] = x_yzy050 if type(x_yzy050) is str else _c.write_text(x_yzy050, 'yzy050 科主任')
+    if (x_yzy051 := request.chief_physician_code) is not None and x_yzy051 != "":
+        wire['yzy051'] = x_yzy051 if type(x_yzy051) is str else _c.write_text(x_yzy051, 'yzy051 主（副主）任医生编号')
+    if (x_yzy052 := request.chief_physician_name) is not None and x_yzy052 != "":
+        wire['yzy052'] = x_yzy052 if type(x_yzy052) is str else _c.write_text(x_yzy052, 'yzy052 主（副主）任医生')
+    if (x_yzy053 := request.attending_physician_code) is not None and x_yzy053 != "":
+        wire['yzy053'] = x_yzy053 if type(x_yzy053) is str else _c.write_text(x_yzy053, 'yzy053 主治医生编号')
+    if (x_yzy054 := request.attending_physician_name) is not None and x_yzy054 != "":
+        wire['yzy054'] = x_yzy054 if type(x_yzy054) is str else _c.write_text(x_yzy054, 'yzy054 主治医生')
+    if (x_yzy055 := request.resident_physician_code) is not None and x_yzy055 != "":
+        wire['yzy055'] = x_yzy055 if type(x_yzy055) is str else _c.write_text(x_yzy055, 'yzy055 住院医生编号')
+    if (x_yzy056 := request.resident_physician_name) is not None and x_yzy056 != "":
+        wire['yzy056'] = x_yzy056 if type(x_yzy056) is str else _c.write_text(x_yzy056, 'yzy056 住院医生')
+    if (x_yzy057 := request.trainee_physician_code) is not None and x_yzy057 != "":
+        wire['yzy057'] = x_yzy057 if type(x_yzy057) is str else _c.write_text(x_yzy057, 'yzy057 进修医师编号')
+    if (x_yzy058 := request.trainee_physician_name) is not None and x_yzy058 != "":
+        wire['yzy058'] = x_yzy058 if type(x_yzy058) is str else _c.write_text(x_yzy058, 'yzy058 进修医师')
+    if (x_yzy059 := request.intern_code) is not None and x_yzy059 != "":
+        wire['yzy059'] = x_yzy059 if type(x_yzy059) is str else _c.write_text(x_yzy059, 'yzy059 实习医师编号')
+    if (x_yzy060 := request.intern_name) is not None and x_yzy060 != "":
+        wire['yzy060'] = x_yzy060 if type(x_yzy060) is str else _c.write_text(x_yzy060, 'yzy060 实习医师')
+    if (x_yzy061 := request.coder_code) is not None and x_yzy061 != "":
+        wire['yzy061'] = x_yzy061 if type(x_yzy061) is str else _c.write_text(x_yzy061, 'yzy061 编码员编号')
+    if (x_yzy062 := request.coder_name) is not None and x_yzy062 != "":
+        wire['yzy062'] = x_yzy062 if type(x_yzy062) is str else _c.write_text(x_yzy062, 'yzy062 编码员')
+    if (x_yzy063 := request.record_quality_code) is not None and x_yzy063 != "":
+        wire['yzy063'] = x_yzy063 if type(x_yzy063) is str else _c.write_text(x_yzy063, 'yzy063 病案质量编号')
+    if (x_yzy064 := request.record_quality_name) is not None and x_yzy064 != "":
+        wire['yzy064'] = x_yzy064 if type(x_yzy064) is str else _c.write_text(x_yzy064, 'yzy064 病案质量')
+    if (x_yzy065 := request.qc_doctor_code) is not None and x_yzy065 != "":
+        wire['yzy065'] = x_yzy065 if type(x_yzy065) is str else _c.write_text(x_yzy065, 'yzy065 质控医师编号')
+    if (x_yzy066 := request.qc_doctor_name) is not None and x_yzy066 != "":
+        wire['yzy066'] = x_yzy066 if type(x_yzy066) is str else _c.write_text(x_yzy066, 'yzy066 质控医师')
+    if (x_yzy067 := request.qc_nurse_code) is not None and x_yzy067 != "":
+        wire['yzy067'] = x_yzy067 if type(x_yzy067) is str else _c.write_text(x_yzy067, 'yzy067 质控护士编号')
+    if (x_yzy068 := request.qc_nurse_name) is not None and x_yzy068 != "":
+        wire['yzy068'] = x_yzy068 if type(x_yzy068) is str else _c.write_text(x_yzy068, 'yzy068 质控护士')
+    if (x_yzy069 := request.qc_date) is not None and x_yzy069 != "":
+        wire['yzy069'] = x_yzy069 if type(x_yzy069) is str else _c.write_text(x_yzy069, 'yzy069 质控日期')
+    if (x_akc264 := request.total_medical_cost) is not None:
+        wire['akc264'] = _c.write_decimal(x_akc264, 2, 10, 'akc264 医疗总费用')
+    if (x_ake047 := request.western_medicine_cost) is not None:
+        wire['ake047'] = _c.write_decimal(x_ake047, 2, 10, 'ake047 西药费')
+    if (x_yzy072 := request.chinese_medicine_cost) is not None:
+        wire['yzy072'] = _c.write_decimal(x_yzy072, 2, 10, 'yzy072 中药费')
+    if (x_ake050 := request.chinese_patent_medicine_cost) is not None:
+        wire['ake050'] = _c.write_decimal(x_ake050, 2, 10, 'ake050 中成药费')
+    if (x_ake049 := request.chinese_herbal_medicine_cost) is not None:
+        wire['ake049'] = _c.write_decimal(x_ake049, 2, 10, 'ake049 中草药费')
+    if (x_ake044 := request.other_cost) is not None:
+        wire['ake044'] = _c.write_decimal(x_ake044, 2, 10, 'ake044 其他费')
+    if (x_yzy076 := request.autopsy_code) is not None and x_yzy076 != "":
+        wire['yzy076'] = x_yzy076 if type(x_yzy076) is str else _c.write_text(x_yzy076, 'yzy076 是否尸检编号')
+    if (x_yzy077 := request.autopsy_name) is not None and x_yzy077 != "":
+        wire['yzy077'] = x_yzy077 if type(x_yzy077) is str else _c.write_text(x_yzy077, 'yzy077 是否尸检')
+    if (x_yzy078 := request.blood_type_code) is not None and x_yzy078 != "":
+        wire['yzy078'] = x_yzy078 if type(x_yzy078) is str else _c.write_text(x_yzy078, 'yzy078 血型编号')
+    if (x_yzy079 := request.blood_type_name) is not None and x_yzy079 != "":
+        wire['yzy079'] = x_yzy079 if type(x_yzy079) is str else _c.write_text(x_yzy079, 'yzy079 血型')
+    if (x_yzy080 := request.rh_code) is not None and x_yzy080 != "":
+        wire['yzy080'] = x_yzy080 if type(x_yzy080) is str else _c.write_text(x_yzy080, 'yzy080 RH编号')
+    if (x_yzy081 := request.rh_name) is not None and x_yzy081 != "":
+        wire['yzy081'] = x_yzy081 if type(x_yzy081) is str else _c.write_text(x_yzy081, 'yzy081 RH')
+    if (x_yzy082 := request.first_transfer_dept_code) is not None and x_yzy082 != "":
+        wire['yzy082'] = x_yzy082 if type(x_yzy082) is str else _c.write_text(x_yzy082, 'yzy082 首次转科统一科号')
+    if (x_yzy083 := request.first_transfer_dept_name) is not None and x_yzy083 != "":
+        wire['yzy083'] = x_yzy083 if type(x_yzy083) is str else _c.write_text(x_yzy083, 'yzy083 首次转科科别')
+    if (x_yzy084 := request.first_transfer_date) is not None:
+        wire['yzy084'] = _c.write_date(x_yzy084, '%Y%m%d', 'yzy084 首次转科日期')
+    if (x_yzy085 := request.first_transfer_time) is not None and x_yzy085 != "":
+        wire['yzy085'] = x_yzy085 if type(x_yzy085) is str else _c.write_text(x_yzy085, 'yzy085 首次转科时间')
+    if (x_yzy086 := request.disease_type_code) is not None and x_yzy086 != "":
+        wire['yzy086'] = x_yzy086 if type(x_yzy086) is str else _c.write_text(x_yzy086, 'yzy086 疾病分型编号')
+    if (x_yzy087 := request.disease_type_name) is not None and x_yzy087 != "":
+        wire['yzy087'] = x_yzy087 if type(x_yzy087) is str else _c.write_text(x_yzy087, 'yzy087 疾病分型')
+    if (x_yzy088 := request.native_place) is not None and x_yzy088 != "":
+        wire['yzy088'] = x_yzy088 if type(x_yzy088) is str else _c.write_text(x_yzy088, 'yzy088 籍贯')
+    if (x_yzy089 := request.current_address) is not None and x_yzy089 != "":
+        wire['yzy089'] = x_yzy089 if type(x_yzy089) is str else _c.write_text(x_yzy089, 'yzy089 现住址')
+    if (x_yzy090 := request.current_phone) is not None and x_yzy090 != "":
+        wire['yzy090'] = x_yzy090 if type(x_yzy090) is str else _c.write_text(x_yzy090, 'yzy090 现电话')
+    if (x_yzy091 := request.current_postcode) is not None and x_yzy091 != "":
+        wire['yzy091'] = x_yzy091 if type(x_yzy091) is str else _c.write_text(x_yzy091, 'yzy091 现邮编')
+    if (x_aca111 := request.occupation_code) is not None and x_aca111 != "":
+        wire['aca111'] = x_aca111 if type(x_aca111) is str else _c.write_text(x_aca111, 'aca111 职业编号')
+    if (x_yzy093 := request.newborn_birth_weight) is not None and x_yzy093 != "":
+        wire['yzy093'] = x_yzy093 if type(x_yzy093) is str else _c.write_text(x_yzy093, 'yzy093 新生儿出生体重')
+    if (x_yzy094 := request.newborn_admission_weight) is not None and x_yzy094 != "":
+        wire['yzy094'] = x_yzy094 if type(x_yzy094) is str else _c.write_text(x_yzy094, 'yzy094 新生儿入院体重')
+    if (x_yzy095 := request.admission_route_code) is not None and x_yzy095 != "":
+        wire['yzy095'] = x_yzy095 if type(x_yzy095) is str else _c.write_text(x_yzy095, 'yzy095 入院途径编号')
+    if (x_yzy096 := request.admission_route_name) is not None and x_yzy096 != "":
+        wire['yzy096'] = x_yzy096 if type(x_yzy096) is str else _c.write_text(x_yzy096, 'yzy096 入院途径')
+    if (x_yzy097 := request.clinical_pathway_code) is not None and x_yzy097 != "":
+        wire['yzy097'] = x_yzy097 if type(x_yzy097) is str else _c.write_text(x_yzy097, 'yzy097 临床路径病例编号')
+    if (x_yzy098 := request.clinical_pathway_name) is not None and x_yzy098 != "":
+        wire['yzy098'] = x_yzy098 if type(x_yzy098) is str else _c.write_text(x_yzy098, 'yzy098 临床路径病例')
+    if (x_yzy099 := request.pathology_diagnosis_code) is not None and x_yzy099 != "":
+        wire['yzy099'] = x_yzy099 if type(x_yzy099) is str else _c.write_text(x_yzy099, 'yzy099 病理疾病编码')
+    if (x_yzy100 := request.pathology_number) is not None and x_yzy100 != "":
+        wire['yzy100'] = x_yzy100 if type(x_yzy100) is str else _c.write_text(x_yzy100, 'yzy100 病理号')
+    if (x_yzy101 := request.drug_allergy_code) is not None and x_yzy101 != "":
+        wire['yzy101'] = x_yzy101 if type(x_yzy101) is str else _c.write_text(x_yzy101, 'yzy101 是否药物过敏编号')
+    if (x_yzy102 := request.drug_allergy_name) is not None and x_yzy102 != "":
+        wire['yzy102'] = x_yzy102 if type(x_yzy102) is str else _c.write_text(x_yzy102, 'yzy102 是否药物过敏')
+    if (x_yzy103 := request.responsible_nurse_code) is not None and x_yzy103 != "":
+        wire['yzy103'] = x_yzy103 if type(x_yzy103) is str else _c.write_text(x_yzy103, 'yzy103 责任护士编号')
+    if (x_yzy104 := request.responsible_nurse_name) is not None and x_yzy104 != "":
+        wire['yzy104'] = x_yzy104 if type(x_yzy104) is str else _c.write_text(x_yzy104, 'yzy104 责任护士')
+    if (x_yzy105 := request.discharge_mode_code) is not None and x_yzy105 != "":
+        wire['yzy105'] = x_yzy105 if type(x_yzy105) is str else _c.write_text(x_yzy105, 'yzy105 离院方式编号')
+    if (x_yzy106 := request.discharge_mode_name) is not None and x_yzy106 != "":
+        wire['yzy106'] = x_yzy106 if type(x_yzy106) is str else _c.write_text(x_yzy106, 'yzy106 离院方式')
+    if (x_yzy107 := request.transfer_receiving_institution) is not None and x_yzy107 != "":
+        wire['yzy107'] = x_yzy107 if type(x_yzy107) is str else _c.write_text(x_yzy107, 'yzy107 拟接收医疗机构名称（医嘱转院）')
+    if (x_yzy108 := request.community_receiving_institution) is not None and x_yzy108 != "":
+        wire['yzy108'] = x_yzy108 if type(x_yzy108) is str else _c.write_text(x_yzy108, 'yzy108 拟接收医疗机构名称（转社区卫生服务机构/乡镇卫生院）')
+    if (x_yzy109 := request.readmission_plan_code) is not None and x_yzy109 != "":
+        wire['yzy109'] = x_yzy109 if type(x_yzy109) is str else _c.write_text(x_yzy109, 'yzy109 是否有出院31天内再住院计划编号')
+    if (x_yzy110 := request.readmission_plan_name) is not None and x_yzy110 != "":
+        wire['yzy110'] = x_yzy110 if type(x_yzy110) is str else _c.write_text(x_yzy110, 'yzy110 是否有出院31天内再住院计划')
+    if (x_yzy111 := request.readmission_purpose) is not None and x_yzy111 != "":
+        wire['yzy111'] = x_yzy111 if type(x_yzy111) is str else _c.write_text(x_yzy111, 'yzy111 再住院目的')
+    if (x_yzy112 := request.coma_before_admission_days) is not None:
+        wire['yzy112'] = _c.write_integer(x_yzy112, 'yzy112 颅脑损伤患者昏迷时间：入院前（天）')
+    if (x_yzy113 := request.coma_before_admission_hours) is not None:
+        wire['yzy113'] = _c.write_integer(x_yzy113, 'yzy113 颅脑损伤患者昏迷时间：入院前（小时）')
+    if (x_yzy114 := request.coma_before_admission_minutes) is not None:
+        wire['yzy114'] = _c.write_integer(x_yzy114, 'yzy114 颅脑损伤患者昏迷时间：入院前（分钟）')
+    if (x_yzy115 := request.coma_before_admission_total_minutes) is not None:
+        wire['yzy115'] = _c.write_integer(x_yzy115, 'yzy115 入院前昏迷总分钟')
+    if (x_yzy116 := request.coma_after_admission_days) is not None:
+        wire['yzy116'] = _c.write_integer(x_yzy116, 'yzy116 颅脑损伤患者昏迷时间：入院后（天）')
+    if (x_yzy117 := request.coma_after_admission_hours) is not None:
+        wire['yzy117'] = _c.write_integer(x_yzy117, 'yzy117 颅脑损伤患者昏迷时间：入院后（小时）')
+    if (x_yzy118 := request.coma_after_admission_minutes) is not None:
+        wire['yzy118'] = _c.write_integer(x_yzy118, 'yzy118 颅脑损伤患者昏迷时间：入院后（分钟）')
+    if (x_yzy119 := request.coma_after_admission_total_minutes) is not None:
+        wire['yzy119'] = _c.write_integer(x_yzy119, 'yzy119 入院后昏迷总分钟')
+    if (x_yzy120 := request.payment_method_code) is not None and x_yzy120 != "":
+        wire['yzy120'] = x_yzy120 if type(x_yzy120) is str else _c.write_text(x_yzy120, 'yzy120 付款方式编号')
+    if (x_yzy121 := request.payment_method_name) is not None and x_yzy121 != "":
+        wire['yzy121'] = x_yzy121 if type(x_yzy121) is str else _c.write_text(x_yzy121, 'yzy121 付款方式')
+    if (x_yzy122 := request.self_paid_amount) is not None:
+        wire['yzy122'] = _c.write_decimal(x_yzy122, 2, 10, 'yzy122 住院总费用：自费金额')
+    if (x_yzy123 := request.general_medical_service_fee) is not None:
+        wire['yzy123'] = _c.write_decimal(x_yzy123, 2, 10, 'yzy123 综合医疗服务类：(1)一般医疗服务费')
+    if (x_yzy124 := request.general_treatment_operation_fee) is not None:
+        wire['yzy124'] = _c.write_decimal(x_yzy124, 2, 10, 'yzy124 综合医疗服务类：(2)一般治疗操作费')
+    if (x_yzy125 := request.nursing_fee) is not None:
+        wire['yzy125'] = _c.write_decimal(x_yzy125, 2, 10, 'yzy125 综合医疗服务类：(3)护理费')
+    if (x_yzy126 := request.comprehensive_service_other_fee) is not None:
+        wire['yzy126'] = _c.write_decimal(x_yzy126, 2, 10, 'yzy126 综合医疗服务类：(4)其他费用')
+    if (x_yzy127 := request.pathology_diagnosis_fee) is not None:
+        wire['yzy127'] = _c.write_decimal(x_yzy127, 2, 10, 'yzy127 诊断类：(5)病理诊断费')
+    if (x_yzy128 := request.laboratory_diagnosis_fee) is not None:
+        wire['yzy128'] = _c.write_decimal(x_yzy128, 2, 10, 'yzy128 诊断类：(6)实验室诊断费')
+    if (x_yzy129 := request.imaging_diagnosis_fee) is not None:
+        wire['yzy129'] = _c.write_decimal(x_yzy129, 2, 10, 'yzy129 诊断类：(7)影像学诊断费')
+    if (x_yzy130 := request.clinical_diagnosis_item_fee) is not None:
+        wire['yzy130'] = _c.write_decimal(x_yzy130, 2, 10, 'yzy130 诊断类：(8)临床诊断项目费')
+    if (x_yzy131 := request.non_surgical_treatment_fee) is not None:
+        wire['yzy131'] = _c.write_decimal(x_yzy131, 2, 10, 'yzy131 治疗类：(9)非手术治疗项目费')
+    if (x_yzy132 := request.clinical_physiotherapy_fee) is not None:
+        wire['yzy132'] = _c.write_decimal(x_yzy132, 2, 10, 'yzy132 治疗类：非手术治疗项目费 其中临床物理治疗费')
+    if (x_yzy133 := request.surgical_treatment_fee) is not None:
+        wire['yzy133'] = _c.write_decimal(x_yzy133, 2, 10, 'yzy133 治疗类：(10)手术治疗费')
+    if (x_yzy134 := request.anaesthesia_fee) is not None:
+        wire['yzy134'] = _c.write_decimal(x_yzy134, 2, 10, 'yzy134 治疗类：手术治疗费 其中麻醉费')
+    if (x_yzy135 := request.operation_fee) is not None:
+        wire['yzy135'] = _c.write_decimal(x_yzy135, 2, 10, 'yzy135 治疗类：手术治疗费 其中手术费')
+    if (x_yzy136 := request.rehabilitation_fee) is not None:
+        wire['yzy136'] = _c.write_decimal(x_yzy136, 2, 10, 'yzy136 康复类：(11)康复费')
+    if (x_yzy137 := request.tcm_treatment_fee) is not None:
+        wire['yzy137'] = _c.write_decimal(x_yzy137, 2, 10, 'yzy137 中医类：中医治疗类')
+    if (x_yzy138 := request.antibacterial_drug_fee) is not None:
+        wire['yzy138'] = _c.write_decimal(x_yzy138, 2, 10, 'yzy138 西药类：西药费 其中抗菌药物费用')
+    if (x_yzy139 := request.blood_fee) is not None:
+        wire['yzy139'] = _c.write_decimal(x_yzy139, 2, 10, 'yzy139 血液和血液制品类：血费')
+    if (x_yzy140 := request.albumin_product_fee) is not None:
+        wire['yzy140'] = _c.write_decimal(x_yzy140, 2, 10, 'yzy140 血液和血液制品类：白蛋白类制品费')
+    if (x_yzy141 := request.globulin_product_fee) is not None:
+        wire['yzy141'] = _c.write_decimal(x_yzy141, 2, 10, 'yzy141 血液和血液制品类：球蛋白制品费')
+    if (x_yzy142 := request.coagulation_factor_product_fee) is not None:
+        wire['yzy142'] = _c.write_decimal(x_yzy142, 2, 10, 'yzy142 血液和血液制品类：凝血因子类制品费')
+    if (x_yzy143 := request.cytokine_product_fee) is not None:
+        wire['yzy143'] = _c.write_decimal(x_yzy143, 2, 10, 'yzy143 血液和血液制品类：细胞因子类费')
+    if (x_yzy144 := request.exam_disposable_material_fee) is not None:
+        wire['yzy144'] = _c.write_decimal(x_yzy144, 2, 10, 'yzy144 耗材类：检查用一次性医用材料费')
+    if (x_yzy145 := request.treatment_disposable_material_fee) is not None:
+        wire['yzy145'] = _c.write_decimal(x_yzy145, 2, 10, 'yzy145 耗材类：治疗用一次性医用材料费')
+    if (x_yzy146 := request.surgery_disposable_material_fee) is not None:
+        wire['yzy146'] = _c.write_decimal(x_yzy146, 2, 10, 'yzy146 耗材类：手术用一次性医用材料费')
+    if (x_yzy147 := request.tcm_syndrome_differentiation_fee) is not None:
+        wire['yzy147'] = _c.write_decimal(x_yzy147, 2, 10, 'yzy147 综合医疗服务类：一般医疗服务费 其中中医辨证论治费（中医）')
+    if (x_yzy148 := request.tcm_differentiation_consultation_fee) is not None:
+        wire['yzy148'] = _c.write_decimal(x_yzy148, 2, 10, 'yzy148 综合医疗服务类：一般医疗服务费 其中中医辨证论治会诊费（中医）')
+    if (x_yzy149 := request.tcm_diagnosis_fee) is not None:
+        wire['yzy149'] = _c.write_decimal(x_yzy149, 2, 10, 'yzy149 中医类：诊断（中医）')
+    if (x_yzy150 := request.tcm_therapy_fee) is not None:
+        wire['yzy150'] = _c.write_decimal(x_yzy150, 2, 10, 'yzy150 中医类：治疗（中医）')
+    if (x_yzy151 := request.tcm_external_therapy_fee) is not None:
+        wire['yzy151'] = _c.write_decimal(x_yzy151, 2, 10, 'yzy151 中医类：治疗 其中外治（中医）')
+    if (x_yzy152 := request.tcm_bone_injury_fee) is not None:
+        wire['yzy152'] = _c.write_decimal(x_yzy152, 2, 10, 'yzy152 中医类：治疗 其中骨伤（中医）')
+    if (x_yzy153 := request.tcm_acupuncture_moxibustion_fee) is not None:
+        wire['yzy153'] = _c.write_decimal(x_yzy153, 2, 10, 'yzy153 中医类：治疗 其中针刺与灸法（中医）')
+    if (x_yzy154 := request.tcm_tuina_fee) is not None:
+        wire['yzy154'] = _c.write_decimal(x_yzy154, 2, 10, 'yzy154 中医类：治疗 推拿治疗（中医）')
+    if (x_yzy155 := request.tcm_anorectal_therapy_fee) is not None:
+        wire['yzy155'] = _c.write_decimal(x_yzy155, 2, 10, 'yzy155 中医类：治疗 其中肛肠治疗（中医）')
+    if (x_yzy156 := request.tcm_special_therapy_fee) is not None:
+        wire['yzy156'] = _c.write_decimal(x_yzy156, 2, 10, 'yzy156 中医类：治疗 其中特殊治疗（中医）')
+    if (x_yzy157 := request.tcm_other_fee) is not None:
+        wire['yzy157'] = _c.write_decimal(x_yzy157, 2, 10, 'yzy157 中医类：其他（中医）')
+    if (x_yzy158 := request.tcm_special_preparation_fee) is not None:
+        wire['yzy158'] = _c.write_decimal(x_yzy158, 2, 10, 'yzy158 中医类：其他 其中中药特殊调配加工（中医）')
+    if (x_yzy159 := request.tcm_dietary_therapy_fee) is not None:
+        wire['yzy159'] = _c.write_decimal(x_yzy159, 2, 10, 'yzy159 中医类：其他 其中辨证施膳（中医）')
+    if (x_yzy160 := request.institution_tcm_preparation_fee) is not None:
+        wire['yzy160'] = _c.write_decimal(x_yzy160, 2, 10, 'yzy160 中药类：中成药费 其中医疗机构中药制剂费（中医）')
+    if (x_yzy161 := request.tcm_treatment_category_code) is not None and x_yzy161 != "":
+        wire['yzy161'] = x_yzy161 if type(x_yzy161) is str else _c.write_text(x_yzy161, 'yzy161 治疗类别编号（中医类）')
+    if (x_yzy162 := request.tcm_treatment_category_name) is not None and x_yzy162 != "":
+        wire['yzy162'] = x_yzy162 if type(x_yzy162) is str else _c.write_text(x_yzy162, 'yzy162 治疗类别（中医类）')
+    if (x_yzy163 := request.tcm_outpatient_diagnosis_code) is not None and x_yzy163 != "":
+        wire['yzy163'] = x_yzy163 if type(x_yzy163) is str else _c.write_text(x_yzy163, 'yzy163 门（急）诊中医诊断编码（中医类）')
+    if (x_yzy164 := request.tcm_outpatient_diagnosis_name) is not None and x_yzy164 != "":
+        wire['yzy164'] = x_yzy164 if type(x_yzy164) is str else _c.write_text(x_yzy164, 'yzy164 门（急）诊中医诊断（中医类）')
+    if (x_yzy165 := request.tcm_clinical_pathway_code) is not None and x_yzy165 != "":
+        wire['yzy165'] = x_yzy165 if type(x_yzy165) is str else _c.write_text(x_yzy165, 'yzy165 实施临床路径编号（中医类）')
+    if (x_yzy166 := request.tcm_clinical_pathway_name) is not None and x_yzy166 != "":
+        wire['yzy166'] = x_yzy166 if type(x_yzy166) is str else _c.write_text(x_yzy166, 'yzy166 实施临床路径（中医类）')
+    if (x_yzy167 := request.tcm_institution_preparation_code) is not None and x_yzy167 != "":
+        wire['yzy167'] = x_yzy167 if type(x_yzy167) is str else _c.write_text(x_yzy167, 'yzy167 使用医疗机构中药制剂编号（中医类）')
+    if (x_yzy168 := request.tcm_institution_preparation_name) is not None and x_yzy168 != "":
+        wire['yzy168'] = x_yzy168 if type(x_yzy168) is str else _c.write_text(x_yzy168, 'yzy168 使用医疗机构中药制剂（中医类）')
+    if (x_yzy169 := request.tcm_equipment_code) is not None and x_yzy169 != "":
+        wire['yzy169'] = x_yzy169 if type(x_yzy169) is str else _c.write_text(x_yzy169, 'yzy169 使用中医诊疗设备编号（中医类）')
+    if (x_yzy170 := request.tcm_equipment_name) is not None and x_yzy170 != "":
+        wire['yzy170'] = x_yzy170 if type(x_yzy170) is str else _c.write_text(x_yzy170, 'yzy170 使用中医诊疗设备（中医类）')
+    if (x_yzy171 := request.tcm_technique_code) is not None and x_yzy171 != "":
+        wire['yzy171'] = x_yzy171 if type(x_yzy171) is str else _c.write_text(x_yzy171, 'yzy171 使用中医诊疗技术编号（中医类）')
+    if (x_yzy172 := request.tcm_technique_name) is not None and x_yzy172 != "":
+        wire['yzy172'] = x_yzy172 if type(x_yzy172) is str else _c.write_text(x_yzy172, 'yzy172 使用中医诊疗技术（中医类）')
+    if (x_yzy173 := request.tcm_syndrome_nursing_code) is not None and x_yzy173 != "":
+        wire['yzy173'] = x_yzy173 if type(x_yzy173) is str else _c.write_text(x_yzy173, 'yzy173 辨证施护编号（中医类）')
+    if (x_yzy174 := request.tcm_syndrome_nursing_name) is not None and x_yzy174 != "":
+        wire['yzy174'] = x_yzy174 if type(x_yzy174) is str else _c.write_text(x_yzy174, 'yzy174 辨证施护（中医类）')
+    if (x_yzy175 := request.hospital_infection_count) is not None:
+        wire['yzy175'] = _c.write_integer(x_yzy175, 'yzy175 医院感染次数')
+    if (x_yzy180 := request.extension_1) is not None and x_yzy180 != "":
+        wire['yzy180'] = x_yzy180 if type(x_yzy180) is str else _c.write_text(x_yzy180, 'yzy180 扩展1')
+    if (x_yzy181 := request.extension_2) is not None and x_yzy181 != "":
+        wire['yzy181'] = x_yzy181 if type(x_yzy181) is str else _c.write_text(x_yzy181, 'yzy181 扩展2')
+    if (x_yzy182 := request.extension_3) is not None and x_yzy182 != "":
+        wire['yzy182'] = x_yzy182 if type(x_yzy182) is str else _c.write_text(x_yzy182, 'yzy182 扩展3')
+    if (x_yzy183 := request.extension_4) is not None and x_yzy183 != "":
+        wire['yzy183'] = x_yzy183 if type(x_yzy183) is str else _c.write_text(x_yzy183, 'yzy183 扩展4')
+    if (x_yzy184 := request.extension_5) is not None and x_yzy184 != "":
+        wire['yzy184'] = x_yzy184 if type(x_yzy184) is str else _c.write_text(x_yzy184, 'yzy184 扩展5')
+    if (x_yzy185 := request.extension_6) is not None and x_yzy185 != "":
+        wire['yzy185'] = x_yzy185 if type(x_yzy185) is str else _c.write_text(x_yzy185, 'yzy185 扩展6')
+    if (x_yzy186 := request.extension_7) is not None and x_yzy186 != "":
+        wire['yzy186'] = x_yzy186 if type(x_yzy186) is str else _c.write_text(x_yzy186, 'yzy186 扩展7')
+    if (x_yzy187 := request.extension_8) is not None and x_yzy187 != "":
+        wire['yzy187'] = x_yzy187 if type(x_yzy187) is str else _c.write_text(x_yzy187, 'yzy187 扩展8')
+    if (x_yzy188 := request.extension_9) is not None and x_yzy188 != "":
+        wire['yzy188'] = x_yzy188 if type(x_yzy188) is str else _c.write_text(x_yzy188, 'yzy188 扩展9')
+    if (x_yzy189 := request.extension_10) is not None and x_yzy189 != "":
+        wire['yzy189'] = x_yzy189 if type(x_yzy189) is str else _c.write_text(x_yzy189, 'yzy189 扩展10')
+    if (x_yzy190 := request.extension_11) is not None and x_yzy190 != "":
+        wire['yzy190'] = x_yzy190 if type(x_yzy190) is str else _c.write_text(x_yzy190, 'yzy190 扩展11')
+    if (x_yzy191 := request.extension_12) is not None and x_yzy191 != "":
+        wire['yzy191'] = x_yzy191 if type(x_yzy191) is str else _c.write_text(x_yzy191, 'yzy191 扩展12')
+    if (x_yzy192 := request.extension_13) is not None and x_yzy192 != "":
+        wire['yzy192'] = x_yzy192 if type(x_yzy192) is str else _c.write_text(x_yzy192, 'yzy192 扩展13')
+    if (x_yzy193 := request.extension_14) is not None and x_yzy193 != "":
+        wire['yzy193'] = x_yzy193 if type(x_yzy193) is str else _c.write_text(x_yzy193, 'yzy193 扩展14')
+    if (x_yzy194 := request.extension_15) is not None and x_yzy194 != "":
+        wire['yzy194'] = x_yzy194 if type(x_yzy194) is str else _c.write_text(x_yzy194, 'yzy194 扩展15')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """住院病人信息（病案首页）录入 (bizh200101, §4.3.1): inpatient medical-record front page: patient and stay."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """住院病人信息（病案首页）录入 (bizh200101, §4.3.1): inpatient medical-record front page: patient and stay."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

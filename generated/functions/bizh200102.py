@@ -3,25 +3,294 @@
 
 submit all diagnoses of the stay aaz218 for the medical-record front page, one detail
 row each (提交病案首页中住院病人的诊断相关信息)
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200102 import Bizh200102Request as Request
-from generated.models.bizh200102 import Bizh200102Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200102'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestDetailRow:
+    """detail 诊断信息: one row of the bizh200102 request."""
+
+    sequence_number: int | None = None
+    """yzy201 排序: sequence number of the row (1, 2, …)"""
+    diagnosis_type: str | None = None
+    """yzy202 诊断类型: diagnosis type code (main / other …)"""
+    diagnosis_name: str | None = None
+    """akc185 疾病名称: diagnosis name"""
+    diagnosis_icd_code: str | None = None
+    """akc196 ICD码: ICD-10 diagnosis code"""
+    admission_condition_code: str | None = None
+    """yzy205 入院病情编号: condition-on-admission code"""
+    admission_condition_name: str | None = None
+    """yzy206 入院病情: condition-on-admission name"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200102 住院病人诊断信息（病案首页）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    icd_version: str | None = None
+    """yzy003 ICD版本: ICD version code"""
+    detail_rows: tuple[RequestDetailRow, ...] = ()
+    """detail 诊断信息"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200102 住院病人诊断信息（病案首页）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_DETAIL_KEYS = frozenset(('yzy201', 'yzy202', 'akc185', 'akc196', 'yzy205', 'yzy206'))
+
+
+def _parse_request_detail(row: Mapping[str, Any], at: str, report: Report) -> RequestDetailRow:
+    get = row.get
+    w_yzy201 = get('yzy201')
+    v_yzy201 = None if w_yzy201 is None else _c.read_integer(w_yzy201, at, 'yzy201', report)
+    w_yzy202 = get('yzy202')
+    if w_yzy202 is not None and len(w_yzy202) > 20:
+        _c.text(w_yzy202, 20, at, 'yzy202', report)
+    v_yzy202 = w_yzy202
+    w_akc185 = get('akc185')
+    if w_akc185 is not None and len(w_akc185) > 200:
+        _c.text(w_akc185, 200, at, 'akc185', report)
+    v_akc185 = w_akc185
+    w_akc196 = get('akc196')
+    if w_akc196 is not None and len(w_akc196) > 30:
+        _c.text(w_akc196, 30, at, 'akc196', report)
+    v_akc196 = w_akc196
+    w_yzy205 = get('yzy205')
+    if w_yzy205 is not None and len(w_yzy205) > 20:
+        _c.text(w_yzy205, 20, at, 'yzy205', report)
+    v_yzy205 = w_yzy205
+    w_yzy206 = get('yzy206')
+    if w_yzy206 is not None and len(w_yzy206) > 20:
+        _c.text(w_yzy206, 20, at, 'yzy206', report)
+    v_yzy206 = w_yzy206
+    if not _REQUEST_DETAIL_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_DETAIL_KEYS, at, report)
+    return RequestDetailRow(
+        sequence_number=v_yzy201,
+        diagnosis_type=v_yzy202,
+        diagnosis_name=v_akc185,
+        diagnosis_icd_code=v_akc196,
+        admission_condition_code=v_yzy205,
+        admission_condition_name=v_yzy206,
+    )
+
+
+def _build_request_detail(row: RequestDetailRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_yzy201 := row.sequence_number) is not None:
+        wire['yzy201'] = _c.write_integer(x_yzy201, 'yzy201 排序')
+    if (x_yzy202 := row.diagnosis_type) is not None and x_yzy202 != "":
+        wire['yzy202'] = x_yzy202 if type(x_yzy202) is str else _c.write_text(x_yzy202, 'yzy202 诊断类型')
+    if (x_akc185 := row.diagnosis_name) is not None and x_akc185 != "":
+        wire['akc185'] = x_akc185 if type(x_akc185) is str else _c.write_text(x_akc185, 'akc185 疾病名称')
+    if (x_akc196 := row.diagnosis_icd_code) is not None and x_akc196 != "":
+        wire['akc196'] = x_akc196 if type(x_akc196) is str else _c.write_text(x_akc196, 'akc196 ICD码')
+    if (x_yzy205 := row.admission_condition_code) is not None and x_yzy205 != "":
+        wire['yzy205'] = x_yzy205 if type(x_yzy205) is str else _c.write_text(x_yzy205, 'yzy205 入院病情编号')
+    if (x_yzy206 := row.admission_condition_name) is not None and x_yzy206 != "":
+        wire['yzy206'] = x_yzy206 if type(x_yzy206) is str else _c.write_text(x_yzy206, 'yzy206 入院病情')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'yzy003', 'detail'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    w_yzy003 = get('yzy003')
+    v_yzy003 = w_yzy003
+    rows_detail = get('detail') or ()
+    if not rows_detail:
+        _c.missing(report, 'detail', 'detail', False)
+    v_detail = tuple(
+        _parse_request_detail(row, f"detail[{index}].", report)
+        for index, row in enumerate(rows_detail)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        icd_version=v_yzy003,
+        detail_rows=v_detail,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if (x_yzy003 := request.icd_version) is not None and x_yzy003 != "":
+        wire['yzy003'] = x_yzy003 if type(x_yzy003) is str else _c.write_text(x_yzy003, 'yzy003 ICD版本')
+    if request.detail_rows:
+        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """住院病人诊断信息（病案首页）录入 (bizh200102, §4.3.2): inpatient medical-record front page: diagnoses."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """住院病人诊断信息（病案首页）录入 (bizh200102, §4.3.2): inpatient medical-record front page: diagnoses."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -3,25 +3,455 @@
 
 submit the operations of the stay aaz218, one detail row each; optional — only when the
 patient had surgery (选填接口，当病人发生手术治疗时需要提交)
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200103 import Bizh200103Request as Request
-from generated.models.bizh200103 import Bizh200103Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200103'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_CLOSED_YZY210: frozenset[str] = frozenset(('1', '2', '3', '4'))
+_CLOSED_YZY212: frozenset[str] = frozenset(('1', '2', '3', '4'))
+_CLOSED_YZY227: frozenset[str] = frozenset(('1', '2', '3', '4'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestDetailRow:
+    """detail 手术信息: one row of the bizh200103 request."""
+
+    sequence_number: int | None = None
+    """yzy201 排序: sequence number of the row (1, 2, …)"""
+    operation_code_type: str | None = None
+    """yzy901 手术码类型: operation-code type (code system of yzy207)"""
+    operation_code: str | None = None
+    """yzy207 手术码: operation code (ICD-9-CM-3)"""
+    operation_name: str | None = None
+    """yzy208 手术码对应名称: operation name"""
+    operation_date: dt.date | None = None
+    """yzy209 手术日期: operation date"""
+    incision_class_code: str | None = None
+    """yzy210 切口编号: incision class code"""
+    incision_class_name: str | None = None
+    """yzy211 切口: incision class name"""
+    healing_grade_code: str | None = None
+    """yzy212 愈合编号: incision healing grade code"""
+    healing_grade_name: str | None = None
+    """yzy213 愈合: incision healing grade name"""
+    surgeon_code: str | None = None
+    """yzy214 手术医生编号: surgeon code"""
+    surgeon_name: str | None = None
+    """yzy215 手术医生: surgeon name"""
+    anaesthesia_method_code: str | None = None
+    """yzy216 麻醉方式编号: anaesthesia method code"""
+    anaesthesia_method_name: str | None = None
+    """yzy217 麻醉方式: anaesthesia method name"""
+    additional_operation_flag: str | None = None
+    """yzy218 是否附加手术: additional-operation flag"""
+    first_assistant_code: str | None = None
+    """yzy219 I助编号: first assistant code"""
+    first_assistant_name: str | None = None
+    """yzy220 I助姓名: first assistant name"""
+    second_assistant_code: str | None = None
+    """yzy221 II助编号: second assistant code"""
+    second_assistant_name: str | None = None
+    """yzy222 II助姓名: second assistant name"""
+    anaesthetist_code: str | None = None
+    """yzy223 麻醉医生编号: anaesthetist code"""
+    anaesthetist_name: str | None = None
+    """yzy224 麻醉医生: anaesthetist name"""
+    elective_operation_code: str | None = None
+    """yzy225 择期手术编号: elective-operation flag code"""
+    elective_operation_name: str | None = None
+    """yzy226 择期手术: elective-operation flag name (是/否)"""
+    operation_level_code: str | None = None
+    """yzy227 手术级别编号: operation level code"""
+    operation_level_name: str | None = None
+    """yzy228 手术级别: operation level name"""
+    treatment_item_code: str | None = None
+    """bkb135 诊疗代码: work-injury treatment-item code (code table bkb135)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200103 住院病人手术信息（病案首页）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    detail_rows: tuple[RequestDetailRow, ...] = ()
+    """detail 手术信息"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200103 住院病人手术信息（病案首页）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_DETAIL_KEYS = frozenset(('yzy201', 'yzy901', 'yzy207', 'yzy208', 'yzy209', 'yzy210', 'yzy211', 'yzy212', 'yzy213', 'yzy214', 'yzy215', 'yzy216', 'yzy217', 'yzy218', 'yzy219', 'yzy220', 'yzy221', 'yzy222', 'yzy223', 'yzy224', 'yzy225', 'yzy226', 'yzy227', 'yzy228', 'bkb135'))
+
+
+def _parse_request_detail(row: Mapping[str, Any], at: str, report: Report) -> RequestDetailRow:
+    get = row.get
+    w_yzy201 = get('yzy201')
+    v_yzy201 = None if w_yzy201 is None else _c.read_integer(w_yzy201, at, 'yzy201', report)
+    w_yzy901 = get('yzy901')
+    v_yzy901 = w_yzy901
+    w_yzy207 = get('yzy207')
+    if w_yzy207 is not None and len(w_yzy207) > 30:
+        _c.text(w_yzy207, 30, at, 'yzy207', report)
+    v_yzy207 = w_yzy207
+    w_yzy208 = get('yzy208')
+    if w_yzy208 is not None and len(w_yzy208) > 200:
+        _c.text(w_yzy208, 200, at, 'yzy208', report)
+    v_yzy208 = w_yzy208
+    w_yzy209 = get('yzy209')
+    v_yzy209 = None if w_yzy209 is None else (
+        _DATES.get(w_yzy209) or _c.read_date(w_yzy209, '%Y%m%d', at, 'yzy209', report)
+    )
+    w_yzy210 = get('yzy210')
+    if w_yzy210 is not None and w_yzy210 not in _CLOSED_YZY210:
+        _c.unlisted(w_yzy210, 'yzy210', at, 'yzy210', report)
+    v_yzy210 = w_yzy210
+    w_yzy211 = get('yzy211')
+    if w_yzy211 is not None and len(w_yzy211) > 20:
+        _c.text(w_yzy211, 20, at, 'yzy211', report)
+    v_yzy211 = w_yzy211
+    w_yzy212 = get('yzy212')
+    if w_yzy212 is not None and w_yzy212 not in _CLOSED_YZY212:
+        _c.unlisted(w_yzy212, 'yzy212', at, 'yzy212', report)
+    v_yzy212 = w_yzy212
+    w_yzy213 = get('yzy213')
+    if w_yzy213 is not None and len(w_yzy213) > 20:
+        _c.text(w_yzy213, 20, at, 'yzy213', report)
+    v_yzy213 = w_yzy213
+    w_yzy214 = get('yzy214')
+    if w_yzy214 is not None and len(w_yzy214) > 30:
+        _c.text(w_yzy214, 30, at, 'yzy214', report)
+    v_yzy214 = w_yzy214
+    w_yzy215 = get('yzy215')
+    if w_yzy215 is not None and len(w_yzy215) > 30:
+        _c.text(w_yzy215, 30, at, 'yzy215', report)
+    v_yzy215 = w_yzy215
+    w_yzy216 = get('yzy216')
+    if w_yzy216 is not None and len(w_yzy216) > 20:
+        _c.text(w_yzy216, 20, at, 'yzy216', report)
+    v_yzy216 = w_yzy216
+    w_yzy217 = get('yzy217')
+    if w_yzy217 is not None and len(w_yzy217) > 30:
+        _c.text(w_yzy217, 30, at, 'yzy217', report)
+    v_yzy217 = w_yzy217
+    w_yzy218 = get('yzy218')
+    v_yzy218 = w_yzy218
+    w_yzy219 = get('yzy219')
+    if w_yzy219 is not None and len(w_yzy219) > 30:
+        _c.text(w_yzy219, 30, at, 'yzy219', report)
+    v_yzy219 = w_yzy219
+    w_yzy220 = get('yzy220')
+    if w_yzy220 is not None and len(w_yzy220) > 30:
+        _c.text(w_yzy220, 30, at, 'yzy220', report)
+    v_yzy220 = w_yzy220
+    w_yzy221 = get('yzy221')
+    if w_yzy221 is not None and len(w_yzy221) > 30:
+        _c.text(w_yzy221, 30, at, 'yzy221', report)
+    v_yzy221 = w_yzy221
+    w_yzy222 = get('yzy222')
+    if w_yzy222 is not None and len(w_yzy222) > 30:
+        _c.text(w_yzy222, 30, at, 'yzy222', report)
+    v_yzy222 = w_yzy222
+    w_yzy223 = get('yzy223')
+    if w_yzy223 is not None and len(w_yzy223) > 30:
+        _c.text(w_yzy223, 30, at, 'yzy223', report)
+    v_yzy223 = w_yzy223
+    w_yzy224 = get('yzy224')
+    if w_yzy224 is not None and len(w_yzy224) > 30:
+        _c.text(w_yzy224, 30, at, 'yzy224', report)
+    v_yzy224 = w_yzy224
+    w_yzy225 = get('yzy225')
+    if w_yzy225 is not None and len(w_yzy225) > 20:
+        _c.text(w_yzy225, 20, at, 'yzy225', report)
+    v_yzy225 = w_yzy225
+    w_yzy226 = get('yzy226')
+    if w_yzy226 is not None and len(w_yzy226) > 20:
+        _c.text(w_yzy226, 20, at, 'yzy226', report)
+    v_yzy226 = w_yzy226
+    w_yzy227 = get('yzy227')
+    if w_yzy227 is not None and w_yzy227 not in _CLOSED_YZY227:
+        _c.unlisted(w_yzy227, 'yzy227', at, 'yzy227', report)
+    v_yzy227 = w_yzy227
+    w_yzy228 = get('yzy228')
+    if w_yzy228 is not None and len(w_yzy228) > 20:
+        _c.text(w_yzy228, 20, at, 'yzy228', report)
+    v_yzy228 = w_yzy228
+    w_bkb135 = get('bkb135')
+    v_bkb135 = w_bkb135
+    if not _REQUEST_DETAIL_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_DETAIL_KEYS, at, report)
+    return RequestDetailRow(
+        sequence_number=v_yzy201,
+        operation_code_type=v_yzy901,
+        operation_code=v_yzy207,
+        operation_name=v_yzy208,
+        operation_date=v_yzy209,
+        incision_class_code=v_yzy210,
+        incision_class_name=v_yzy211,
+        healing_grade_code=v_yzy212,
+        healing_grade_name=v_yzy213,
+        surgeon_code=v_yzy214,
+        surgeon_name=v_yzy215,
+        anaesthesia_method_code=v_yzy216,
+        anaesthesia_method_name=v_yzy217,
+        additional_operation_flag=v_yzy218,
+        first_assistant_code=v_yzy219,
+        first_assistant_name=v_yzy220,
+        second_assistant_code=v_yzy221,
+        second_assistant_name=v_yzy222,
+        anaesthetist_code=v_yzy223,
+        anaesthetist_name=v_yzy224,
+        elective_operation_code=v_yzy225,
+        elective_operation_name=v_yzy226,
+        operation_level_code=v_yzy227,
+        operation_level_name=v_yzy228,
+        treatment_item_code=v_bkb135,
+    )
+
+
+def _build_request_detail(row: RequestDetailRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_yzy201 := row.sequence_number) is not None:
+        wire['yzy201'] = _c.write_integer(x_yzy201, 'yzy201 排序')
+    if (x_yzy901 := row.operation_code_type) is not None and x_yzy901 != "":
+        wire['yzy901'] = x_yzy901 if type(x_yzy901) is str else _c.write_text(x_yzy901, 'yzy901 手术码类型')
+    if (x_yzy207 := row.operation_code) is not None and x_yzy207 != "":
+        wire['yzy207'] = x_yzy207 if type(x_yzy207) is str else _c.write_text(x_yzy207, 'yzy207 手术码')
+    if (x_yzy208 := row.operation_name) is not None and x_yzy208 != "":
+        wire['yzy208'] = x_yzy208 if type(x_yzy208) is str else _c.write_text(x_yzy208, 'yzy208 手术码对应名称')
+    if (x_yzy209 := row.operation_date) is not None:
+        wire['yzy209'] = _c.write_date(x_yzy209, '%Y%m%d', 'yzy209 手术日期')
+    if (x_yzy210 := row.incision_class_code) is not None and x_yzy210 != "":
+        wire['yzy210'] = x_yzy210 if type(x_yzy210) is str else _c.write_text(x_yzy210, 'yzy210 切口编号')
+    if (x_yzy211 := row.incision_class_name) is not None and x_yzy211 != "":
+        wire['yzy211'] = x_yzy211 if type(x_yzy211) is str else _c.write_text(x_yzy211, 'yzy211 切口')
+    if (x_yzy212 := row.healing_grade_code) is not None and x_yzy212 != "":
+        wire['yzy212'] = x_yzy212 if type(x_yzy212) is str else _c.write_text(x_yzy212, 'yzy212 愈合编号')
+    if (x_yzy213 := row.healing_grade_name) is not None and x_yzy213 != "":
+        wire['yzy213'] = x_yzy213 if type(x_yzy213) is str else _c.write_text(x_yzy213, 'yzy213 愈合')
+    if (x_yzy214 := row.surgeon_code) is not None and x_yzy214 != "":
+        wire['yzy214'] = x_yzy214 if type(x_yzy214) is str else _c.write_text(x_yzy214, 'yzy214 手术医生编号')
+    if (x_yzy215 := row.surgeon_name) is not None and x_yzy215 != "":
+        wire['yzy215'] = x_yzy215 if type(x_yzy215) is str else _c.write_text(x_yzy215, 'yzy215 手术医生')
+    if (x_yzy216 := row.anaesthesia_method_code) is not None and x_yzy216 != "":
+        wire['yzy216'] = x_yzy216 if type(x_yzy216) is str else _c.write_text(x_yzy216, 'yzy216 麻醉方式编号')
+    if (x_yzy217 := row.anaesthesia_method_name) is not None and x_yzy217 != "":
+        wire['yzy217'] = x_yzy217 if type(x_yzy217) is str else _c.write_text(x_yzy217, 'yzy217 麻醉方式')
+    if (x_yzy218 := row.additional_operation_flag) is not None and x_yzy218 != "":
+        wire['yzy218'] = x_yzy218 if type(x_yzy218) is str else _c.write_text(x_yzy218, 'yzy218 是否附加手术')
+    if (x_yzy219 := row.first_assistant_code) is not None and x_yzy219 != "":
+        wire['yzy219'] = x_yzy219 if type(x_yzy219) is str else _c.write_text(x_yzy219, 'yzy219 I助编号')
+    if (x_yzy220 := row.first_assistant_name) is not None and x_yzy220 != "":
+        wire['yzy220'] = x_yzy220 if type(x_yzy220) is str else _c.write_text(x_yzy220, 'yzy220 I助姓名')
+    if (x_yzy221 := row.second_assistant_code) is not None and x_yzy221 != "":
+        wire['yzy221'] = x_yzy221 if type(x_yzy221) is str else _c.write_text(x_yzy221, 'yzy221 II助编号')
+    if (x_yzy222 := row.second_assistant_name) is not None and x_yzy222 != "":
+        wire['yzy222'] = x_yzy222 if type(x_yzy222) is str else _c.write_text(x_yzy222, 'yzy222 II助姓名')
+    if (x_yzy223 := row.anaesthetist_code) is not None and x_yzy223 != "":
+        wire['yzy223'] = x_yzy223 if type(x_yzy223) is str else _c.write_text(x_yzy223, 'yzy223 麻醉医生编号')
+    if (x_yzy224 := row.anaesthetist_name) is not None and x_yzy224 != "":
+        wire['yzy224'] = x_yzy224 if type(x_yzy224) is str else _c.write_text(x_yzy224, 'yzy224 麻醉医生')
+    if (x_yzy225 := row.elective_operation_code) is not None and x_yzy225 != "":
+        wire['yzy225'] = x_yzy225 if type(x_yzy225) is str else _c.write_text(x_yzy225, 'yzy225 择期手术编号')
+    if (x_yzy226 := row.elective_operation_name) is not None and x_yzy226 != "":
+        wire['yzy226'] = x_yzy226 if type(x_yzy226) is str else _c.write_text(x_yzy226, 'yzy226 择期手术')
+    if (x_yzy227 := row.operation_level_code) is not None and x_yzy227 != "":
+        wire['yzy227'] = x_yzy227 if type(x_yzy227) is str else _c.write_text(x_yzy227, 'yzy227 手术级别编号')
+    if (x_yzy228 := row.operation_level_name) is not None and x_yzy228 != "":
+        wire['yzy228'] = x_yzy228 if type(x_yzy228) is str else _c.write_text(x_yzy228, 'yzy228 手术级别')
+    if (x_bkb135 := row.treatment_item_code) is not None and x_bkb135 != "":
+        wire['bkb135'] = x_bkb135 if type(x_bkb135) is str else _c.write_text(x_bkb135, 'bkb135 诊疗代码')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'detail'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    rows_detail = get('detail') or ()
+    if not rows_detail:
+        _c.missing(report, 'detail', 'detail', False)
+    v_detail = tuple(
+        _parse_request_detail(row, f"detail[{index}].", report)
+        for index, row in enumerate(rows_detail)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        detail_rows=v_detail,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if request.detail_rows:
+        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """住院病人手术信息（病案首页）录入 (bizh200103, §4.3.3): inpatient medical-record front page: operations."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """住院病人手术信息（病案首页）录入 (bizh200103, §4.3.3): inpatient medical-record front page: operations."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -3,25 +3,331 @@
 
 submit the newborn records of an obstetric delivery during the stay aaz218, one detail
 row per baby; only when there was a delivery
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200104 import Bizh200104Request as Request
-from generated.models.bizh200104 import Bizh200104Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200104'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestDetailRow:
+    """detail 分娩婴儿信息: one row of the bizh200104 request."""
+
+    sequence_number: int | None = None
+    """yzy201 排序: sequence number of the row (1, 2, …)"""
+    gender: str | None = None
+    """aac004 性别: sex"""
+    baby_sex_name: str | None = None
+    """yzy230 婴儿性别: baby sex name (男/女)"""
+    baby_weight: str | None = None
+    """yzy231 婴儿体重: baby birth weight"""
+    delivery_result_code: str | None = None
+    """yzy232 分娩结果编号: delivery result code"""
+    delivery_result_name: str | None = None
+    """yzy233 分娩结果: delivery result name"""
+    baby_outcome_code: str | None = None
+    """yzy234 转归编号: baby outcome code"""
+    baby_outcome_name: str | None = None
+    """yzy235 转归: baby outcome name"""
+    baby_rescue_success_count: int | None = None
+    """yzy236 婴儿抢救成功次数: number of successful rescues of the baby"""
+    breathing_code: str | None = None
+    """yzy237 呼吸编号: breathing code"""
+    breathing_name: str | None = None
+    """yzy238 呼吸: breathing name"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200104 住院病人产科分娩婴儿信息（病案首页）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    detail_rows: tuple[RequestDetailRow, ...] = ()
+    """detail 分娩婴儿信息"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200104 住院病人产科分娩婴儿信息（病案首页）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_DETAIL_KEYS = frozenset(('yzy201', 'aac004', 'yzy230', 'yzy231', 'yzy232', 'yzy233', 'yzy234', 'yzy235', 'yzy236', 'yzy237', 'yzy238'))
+
+
+def _parse_request_detail(row: Mapping[str, Any], at: str, report: Report) -> RequestDetailRow:
+    get = row.get
+    w_yzy201 = get('yzy201')
+    v_yzy201 = None if w_yzy201 is None else _c.read_integer(w_yzy201, at, 'yzy201', report)
+    w_aac004 = get('aac004')
+    if w_aac004 is not None and w_aac004 not in _CLOSED_AAC004:
+        _c.unlisted(w_aac004, 'aac004', at, 'aac004', report)
+    v_aac004 = w_aac004
+    w_yzy230 = get('yzy230')
+    if w_yzy230 is not None and len(w_yzy230) > 4:
+        _c.text(w_yzy230, 4, at, 'yzy230', report)
+    v_yzy230 = w_yzy230
+    w_yzy231 = get('yzy231')
+    v_yzy231 = w_yzy231
+    w_yzy232 = get('yzy232')
+    if w_yzy232 is not None and len(w_yzy232) > 20:
+        _c.text(w_yzy232, 20, at, 'yzy232', report)
+    v_yzy232 = w_yzy232
+    w_yzy233 = get('yzy233')
+    if w_yzy233 is not None and len(w_yzy233) > 20:
+        _c.text(w_yzy233, 20, at, 'yzy233', report)
+    v_yzy233 = w_yzy233
+    w_yzy234 = get('yzy234')
+    if w_yzy234 is not None and len(w_yzy234) > 20:
+        _c.text(w_yzy234, 20, at, 'yzy234', report)
+    v_yzy234 = w_yzy234
+    w_yzy235 = get('yzy235')
+    if w_yzy235 is not None and len(w_yzy235) > 20:
+        _c.text(w_yzy235, 20, at, 'yzy235', report)
+    v_yzy235 = w_yzy235
+    w_yzy236 = get('yzy236')
+    if w_yzy236 is None:
+        _c.missing(report, at + 'yzy236', 'yzy236', False)
+    v_yzy236 = None if w_yzy236 is None else _c.read_integer(w_yzy236, at, 'yzy236', report)
+    w_yzy237 = get('yzy237')
+    if w_yzy237 is not None and len(w_yzy237) > 20:
+        _c.text(w_yzy237, 20, at, 'yzy237', report)
+    v_yzy237 = w_yzy237
+    w_yzy238 = get('yzy238')
+    if w_yzy238 is not None and len(w_yzy238) > 20:
+        _c.text(w_yzy238, 20, at, 'yzy238', report)
+    v_yzy238 = w_yzy238
+    if not _REQUEST_DETAIL_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_DETAIL_KEYS, at, report)
+    return RequestDetailRow(
+        sequence_number=v_yzy201,
+        gender=v_aac004,
+        baby_sex_name=v_yzy230,
+        baby_weight=v_yzy231,
+        delivery_result_code=v_yzy232,
+        delivery_result_name=v_yzy233,
+        baby_outcome_code=v_yzy234,
+        baby_outcome_name=v_yzy235,
+        baby_rescue_success_count=v_yzy236,
+        breathing_code=v_yzy237,
+        breathing_name=v_yzy238,
+    )
+
+
+def _build_request_detail(row: RequestDetailRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_yzy201 := row.sequence_number) is not None:
+        wire['yzy201'] = _c.write_integer(x_yzy201, 'yzy201 排序')
+    if (x_aac004 := row.gender) is not None and x_aac004 != "":
+        wire['aac004'] = x_aac004 if type(x_aac004) is str else _c.write_text(x_aac004, 'aac004 性别')
+    if (x_yzy230 := row.baby_sex_name) is not None and x_yzy230 != "":
+        wire['yzy230'] = x_yzy230 if type(x_yzy230) is str else _c.write_text(x_yzy230, 'yzy230 婴儿性别')
+    if (x_yzy231 := row.baby_weight) is not None and x_yzy231 != "":
+        wire['yzy231'] = x_yzy231 if type(x_yzy231) is str else _c.write_text(x_yzy231, 'yzy231 婴儿体重')
+    if (x_yzy232 := row.delivery_result_code) is not None and x_yzy232 != "":
+        wire['yzy232'] = x_yzy232 if type(x_yzy232) is str else _c.write_text(x_yzy232, 'yzy232 分娩结果编号')
+    if (x_yzy233 := row.delivery_result_name) is not None and x_yzy233 != "":
+        wire['yzy233'] = x_yzy233 if type(x_yzy233) is str else _c.write_text(x_yzy233, 'yzy233 分娩结果')
+    if (x_yzy234 := row.baby_outcome_code) is not None and x_yzy234 != "":
+        wire['yzy234'] = x_yzy234 if type(x_yzy234) is str else _c.write_text(x_yzy234, 'yzy234 转归编号')
+    if (x_yzy235 := row.baby_outcome_name) is not None and x_yzy235 != "":
+        wire['yzy235'] = x_yzy235 if type(x_yzy235) is str else _c.write_text(x_yzy235, 'yzy235 转归')
+    if (x_yzy236 := row.baby_rescue_success_count) is not None:
+        wire['yzy236'] = _c.write_integer(x_yzy236, 'yzy236 婴儿抢救成功次数')
+    if (x_yzy237 := row.breathing_code) is not None and x_yzy237 != "":
+        wire['yzy237'] = x_yzy237 if type(x_yzy237) is str else _c.write_text(x_yzy237, 'yzy237 呼吸编号')
+    if (x_yzy238 := row.breathing_name) is not None and x_yzy238 != "":
+        wire['yzy238'] = x_yzy238 if type(x_yzy238) is str else _c.write_text(x_yzy238, 'yzy238 呼吸')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'detail'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    rows_detail = get('detail') or ()
+    if not rows_detail:
+        _c.missing(report, 'detail', 'detail', False)
+    v_detail = tuple(
+        _parse_request_detail(row, f"detail[{index}].", report)
+        for index, row in enumerate(rows_detail)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        detail_rows=v_detail,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if request.detail_rows:
+        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """住院病人产科分娩婴儿信息（病案首页）录入 (bizh200104, §4.3.4): inpatient medical-record front page: newborns of a delivery."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """住院病人产科分娩婴儿信息（病案首页）录入 (bizh200104, §4.3.4): inpatient medical-record front page: newborns of a delivery."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

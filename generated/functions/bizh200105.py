@@ -3,25 +3,471 @@
 
 submit the radiotherapy summary (program level) and the chemotherapy records (one detail
 row each) of an oncology stay aaz218
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200105 import Bizh200105Request as Request
-from generated.models.bizh200105 import Bizh200105Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200105'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class RequestDetailRow:
+    """detail 化疗记录: one row of the bizh200105 request."""
+
+    sequence_number: int | None = None
+    """yzy201 排序: sequence number of the row (1, 2, …)"""
+    chemotherapy_date: dt.date | None = None
+    """yzy265 化疗日期: chemotherapy date"""
+    chemotherapy_drugs_and_doses: str | None = None
+    """yzy266 化疗药物名称及剂量: chemotherapy drug names and doses (text)"""
+    chemotherapy_course: str | None = None
+    """yzy267 化疗疗程: chemotherapy course"""
+    treatment_effect_code: str | None = None
+    """yzy268 疗效编号: treatment effect code"""
+    treatment_effect_name: str | None = None
+    """yzy269 疗效: treatment effect name"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200105 肿瘤专科病人治疗记录信息（病案首页）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    radiotherapy_mode_code: str | None = None
+    """yzy239 放疗方式编号: radiotherapy mode, code"""
+    radiotherapy_mode_name: str | None = None
+    """yzy240 放疗方式: radiotherapy mode, name"""
+    radiotherapy_course_code: str | None = None
+    """yzy241 放疗程序编号: radiotherapy course, code"""
+    radiotherapy_course_name: str | None = None
+    """yzy242 放疗程序: radiotherapy course, name"""
+    radiotherapy_device_code: str | None = None
+    """yzy243 放疗装置编号: radiotherapy device, code"""
+    radiotherapy_device_name: str | None = None
+    """yzy244 放疗装置: radiotherapy device, name"""
+    primary_focus_dose: str | None = None
+    """yzy245 原发灶剂量: radiotherapy dose to the primary focus (Gy)"""
+    primary_focus_fractions: int | None = None
+    """yzy246 原发灶次数: radiotherapy fractions to the primary focus"""
+    primary_focus_days: int | None = None
+    """yzy247 原发灶天数: radiotherapy days for the primary focus"""
+    primary_focus_start_date: dt.date | None = None
+    """yzy248 原发灶开始日期: radiotherapy start date, primary focus"""
+    primary_focus_end_date: dt.date | None = None
+    """yzy249 原发灶结束时间: radiotherapy end date, primary focus"""
+    regional_lymph_node_dose: str | None = None
+    """yzy250 区域淋巴结剂量: radiotherapy dose to the regional lymph nodes (Gy)"""
+    regional_lymph_node_fractions: int | None = None
+    """yzy251 区域淋巴结次数: radiotherapy fractions to the regional lymph nodes"""
+    regional_lymph_node_days: int | None = None
+    """yzy252 区域淋巴结天数: radiotherapy days for the regional lymph nodes"""
+    regional_lymph_node_start_date: dt.date | None = None
+    """yzy253 区域淋巴结开始时间: radiotherapy start date, regional lymph nodes"""
+    regional_lymph_node_end_date: dt.date | None = None
+    """yzy254 区域淋巴结结束时间: radiotherapy end date, regional lymph nodes"""
+    metastasis_name: str | None = None
+    """yzy255 转移灶名称: name of the metastasis site"""
+    metastasis_dose: str | None = None
+    """yzy256 转移灶剂量: radiotherapy dose to the metastasis (Gy)"""
+    metastasis_fractions: int | None = None
+    """yzy257 转移灶次数: radiotherapy fractions to the metastasis"""
+    metastasis_days: int | None = None
+    """yzy258 转移灶天数: radiotherapy days for the metastasis"""
+    metastasis_start_date: dt.date | None = None
+    """yzy259 转移灶开始时间: radiotherapy start date, metastasis"""
+    metastasis_end_date: dt.date | None = None
+    """yzy260 转移灶结束时间: radiotherapy end date, metastasis"""
+    chemotherapy_mode_code: str | None = None
+    """yzy261 化疗方式编号: chemotherapy mode, code"""
+    chemotherapy_mode_name: str | None = None
+    """yzy262 化疗方式: chemotherapy mode, name"""
+    chemotherapy_method_code: str | None = None
+    """yzy263 化疗方法编号: chemotherapy method, code"""
+    chemotherapy_method_name: str | None = None
+    """yzy264 化疗方法: chemotherapy method, name"""
+    detail_rows: tuple[RequestDetailRow, ...] = ()
+    """detail 化疗记录"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200105 肿瘤专科病人治疗记录信息（病案首页）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_DETAIL_KEYS = frozenset(('yzy201', 'yzy265', 'yzy266', 'yzy267', 'yzy268', 'yzy269'))
+
+
+def _parse_request_detail(row: Mapping[str, Any], at: str, report: Report) -> RequestDetailRow:
+    get = row.get
+    w_yzy201 = get('yzy201')
+    v_yzy201 = None if w_yzy201 is None else _c.read_integer(w_yzy201, at, 'yzy201', report)
+    w_yzy265 = get('yzy265')
+    v_yzy265 = None if w_yzy265 is None else (
+        _DATES.get(w_yzy265) or _c.read_date(w_yzy265, '%Y%m%d', at, 'yzy265', report)
+    )
+    w_yzy266 = get('yzy266')
+    v_yzy266 = w_yzy266
+    w_yzy267 = get('yzy267')
+    v_yzy267 = w_yzy267
+    w_yzy268 = get('yzy268')
+    v_yzy268 = w_yzy268
+    w_yzy269 = get('yzy269')
+    v_yzy269 = w_yzy269
+    if not _REQUEST_DETAIL_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _REQUEST_DETAIL_KEYS, at, report)
+    return RequestDetailRow(
+        sequence_number=v_yzy201,
+        chemotherapy_date=v_yzy265,
+        chemotherapy_drugs_and_doses=v_yzy266,
+        chemotherapy_course=v_yzy267,
+        treatment_effect_code=v_yzy268,
+        treatment_effect_name=v_yzy269,
+    )
+
+
+def _build_request_detail(row: RequestDetailRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_yzy201 := row.sequence_number) is not None:
+        wire['yzy201'] = _c.write_integer(x_yzy201, 'yzy201 排序')
+    if (x_yzy265 := row.chemotherapy_date) is not None:
+        wire['yzy265'] = _c.write_date(x_yzy265, '%Y%m%d', 'yzy265 化疗日期')
+    if (x_yzy266 := row.chemotherapy_drugs_and_doses) is not None and x_yzy266 != "":
+        wire['yzy266'] = x_yzy266 if type(x_yzy266) is str else _c.write_text(x_yzy266, 'yzy266 化疗药物名称及剂量')
+    if (x_yzy267 := row.chemotherapy_course) is not None and x_yzy267 != "":
+        wire['yzy267'] = x_yzy267 if type(x_yzy267) is str else _c.write_text(x_yzy267, 'yzy267 化疗疗程')
+    if (x_yzy268 := row.treatment_effect_code) is not None and x_yzy268 != "":
+        wire['yzy268'] = x_yzy268 if type(x_yzy268) is str else _c.write_text(x_yzy268, 'yzy268 疗效编号')
+    if (x_yzy269 := row.treatment_effect_name) is not None and x_yzy269 != "":
+        wire['yzy269'] = x_yzy269 if type(x_yzy269) is str else _c.write_text(x_yzy269, 'yzy269 疗效')
+    return wire
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'yzy239', 'yzy240', 'yzy241', 'yzy242', 'yzy243', 'yzy244', 'yzy245', 'yzy246', 'yzy247', 'yzy248', 'yzy249', 'yzy250', 'yzy251', 'yzy252', 'yzy253', 'yzy254', 'yzy255', 'yzy256', 'yzy257', 'yzy258', 'yzy259', 'yzy260', 'yzy261', 'yzy262', 'yzy263', 'yzy264', 'detail'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    w_yzy239 = get('yzy239')
+    v_yzy239 = w_yzy239
+    w_yzy240 = get('yzy240')
+    v_yzy240 = w_yzy240
+    w_yzy241 = get('yzy241')
+    v_yzy241 = w_yzy241
+    w_yzy242 = get('yzy242')
+    v_yzy242 = w_yzy242
+    w_yzy243 = get('yzy243')
+    v_yzy243 = w_yzy243
+    w_yzy244 = get('yzy244')
+    v_yzy244 = w_yzy244
+    w_yzy245 = get('yzy245')
+    v_yzy245 = w_yzy245
+    w_yzy246 = get('yzy246')
+    v_yzy246 = None if w_yzy246 is None else _c.read_integer(w_yzy246, at, 'yzy246', report)
+    w_yzy247 = get('yzy247')
+    v_yzy247 = None if w_yzy247 is None else _c.read_integer(w_yzy247, at, 'yzy247', report)
+    w_yzy248 = get('yzy248')
+    v_yzy248 = None if w_yzy248 is None else (
+        _DATES.get(w_yzy248) or _c.read_date(w_yzy248, '%Y%m%d', at, 'yzy248', report)
+    )
+    w_yzy249 = get('yzy249')
+    v_yzy249 = None if w_yzy249 is None else (
+        _DATES.get(w_yzy249) or _c.read_date(w_yzy249, '%Y%m%d', at, 'yzy249', report)
+    )
+    w_yzy250 = get('yzy250')
+    v_yzy250 = w_yzy250
+    w_yzy251 = get('yzy251')
+    v_yzy251 = None if w_yzy251 is None else _c.read_integer(w_yzy251, at, 'yzy251', report)
+    w_yzy252 = get('yzy252')
+    v_yzy252 = None if w_yzy252 is None else _c.read_integer(w_yzy252, at, 'yzy252', report)
+    w_yzy253 = get('yzy253')
+    v_yzy253 = None if w_yzy253 is None else (
+        _DATES.get(w_yzy253) or _c.read_date(w_yzy253, '%Y%m%d', at, 'yzy253', report)
+    )
+    w_yzy254 = get('yzy254')
+    v_yzy254 = None if w_yzy254 is None else (
+        _DATES.get(w_yzy254) or _c.read_date(w_yzy254, '%Y%m%d', at, 'yzy254', report)
+    )
+    w_yzy255 = get('yzy255')
+    v_yzy255 = w_yzy255
+    w_yzy256 = get('yzy256')
+    v_yzy256 = w_yzy256
+    w_yzy257 = get('yzy257')
+    v_yzy257 = None if w_yzy257 is None else _c.read_integer(w_yzy257, at, 'yzy257', report)
+    w_yzy258 = get('yzy258')
+    v_yzy258 = None if w_yzy258 is None else _c.read_integer(w_yzy258, at, 'yzy258', report)
+    w_yzy259 = get('yzy259')
+    v_yzy259 = None if w_yzy259 is None else (
+        _DATES.get(w_yzy259) or _c.read_date(w_yzy259, '%Y%m%d', at, 'yzy259', report)
+    )
+    w_yzy260 = get('yzy260')
+    v_yzy260 = None if w_yzy260 is None else (
+        _DATES.get(w_yzy260) or _c.read_date(w_yzy260, '%Y%m%d', at, 'yzy260', report)
+    )
+    w_yzy261 = get('yzy261')
+    v_yzy261 = w_yzy261
+    w_yzy262 = get('yzy262')
+    v_yzy262 = w_yzy262
+    w_yzy263 = get('yzy263')
+    v_yzy263 = w_yzy263
+    w_yzy264 = get('yzy264')
+    v_yzy264 = w_yzy264
+    rows_detail = get('detail') or ()
+    v_detail = tuple(
+        _parse_request_detail(row, f"detail[{index}].", report)
+        for index, row in enumerate(rows_detail)
+    )
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        radiotherapy_mode_code=v_yzy239,
+        radiotherapy_mode_name=v_yzy240,
+        radiotherapy_course_code=v_yzy241,
+        radiotherapy_course_name=v_yzy242,
+        radiotherapy_device_code=v_yzy243,
+        radiotherapy_device_name=v_yzy244,
+        primary_focus_dose=v_yzy245,
+        primary_focus_fractions=v_yzy246,
+        primary_focus_days=v_yzy247,
+        primary_focus_start_date=v_yzy248,
+        primary_focus_end_date=v_yzy249,
+        regional_lymph_node_dose=v_yzy250,
+        regional_lymph_node_fractions=v_yzy251,
+        regional_lymph_node_days=v_yzy252,
+        regional_lymph_node_start_date=v_yzy253,
+        regional_lymph_node_end_date=v_yzy254,
+        metastasis_name=v_yzy255,
+        metastasis_dose=v_yzy256,
+        metastasis_fractions=v_yzy257,
+        metastasis_days=v_yzy258,
+        metastasis_start_date=v_yzy259,
+        metastasis_end_date=v_yzy260,
+        chemotherapy_mode_code=v_yzy261,
+        chemotherapy_mode_name=v_yzy262,
+        chemotherapy_method_code=v_yzy263,
+        chemotherapy_method_name=v_yzy264,
+        detail_rows=v_detail,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if (x_yzy239 := request.radiotherapy_mode_code) is not None and x_yzy239 != "":
+        wire['yzy239'] = x_yzy239 if type(x_yzy239) is str else _c.write_text(x_yzy239, 'yzy239 放疗方式编号')
+    if (x_yzy240 := request.radiotherapy_mode_name) is not None and x_yzy240 != "":
+        wire['yzy240'] = x_yzy240 if type(x_yzy240) is str else _c.write_text(x_yzy240, 'yzy240 放疗方式')
+    if (x_yzy241 := request.radiotherapy_course_code) is not None and x_yzy241 != "":
+        wire['yzy241'] = x_yzy241 if type(x_yzy241) is str else _c.write_text(x_yzy241, 'yzy241 放疗程序编号')
+    if (x_yzy242 := request.radiotherapy_course_name) is not None and x_yzy242 != "":
+        wire['yzy242'] = x_yzy242 if type(x_yzy242) is str else _c.write_text(x_yzy242, 'yzy242 放疗程序')
+    if (x_yzy243 := request.radiotherapy_device_code) is not None and x_yzy243 != "":
+        wire['yzy243'] = x_yzy243 if type(x_yzy243) is str else _c.write_text(x_yzy243, 'yzy243 放疗装置编号')
+    if (x_yzy244 := request.radiotherapy_device_name) is not None and x_yzy244 != "":
+        wire['yzy244'] = x_yzy244 if type(x_yzy244) is str else _c.write_text(x_yzy244, 'yzy244 放疗装置')
+    if (x_yzy245 := request.primary_focus_dose) is not None and x_yzy245 != "":
+        wire['yzy245'] = x_yzy245 if type(x_yzy245) is str else _c.write_text(x_yzy245, 'yzy245 原发灶剂量')
+    if (x_yzy246 := request.primary_focus_fractions) is not None:
+        wire['yzy246'] = _c.write_integer(x_yzy246, 'yzy246 原发灶次数')
+    if (x_yzy247 := request.primary_focus_days) is not None:
+        wire['yzy247'] = _c.write_integer(x_yzy247, 'yzy247 原发灶天数')
+    if (x_yzy248 := request.primary_focus_start_date) is not None:
+        wire['yzy248'] = _c.write_date(x_yzy248, '%Y%m%d', 'yzy248 原发灶开始日期')
+    if (x_yzy249 := request.primary_focus_end_date) is not None:
+        wire['yzy249'] = _c.write_date(x_yzy249, '%Y%m%d', 'yzy249 原发灶结束时间')
+    if (x_yzy250 := request.regional_lymph_node_dose) is not None and x_yzy250 != "":
+        wire['yzy250'] = x_yzy250 if type(x_yzy250) is str else _c.write_text(x_yzy250, 'yzy250 区域淋巴结剂量')
+    if (x_yzy251 := request.regional_lymph_node_fractions) is not None:
+        wire['yzy251'] = _c.write_integer(x_yzy251, 'yzy251 区域淋巴结次数')
+    if (x_yzy252 := request.regional_lymph_node_days) is not None:
+        wire['yzy252'] = _c.write_integer(x_yzy252, 'yzy252 区域淋巴结天数')
+    if (x_yzy253 := request.regional_lymph_node_start_date) is not None:
+        wire['yzy253'] = _c.write_date(x_yzy253, '%Y%m%d', 'yzy253 区域淋巴结开始时间')
+    if (x_yzy254 := request.regional_lymph_node_end_date) is not None:
+        wire['yzy254'] = _c.write_date(x_yzy254, '%Y%m%d', 'yzy254 区域淋巴结结束时间')
+    if (x_yzy255 := request.metastasis_name) is not None and x_yzy255 != "":
+        wire['yzy255'] = x_yzy255 if type(x_yzy255) is str else _c.write_text(x_yzy255, 'yzy255 转移灶名称')
+    if (x_yzy256 := request.metastasis_dose) is not None and x_yzy256 != "":
+        wire['yzy256'] = x_yzy256 if type(x_yzy256) is str else _c.write_text(x_yzy256, 'yzy256 转移灶剂量')
+    if (x_yzy257 := request.metastasis_fractions) is not None:
+        wire['yzy257'] = _c.write_integer(x_yzy257, 'yzy257 转移灶次数')
+    if (x_yzy258 := request.metastasis_days) is not None:
+        wire['yzy258'] = _c.write_integer(x_yzy258, 'yzy258 转移灶天数')
+    if (x_yzy259 := request.metastasis_start_date) is not None:
+        wire['yzy259'] = _c.write_date(x_yzy259, '%Y%m%d', 'yzy259 转移灶开始时间')
+    if (x_yzy260 := request.metastasis_end_date) is not None:
+        wire['yzy260'] = _c.write_date(x_yzy260, '%Y%m%d', 'yzy260 转移灶结束时间')
+    if (x_yzy261 := request.chemotherapy_mode_code) is not None and x_yzy261 != "":
+        wire['yzy261'] = x_yzy261 if type(x_yzy261) is str else _c.write_text(x_yzy261, 'yzy261 化疗方式编号')
+    if (x_yzy262 := request.chemotherapy_mode_name) is not None and x_yzy262 != "":
+        wire['yzy262'] = x_yzy262 if type(x_yzy262) is str else _c.write_text(x_yzy262, 'yzy262 化疗方式')
+    if (x_yzy263 := request.chemotherapy_method_code) is not None and x_yzy263 != "":
+        wire['yzy263'] = x_yzy263 if type(x_yzy263) is str else _c.write_text(x_yzy263, 'yzy263 化疗方法编号')
+    if (x_yzy264 := request.chemotherapy_method_name) is not None and x_yzy264 != "":
+        wire['yzy264'] = x_yzy264 if type(x_yzy264) is str else _c.write_text(x_yzy264, 'yzy264 化疗方法')
+    if request.detail_rows:
+        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """肿瘤专科病人治疗记录信息（病案首页）录入 (bizh200105, §4.3.5): inpatient medical-record front page: oncology treatment record."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """肿瘤专科病人治疗记录信息（病案首页）录入 (bizh200105, §4.3.5): inpatient medical-record front page: oncology treatment record."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

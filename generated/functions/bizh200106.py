@@ -2,25 +2,250 @@
 """bizh200106 出院小结（出院记录）录入 — spec §4.3.6 (state_changing).
 
 submit the discharge summary (出院小结/出院记录) of the stay aaz218
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh200106 import Bizh200106Request as Request
-from generated.models.bizh200106 import Bizh200106Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh200106'
+KIND = 'state_changing'
 READ_ONLY = False
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh200106 出院小结（出院记录）录入: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    visit_registration_no: str | None = None
+    """aaz218 就医登记号: visit registration number (business key of an outpatient visit or inpatient stay)"""
+    treatment_area_code: str | None = None
+    """aab299 行政区划代码（就医地）: administrative division code of the place of treatment (city, e.g. 440600 佛山市)"""
+    treatment_branch_code: str | None = None
+    """yab600 就医地社保分支机构代码: social-insurance branch code of the place of treatment (district, e.g. 440601 市辖区)"""
+    institution_licence_number: str | None = None
+    """akb026 医疗机构执业许可证登记号: registration number of the institution's practising licence (province-unified coding)"""
+    institution_name: str | None = None
+    """akb021 医疗机构名称: medical institution name"""
+    insured_admin_division: str | None = None
+    """aab301 参保人所属行政区划: administrative division of the insured person"""
+    insured_branch_code: str | None = None
+    """yab060 参保地社保分支机构代码: social-insurance branch code of the place of insurance (district, e.g. 440601, 440604)"""
+    social_security_number: str | None = None
+    """aac002 社会保障号码: social security number (citizen ID number)"""
+    id_document_type: str | None = None
+    """aac043 证件类型: identity-document type"""
+    id_document_number: str | None = None
+    """aac044 证件号码: identity-document number"""
+    admission_diagnosis_text: str | None = None
+    """yzy301 入院诊断描述: admission diagnosis (narrative)"""
+    discharge_diagnosis_text: str | None = None
+    """yzy302 出院诊断描述: discharge diagnosis (narrative)"""
+    admission_symptoms_signs: str | None = None
+    """yzy303 入院时主要症状，体征: main symptoms and signs at admission"""
+    hospital_course: str | None = None
+    """yzy304 入院后处理及经过（包含实验室和其他特殊检查）: course in hospital, incl. laboratory and special examinations"""
+    discharge_condition: str | None = None
+    """yzy305 出院时情况: condition at discharge"""
+    discharge_orders: str | None = None
+    """yzy306 出院时医嘱: discharge orders and advice"""
+    summary_physician_name: str | None = None
+    """akc273 医师: physician who signs the discharge summary"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh200106 出院小结（出院记录）录入: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aaz218', 'aab299', 'yab600', 'akb026', 'akb021', 'aab301', 'yab060', 'aac002', 'aac043', 'aac044', 'yzy301', 'yzy302', 'yzy303', 'yzy304', 'yzy305', 'yzy306', 'akc273'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aaz218 = get('aaz218')
+    if w_aaz218 is None:
+        _c.missing(report, at + 'aaz218', 'aaz218', False)
+    if w_aaz218 is not None and len(w_aaz218) > 20:
+        _c.text(w_aaz218, 20, at, 'aaz218', report)
+    v_aaz218 = w_aaz218
+    w_aab299 = get('aab299')
+    v_aab299 = w_aab299
+    w_yab600 = get('yab600')
+    v_yab600 = w_yab600
+    w_akb026 = get('akb026')
+    v_akb026 = w_akb026
+    w_akb021 = get('akb021')
+    if w_akb021 is not None and len(w_akb021) > 200:
+        _c.text(w_akb021, 200, at, 'akb021', report)
+    v_akb021 = w_akb021
+    w_aab301 = get('aab301')
+    v_aab301 = w_aab301
+    w_yab060 = get('yab060')
+    v_yab060 = w_yab060
+    w_aac002 = get('aac002')
+    if w_aac002 is not None and len(w_aac002) > 25:
+        _c.text(w_aac002, 25, at, 'aac002', report)
+    v_aac002 = w_aac002
+    w_aac043 = get('aac043')
+    v_aac043 = w_aac043
+    w_aac044 = get('aac044')
+    v_aac044 = w_aac044
+    w_yzy301 = get('yzy301')
+    v_yzy301 = w_yzy301
+    w_yzy302 = get('yzy302')
+    v_yzy302 = w_yzy302
+    w_yzy303 = get('yzy303')
+    v_yzy303 = w_yzy303
+    w_yzy304 = get('yzy304')
+    v_yzy304 = w_yzy304
+    w_yzy305 = get('yzy305')
+    v_yzy305 = w_yzy305
+    w_yzy306 = get('yzy306')
+    v_yzy306 = w_yzy306
+    w_akc273 = get('akc273')
+    v_akc273 = w_akc273
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        visit_registration_no=v_aaz218,
+        treatment_area_code=v_aab299,
+        treatment_branch_code=v_yab600,
+        institution_licence_number=v_akb026,
+        institution_name=v_akb021,
+        insured_admin_division=v_aab301,
+        insured_branch_code=v_yab060,
+        social_security_number=v_aac002,
+        id_document_type=v_aac043,
+        id_document_number=v_aac044,
+        admission_diagnosis_text=v_yzy301,
+        discharge_diagnosis_text=v_yzy302,
+        admission_symptoms_signs=v_yzy303,
+        hospital_course=v_yzy304,
+        discharge_condition=v_yzy305,
+        discharge_orders=v_yzy306,
+        summary_physician_name=v_akc273,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
+        wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
+    if (x_aab299 := request.treatment_area_code) is not None and x_aab299 != "":
+        wire['aab299'] = x_aab299 if type(x_aab299) is str else _c.write_text(x_aab299, 'aab299 行政区划代码（就医地）')
+    if (x_yab600 := request.treatment_branch_code) is not None and x_yab600 != "":
+        wire['yab600'] = x_yab600 if type(x_yab600) is str else _c.write_text(x_yab600, 'yab600 就医地社保分支机构代码')
+    if (x_akb026 := request.institution_licence_number) is not None and x_akb026 != "":
+        wire['akb026'] = x_akb026 if type(x_akb026) is str else _c.write_text(x_akb026, 'akb026 医疗机构执业许可证登记号')
+    if (x_akb021 := request.institution_name) is not None and x_akb021 != "":
+        wire['akb021'] = x_akb021 if type(x_akb021) is str else _c.write_text(x_akb021, 'akb021 医疗机构名称')
+    if (x_aab301 := request.insured_admin_division) is not None and x_aab301 != "":
+        wire['aab301'] = x_aab301 if type(x_aab301) is str else _c.write_text(x_aab301, 'aab301 参保人所属行政区划')
+    if (x_yab060 := request.insured_branch_code) is not None and x_yab060 != "":
+        wire['yab060'] = x_yab060 if type(x_yab060) is str else _c.write_text(x_yab060, 'yab060 参保地社保分支机构代码')
+    if (x_aac002 := request.social_security_number) is not None and x_aac002 != "":
+        wire['aac002'] = x_aac002 if type(x_aac002) is str else _c.write_text(x_aac002, 'aac002 社会保障号码')
+    if (x_aac043 := request.id_document_type) is not None and x_aac043 != "":
+        wire['aac043'] = x_aac043 if type(x_aac043) is str else _c.write_text(x_aac043, 'aac043 证件类型')
+    if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
+        wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
+    if (x_yzy301 := request.admission_diagnosis_text) is not None and x_yzy301 != "":
+        wire['yzy301'] = x_yzy301 if type(x_yzy301) is str else _c.write_text(x_yzy301, 'yzy301 入院诊断描述')
+    if (x_yzy302 := request.discharge_diagnosis_text) is not None and x_yzy302 != "":
+        wire['yzy302'] = x_yzy302 if type(x_yzy302) is str else _c.write_text(x_yzy302, 'yzy302 出院诊断描述')
+    if (x_yzy303 := request.admission_symptoms_signs) is not None and x_yzy303 != "":
+        wire['yzy303'] = x_yzy303 if type(x_yzy303) is str else _c.write_text(x_yzy303, 'yzy303 入院时主要症状，体征')
+    if (x_yzy304 := request.hospital_course) is not None and x_yzy304 != "":
+        wire['yzy304'] = x_yzy304 if type(x_yzy304) is str else _c.write_text(x_yzy304, 'yzy304 入院后处理及经过（包含实验室和其他特殊检查）')
+    if (x_yzy305 := request.discharge_condition) is not None and x_yzy305 != "":
+        wire['yzy305'] = x_yzy305 if type(x_yzy305) is str else _c.write_text(x_yzy305, 'yzy305 出院时情况')
+    if (x_yzy306 := request.discharge_orders) is not None and x_yzy306 != "":
+        wire['yzy306'] = x_yzy306 if type(x_yzy306) is str else _c.write_text(x_yzy306, 'yzy306 出院时医嘱')
+    if (x_akc273 := request.summary_physician_name) is not None and x_akc273 != "":
+        wire['akc273'] = x_akc273 if type(x_akc273) is str else _c.write_text(x_akc273, 'akc273 医师')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """出院小结（出院记录）录入 (bizh200106, §4.3.6): discharge summary."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """出院小结（出院记录）录入 (bizh200106, §4.3.6): discharge summary."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

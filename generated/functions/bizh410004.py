@@ -3,25 +3,219 @@
 
 Query a person's accumulated (year-to-date) values for an insurance year, e.g. to show
 what the work-injury fund has already paid this year.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh410004 import Bizh410004Request as Request
-from generated.models.bizh410004 import Bizh410004Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh410004'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh410004 累计查询接口: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    insured_region_code: str | None = None
+    """baa027 参保地统筹区: insured person's pooling region (admin code of the insuring area)"""
+    insurance_year: int | None = None
+    """aae001 年度: insurance year (business period)"""
+    insurance_type: str | None = None
+    """aae140 险种编码: insurance type (410 work injury)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerTotalinfoRow:
+    """totalinfo 累计信息: one row of the bizh410004 answer."""
+
+    insurance_type: str | None = None
+    """aae140 险种编码: insurance type (410 work injury)"""
+    insurance_year: int | None = None
+    """aae001 年度: insurance year (business period)"""
+    restricted_use_flag: str | None = None
+    """aka036 限制使用标志: restricted-use flag"""
+    accumulated_value: str | None = None
+    """ake053 累计值: accumulated value"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh410004 累计查询接口: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    totalinfo_rows: tuple[AnswerTotalinfoRow, ...] = ()
+    """totalinfo 累计信息"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aac001', 'baa027', 'aae001', 'aae140'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aac001 = get('aac001')
+    if w_aac001 is None:
+        _c.missing(report, at + 'aac001', 'aac001', False)
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_baa027 = get('baa027')
+    if w_baa027 is not None and len(w_baa027) > 6:
+        _c.text(w_baa027, 6, at, 'baa027', report)
+    v_baa027 = w_baa027
+    w_aae001 = get('aae001')
+    v_aae001 = None if w_aae001 is None else _c.read_integer(w_aae001, at, 'aae001', report)
+    w_aae140 = get('aae140')
+    if w_aae140 is not None and len(w_aae140) > 6:
+        _c.text(w_aae140, 6, at, 'aae140', report)
+    v_aae140 = w_aae140
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        person_computer_no=v_aac001,
+        insured_region_code=v_baa027,
+        insurance_year=v_aae001,
+        insurance_type=v_aae140,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aac001 := request.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_baa027 := request.insured_region_code) is not None and x_baa027 != "":
+        wire['baa027'] = x_baa027 if type(x_baa027) is str else _c.write_text(x_baa027, 'baa027 参保地统筹区')
+    if (x_aae001 := request.insurance_year) is not None:
+        wire['aae001'] = _c.write_integer(x_aae001, 'aae001 年度')
+    if (x_aae140 := request.insurance_type) is not None and x_aae140 != "":
+        wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
+    return wire
+
+
+_ANSWER_TOTALINFO_KEYS = frozenset(('aae140', 'aae001', 'aka036', 'ake053'))
+
+
+def _parse_answer_totalinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerTotalinfoRow:
+    get = row.get
+    w_aae140 = get('aae140')
+    if w_aae140 is not None and len(w_aae140) > 6:
+        _c.text(w_aae140, 6, at, 'aae140', report)
+    v_aae140 = w_aae140
+    w_aae001 = get('aae001')
+    v_aae001 = None if w_aae001 is None else _c.read_integer(w_aae001, at, 'aae001', report)
+    w_aka036 = get('aka036')
+    v_aka036 = w_aka036
+    w_ake053 = get('ake053')
+    v_ake053 = w_ake053
+    if not _ANSWER_TOTALINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_TOTALINFO_KEYS, at, report)
+    return AnswerTotalinfoRow(
+        insurance_type=v_aae140,
+        insurance_year=v_aae001,
+        restricted_use_flag=v_aka036,
+        accumulated_value=v_ake053,
+    )
+
+
+def _build_answer_totalinfo(row: AnswerTotalinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aae140 := row.insurance_type) is not None and x_aae140 != "":
+        wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
+    if (x_aae001 := row.insurance_year) is not None:
+        wire['aae001'] = _c.write_integer(x_aae001, 'aae001 年度')
+    if (x_aka036 := row.restricted_use_flag) is not None and x_aka036 != "":
+        wire['aka036'] = x_aka036 if type(x_aka036) is str else _c.write_text(x_aka036, 'aka036 限制使用标志')
+    if (x_ake053 := row.accumulated_value) is not None and x_ake053 != "":
+        wire['ake053'] = x_ake053 if type(x_ake053) is str else _c.write_text(x_ake053, 'ake053 累计值')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'totalinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_totalinfo = get('totalinfo') or ()
+    v_totalinfo = tuple(
+        _parse_answer_totalinfo(row, f"totalinfo[{index}].", report)
+        for index, row in enumerate(rows_totalinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        totalinfo_rows=v_totalinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.totalinfo_rows:
+        wire['totalinfo'] = [_build_answer_totalinfo(row) for row in answer.totalinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """累计查询接口 (bizh410004, §4.4.1): accumulated totals query."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """累计查询接口 (bizh410004, §4.4.1): accumulated totals query."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

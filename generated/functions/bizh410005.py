@@ -3,25 +3,252 @@
 
 Query the status (normal / frozen) of a person's insurance funds over a period, per fund
 and per month.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.bizh410005 import Bizh410005Request as Request
-from generated.models.bizh410005 import Bizh410005Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'bizh410005'
+KIND = 'query'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ()
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
+_CLOSED_BKA888: frozenset[str] = frozenset(('0', '1', '9'))
+_CLOSED_BKA977: frozenset[str] = frozenset(('1', '0'))
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """bizh410005 基金状态查询接口: the request, typed."""
+
+    institution_code: str | None = None
+    """akb020 医疗机构编码: medical institution code (hospital code)"""
+    person_computer_no: int | None = None
+    """aac001 电脑号: personal computer number of the insured person in the social-insurance system"""
+    general_switch_flag: str | None = None
+    """bka977 标识（通用）开关: general on/off switch (410005: return monthly detail or not, probably)"""
+    start_date: dt.date | None = None
+    """aae030 开始日期: start date (of a period: injury treatment period, query period)"""
+    end_date: dt.date | None = None
+    """aae031 结束日期: end date (of a period: injury treatment period, query period)"""
+    insurance_type: str | None = None
+    """aae140 险种编码: insurance type (410 work injury)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class AnswerFreezeinfoRow:
+    """freezeinfo 基金状态信息: one row of the bizh410005 answer."""
+
+    fund_code: str | None = None
+    """aaa157 基金编号: fund code"""
+    fund_name: str | None = None
+    """aad006 基金款项名称: fund (payment item) name"""
+    contribution_period: str | None = None
+    """aae003 费款所属期: contribution period (month)"""
+    contribution_status: str | None = None
+    """aac031 个人缴费状态: personal contribution / fund status per fund (meaning inferred)"""
+    fund_status: str | None = None
+    """bka888 个人基金状态: personal fund status (frozen or not)"""
+    zero_report_reason: str | None = None
+    """bka408 零报原因: zero-report reason (Powersi DTO name; meaning in freezeinfo uncertain)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """bizh410005 基金状态查询接口: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    freezeinfo_rows: tuple[AnswerFreezeinfoRow, ...] = ()
+    """freezeinfo 基金状态信息"""
+
+
+_REQUEST_KEYS = frozenset(('akb020', 'aac001', 'bka977', 'aae030', 'aae031', 'aae140'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_akb020 = get('akb020')
+    if w_akb020 is None:
+        _c.missing(report, at + 'akb020', 'akb020', False)
+    if w_akb020 is not None and len(w_akb020) > 20:
+        _c.text(w_akb020, 20, at, 'akb020', report)
+    v_akb020 = w_akb020
+    w_aac001 = get('aac001')
+    if w_aac001 is None:
+        _c.missing(report, at + 'aac001', 'aac001', False)
+    v_aac001 = None if w_aac001 is None else _c.read_integer(w_aac001, at, 'aac001', report)
+    w_bka977 = get('bka977')
+    if w_bka977 is not None and w_bka977 not in _CLOSED_BKA977:
+        _c.unlisted(w_bka977, 'bka977', at, 'bka977', report)
+    v_bka977 = w_bka977
+    w_aae030 = get('aae030')
+    v_aae030 = None if w_aae030 is None else (
+        _DATES.get(w_aae030) or _c.read_date(w_aae030, '%Y%m%d', at, 'aae030', report)
+    )
+    w_aae031 = get('aae031')
+    v_aae031 = None if w_aae031 is None else (
+        _DATES.get(w_aae031) or _c.read_date(w_aae031, '%Y%m%d', at, 'aae031', report)
+    )
+    w_aae140 = get('aae140')
+    if w_aae140 is not None and len(w_aae140) > 6:
+        _c.text(w_aae140, 6, at, 'aae140', report)
+    v_aae140 = w_aae140
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        institution_code=v_akb020,
+        person_computer_no=v_aac001,
+        general_switch_flag=v_bka977,
+        start_date=v_aae030,
+        end_date=v_aae031,
+        insurance_type=v_aae140,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_akb020 := request.institution_code) is not None and x_akb020 != "":
+        wire['akb020'] = x_akb020 if type(x_akb020) is str else _c.write_text(x_akb020, 'akb020 医疗机构编码')
+    if (x_aac001 := request.person_computer_no) is not None:
+        wire['aac001'] = _c.write_integer(x_aac001, 'aac001 电脑号')
+    if (x_bka977 := request.general_switch_flag) is not None and x_bka977 != "":
+        wire['bka977'] = x_bka977 if type(x_bka977) is str else _c.write_text(x_bka977, 'bka977 标识（通用）开关')
+    if (x_aae030 := request.start_date) is not None:
+        wire['aae030'] = _c.write_date(x_aae030, '%Y%m%d', 'aae030 开始日期')
+    if (x_aae031 := request.end_date) is not None:
+        wire['aae031'] = _c.write_date(x_aae031, '%Y%m%d', 'aae031 结束日期')
+    if (x_aae140 := request.insurance_type) is not None and x_aae140 != "":
+        wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
+    return wire
+
+
+_ANSWER_FREEZEINFO_KEYS = frozenset(('aaa157', 'aad006', 'aae003', 'aac031', 'bka888', 'bka408'))
+
+
+def _parse_answer_freezeinfo(row: Mapping[str, Any], at: str, report: Report) -> AnswerFreezeinfoRow:
+    get = row.get
+    w_aaa157 = get('aaa157')
+    if w_aaa157 is not None and len(w_aaa157) > 6:
+        _c.text(w_aaa157, 6, at, 'aaa157', report)
+    v_aaa157 = w_aaa157
+    w_aad006 = get('aad006')
+    v_aad006 = w_aad006
+    w_aae003 = get('aae003')
+    if w_aae003 is not None and len(w_aae003) > 6:
+        _c.text(w_aae003, 6, at, 'aae003', report)
+    v_aae003 = w_aae003
+    w_aac031 = get('aac031')
+    if w_aac031 is not None and len(w_aac031) > 1:
+        _c.text(w_aac031, 1, at, 'aac031', report)
+    v_aac031 = w_aac031
+    w_bka888 = get('bka888')
+    if w_bka888 is not None and w_bka888 not in _CLOSED_BKA888:
+        _c.unlisted(w_bka888, 'bka888', at, 'bka888', report)
+    v_bka888 = w_bka888
+    w_bka408 = get('bka408')
+    v_bka408 = w_bka408
+    if not _ANSWER_FREEZEINFO_KEYS.issuperset(row):
+        _c.unknown_keys(row.keys() - _ANSWER_FREEZEINFO_KEYS, at, report)
+    return AnswerFreezeinfoRow(
+        fund_code=v_aaa157,
+        fund_name=v_aad006,
+        contribution_period=v_aae003,
+        contribution_status=v_aac031,
+        fund_status=v_bka888,
+        zero_report_reason=v_bka408,
+    )
+
+
+def _build_answer_freezeinfo(row: AnswerFreezeinfoRow) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    if (x_aaa157 := row.fund_code) is not None and x_aaa157 != "":
+        wire['aaa157'] = x_aaa157 if type(x_aaa157) is str else _c.write_text(x_aaa157, 'aaa157 基金编号')
+    if (x_aad006 := row.fund_name) is not None and x_aad006 != "":
+        wire['aad006'] = x_aad006 if type(x_aad006) is str else _c.write_text(x_aad006, 'aad006 基金款项名称')
+    if (x_aae003 := row.contribution_period) is not None and x_aae003 != "":
+        wire['aae003'] = x_aae003 if type(x_aae003) is str else _c.write_text(x_aae003, 'aae003 费款所属期')
+    if (x_aac031 := row.contribution_status) is not None and x_aac031 != "":
+        wire['aac031'] = x_aac031 if type(x_aac031) is str else _c.write_text(x_aac031, 'aac031 个人缴费状态')
+    if (x_bka888 := row.fund_status) is not None and x_bka888 != "":
+        wire['bka888'] = x_bka888 if type(x_bka888) is str else _c.write_text(x_bka888, 'bka888 个人基金状态')
+    if (x_bka408 := row.zero_report_reason) is not None and x_bka408 != "":
+        wire['bka408'] = x_bka408 if type(x_bka408) is str else _c.write_text(x_bka408, 'bka408 零报原因')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'freezeinfo'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    rows_freezeinfo = get('freezeinfo') or ()
+    v_freezeinfo = tuple(
+        _parse_answer_freezeinfo(row, f"freezeinfo[{index}].", report)
+        for index, row in enumerate(rows_freezeinfo)
+    )
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        freezeinfo_rows=v_freezeinfo,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if answer.freezeinfo_rows:
+        wire['freezeinfo'] = [_build_answer_freezeinfo(row) for row in answer.freezeinfo_rows]
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """基金状态查询接口 (bizh410005, §4.4.2): fund status query."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """基金状态查询接口 (bizh410005, §4.4.2): fund status query."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+

@@ -4,25 +4,139 @@
 Log the institution in and obtain the session_id (交易验证码) that every other call carries.
 The session_id is valid until 24:00 the same day; any call answered with return_code -9
 means the session expired: log in again and obtain a new session_id.
+
+Typed request and answer, and their conversion to and from wire text: `build_request` /
+`parse_request` and `build_answer` / `parse_answer`. Writing is strict (nothing rounded, a value
+the field cannot hold raises); reading follows the answer policy of spec/spec.yaml and reports
+every deviation through `report` instead of raising.
 """
 
 from __future__ import annotations
 
-from generated._protocol import AsyncCaller, SyncCaller
-from generated.models.sys0001 import Sys0001Request as Request
-from generated.models.sys0001 import Sys0001Response as Response
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from generated import _convert as _c
+from generated._convert import Report
+
+if TYPE_CHECKING:
+    from generated._protocol import AsyncCaller, SyncCaller
 
 FUNCTION_ID = 'sys0001'
+KIND = 'login'
 READ_ONLY = True
+NEEDED: tuple[str, ...] = ('session_id',)
+"""Answer fields the next step needs: a read-only answer without them is refused."""
 
-__all__ = ["FUNCTION_ID", "READ_ONLY", "Request", "Response", "asyncio", "sync"]
+__all__ = [
+    "FUNCTION_ID", "KIND", "NEEDED", "READ_ONLY", "Answer", "Request",
+    "asyncio", "build_answer", "build_request", "parse_answer", "parse_request", "sync",
+]
+_DATES = _c.DATES
 
 
-def sync(caller: SyncCaller, request: Request) -> Response:
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """sys0001 登录: the request, typed."""
+
+    login_user_id: str | None = None
+    """userid 用户编码: login user id of the institution"""
+    login_password: str | None = None
+    """password 用户密码: login password (sent in clear inside the XML)"""
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """sys0001 登录: the answer, typed."""
+
+    return_code: str | None = None
+    """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
+    return_code_message: str | None = None
+    """return_code_message 返回信息: result message; error text on failure"""
+    session_id: str | None = None
+    """session_id 交易验证码: session token returned by sys0001, valid until 24:00 the same day"""
+
+
+_REQUEST_KEYS = frozenset(('userid', 'password'))
+
+
+def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Request:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed request."""
+    get = values.get
+    at = ""
+    w_userid = get('userid')
+    if w_userid is None:
+        _c.missing(report, at + 'userid', 'userid', False)
+    v_userid = w_userid
+    w_password = get('password')
+    if w_password is None:
+        _c.missing(report, at + 'password', 'password', False)
+    v_password = w_password
+    if not _REQUEST_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _REQUEST_KEYS, at, report)
+    return Request(
+        login_user_id=v_userid,
+        login_password=v_password,
+    )
+
+
+def build_request(request: Request) -> dict[str, Any]:
+    """The typed request -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_userid := request.login_user_id) is not None and x_userid != "":
+        wire['userid'] = x_userid if type(x_userid) is str else _c.write_text(x_userid, 'userid 用户编码')
+    if (x_password := request.login_password) is not None and x_password != "":
+        wire['password'] = x_password if type(x_password) is str else _c.write_text(x_password, 'password 用户密码')
+    return wire
+
+
+_ANSWER_KEYS = frozenset(('return_code', 'return_code_message', 'session_id'))
+
+
+def parse_answer(values: Mapping[str, Any], report: Report = _c.ignore) -> Answer:
+    """Wire values (codes as keys, text values, rows as lists) -> the typed answer."""
+    get = values.get
+    at = ""
+    w_return_code = get('return_code')
+    if w_return_code is None:
+        _c.missing(report, at + 'return_code', 'return_code', False)
+    v_return_code = w_return_code
+    w_return_code_message = get('return_code_message')
+    v_return_code_message = w_return_code_message
+    w_session_id = get('session_id')
+    if w_session_id is None:
+        _c.missing(report, at + 'session_id', 'session_id', True)
+    v_session_id = w_session_id
+    if not _ANSWER_KEYS.issuperset(values):
+        _c.unknown_keys(values.keys() - _ANSWER_KEYS, at, report)
+    return Answer(
+        return_code=v_return_code,
+        return_code_message=v_return_code_message,
+        session_id=v_session_id,
+    )
+
+
+def build_answer(answer: Answer) -> dict[str, Any]:
+    """The typed answer -> wire values; absent (None or "") fields are left out."""
+    wire: dict[str, Any] = {}
+    if (x_return_code := answer.return_code) is not None and x_return_code != "":
+        wire['return_code'] = x_return_code if type(x_return_code) is str else _c.write_text(x_return_code, 'return_code 返回码')
+    if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
+        wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
+    if (x_session_id := answer.session_id) is not None and x_session_id != "":
+        wire['session_id'] = x_session_id if type(x_session_id) is str else _c.write_text(x_session_id, 'session_id 交易验证码')
+    return wire
+
+
+def sync(caller: SyncCaller, request: Request) -> Answer:
     """登录 (sys0001, §login): login."""
-    return caller.call(FUNCTION_ID, request, Response)
+    return caller.call(FUNCTION_ID, request, build_request, parse_answer)
 
 
-async def asyncio(caller: AsyncCaller, request: Request) -> Response:
+async def asyncio(caller: AsyncCaller, request: Request) -> Answer:
     """登录 (sys0001, §login): login."""
-    return await caller.acall(FUNCTION_ID, request, Response)
+    return await caller.acall(FUNCTION_ID, request, build_request, parse_answer)
+
