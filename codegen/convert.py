@@ -117,4 +117,11 @@ def function_view(spec: Spec, function: FunctionSpec) -> dict[str, Any]:
         "answer": answer,
         "closed_lists": dict(sorted(lists.items())),
         "decimal_shapes": sorted(shapes),
+        "uses_decimal": bool(shapes),
+        "uses_dates": any(
+            f["kind"] in ("date", "datetime")
+            for message in (request, answer)
+            for fields in [message["fields"], *(d["fields"] for d in message["datasets"])]
+            for f in fields
+        ),
     }

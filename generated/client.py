@@ -14,36 +14,38 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from generated._convert import Report
 
 if TYPE_CHECKING:
-    from generated.functions import bizh110001
-    from generated.functions import bizh110102
-    from generated.functions import bizh110103
-    from generated.functions import bizh110104
-    from generated.functions import bizh110105
-    from generated.functions import bizh110106
-    from generated.functions import bizh120001
-    from generated.functions import bizh120002
-    from generated.functions import bizh120003
-    from generated.functions import bizh120004
-    from generated.functions import bizh120102
-    from generated.functions import bizh120103
-    from generated.functions import bizh120104
-    from generated.functions import bizh120105
-    from generated.functions import bizh120106
-    from generated.functions import bizh120107
-    from generated.functions import bizh120108
-    from generated.functions import bizh120109
-    from generated.functions import bizh120113
-    from generated.functions import bizh120205
-    from generated.functions import bizh120206
-    from generated.functions import bizh200101
-    from generated.functions import bizh200102
-    from generated.functions import bizh200103
-    from generated.functions import bizh200104
-    from generated.functions import bizh200105
-    from generated.functions import bizh200106
-    from generated.functions import bizh410004
-    from generated.functions import bizh410005
-    from generated.functions import sys0001
+    from generated.functions import (
+        bizh110001,
+        bizh110102,
+        bizh110103,
+        bizh110104,
+        bizh110105,
+        bizh110106,
+        bizh120001,
+        bizh120002,
+        bizh120003,
+        bizh120004,
+        bizh120102,
+        bizh120103,
+        bizh120104,
+        bizh120105,
+        bizh120106,
+        bizh120107,
+        bizh120108,
+        bizh120109,
+        bizh120113,
+        bizh120205,
+        bizh120206,
+        bizh200101,
+        bizh200102,
+        bizh200103,
+        bizh200104,
+        bizh200105,
+        bizh200106,
+        bizh410004,
+        bizh410005,
+        sys0001,
+    )
 
 RequestT = TypeVar("RequestT")
 AnswerT = TypeVar("AnswerT")

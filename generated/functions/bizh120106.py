@@ -11,7 +11,6 @@ every deviation through `report` instead of raising.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
