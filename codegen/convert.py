@@ -23,18 +23,9 @@ _ANNOTATIONS = {
     "date": "dt.date",
     "datetime": "dt.datetime",
 }
-_JAVA_TOKENS = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
-
-
-def strftime_pattern(java_format: str) -> str:
-    """The spec writes formats the way the reference does (Java): yyyyMMdd -> %Y%m%d."""
-    pattern = java_format
-    for token, directive in _JAVA_TOKENS:
-        pattern = pattern.replace(token, directive)
-    return pattern
-
-
 def _field_view(field: ResolvedField) -> dict[str, Any]:
+    from codegen.render import strftime_pattern  # render imports this module: one translation
+
     kind = field.type
     if kind == "code" and field.closed_values is None:
         kind = "string"  # an open list: other values are expected, not deviations
@@ -54,7 +45,7 @@ def _field_view(field: ResolvedField) -> dict[str, Any]:
         "limit": field.max_length if field.length_applies else None,
         "scale": field.scale,
         "whole": whole,
-        "pattern": strftime_pattern(field.format) if field.format else None,
+        "pattern": strftime_pattern(field.format),
         "closed": tuple(field.closed_values) if field.closed_values is not None else None,
         "code_list": field.code_list,
         "alternates": [_alternate(code) for code in field.also_read],
