@@ -38,7 +38,7 @@ def test_xml_validate_names_the_field_and_warns_on_unknown_elements(tmp_path: Pa
         b"<bka896>123456789012345678901</bka896><bka006>410</bka006><zzz999>x</zzz999></program>"
     )
     result = runner.invoke(app, ["xml", "validate", "-f", "bizh110001", str(_write(tmp_path, body))])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "bka896 入参值: longer than 20" in result.output
     assert "unknown element <zzz999> ignored" in result.output
 
@@ -46,7 +46,7 @@ def test_xml_validate_names_the_field_and_warns_on_unknown_elements(tmp_path: Pa
 def test_xml_validate_refuses_hostile_xml(tmp_path: Path) -> None:
     body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><program>&a;</program>'
     result = runner.invoke(app, ["xml", "validate", "-f", "bizh110001", str(_write(tmp_path, body))])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "DOCTYPE refused" in result.output
 
 
@@ -67,8 +67,9 @@ def test_functions_lists_all_thirty() -> None:
 
 
 def test_call_without_settings_names_the_missing_variables(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["call", "bizh120001", "--data", "{}"], env={"GDWI_BASE_URL": ""})
-    assert result.exit_code == 1
+    result = runner.invoke(app, ["call", "bizh120001", "--data", "{}"],
+                           env={"GDWI_BASE_URL": "", "GDWI_CONFIG": ""})
+    assert result.exit_code == 3  # configuration
     assert "GDWI_USERID" in result.output and "GDWI_PASSWORD" in result.output
 
 

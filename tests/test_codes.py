@@ -134,7 +134,7 @@ def test_cli_sync_and_show(server: MockServer, tmp_path: Path, monkeypatch: pyte
     shown = runner.invoke(app, ["codes", "show", "bka006"])
     assert shown.exit_code == 0, shown.output
     assert "工伤普通住院" in shown.output and "441900" in shown.output
-    assert runner.invoke(app, ["codes", "show", "nosuch"]).exit_code == 1
+    assert runner.invoke(app, ["codes", "show", "nosuch"]).exit_code == 2
 
 
 def test_open_code_warnings_walk_a_whole_message() -> None:

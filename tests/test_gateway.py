@@ -454,7 +454,7 @@ def test_body_shapes_stay_in_step_with_the_his_models() -> None:
 def test_serve_refuses_to_start_without_a_token_or_on_a_remote_address(tmp_path: Path) -> None:
     runner = CliRunner()
     no_token = runner.invoke(cli_app, ["gateway", "serve"], env={"GDWI_GATEWAY_TOKEN": ""})
-    assert no_token.exit_code == 2 and "GDWI_GATEWAY_TOKEN" in no_token.output
+    assert no_token.exit_code == 3 and "GDWI_GATEWAY_TOKEN" in no_token.output  # configuration
     remote = runner.invoke(cli_app, ["gateway", "serve", "--host", "0.0.0.0"], env={"GDWI_GATEWAY_TOKEN": TOKEN})
     assert remote.exit_code == 2 and "--allow-remote" in remote.output
     token_file = tmp_path / "token"

@@ -11,7 +11,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def served(mock_province: MockServer, tmp_path: Path) -> Iterator[Served]:
 
 
 def wrong_password(base_url: str, tmp_path: Path) -> Settings:
-    return replace(settings(base_url, tmp_path), password="not-the-password")
+    return settings(base_url, tmp_path).model_copy(update={"password": "not-the-password"})
 
 
 # --------------------------------------------------------------------------- health and readiness

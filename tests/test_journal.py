@@ -299,11 +299,11 @@ def test_cli_list_filters_and_masks(journal: Journal, db: Path, monkeypatch: pyt
 
 def test_cli_missing_journal_or_entry(db: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["journal", "list", "--db", str(tmp_path / "none.sqlite")])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # configuration: the journal file is not there
     assert not (tmp_path / "none.sqlite").exists()  # reading does not create a journal
     Journal(db).close()
     result = runner.invoke(app, ["journal", "show", "7", "--db", str(db)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: no such entry
 
 
 def test_cli_rejects_a_bad_date(journal: Journal, db: Path) -> None:

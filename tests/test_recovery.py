@@ -562,8 +562,8 @@ def test_cli_recover_prints_the_table(run: Run, monkeypatch: pytest.MonkeyPatch)
     assert entry is not None and entry.status == Status.OK
 
 
-def test_cli_recover_without_settings_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_recover_without_settings_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GDWI_BASE_URL", "GDWI_USERID", "GDWI_PASSWORD", "GDWI_AKB020", "GDWI_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(cli_app, ["journal", "recover", "--db", str(tmp_path / "none.sqlite")])
-    assert result.exit_code == 2 and "GDWI_BASE_URL" in result.output
+    assert result.exit_code == 3 and "GDWI_BASE_URL" in result.output

@@ -204,9 +204,9 @@ def test_cli_writes_html_and_pdf(server: MockServer, tmp_path: Path, monkeypatch
     assert "广东省工伤保险住院结算单" in html.read_text(encoding="utf-8")
 
 
-def test_cli_refusal_exits_1(server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_refusal_exits_4(server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _environment(monkeypatch, server, tmp_path / "journal.sqlite")
     result = runner.invoke(app, ["sheet", "99999999202600000099", "--html", str(tmp_path / "x.html")])
-    assert result.exit_code == 1
-    assert "BusinessError" in result.output and not (tmp_path / "x.html").exists()
+    assert result.exit_code == 4  # refused by the province
+    assert "refused by the province: bizh120206: return_code -1" in result.output and not (tmp_path / "x.html").exists()
 

@@ -12,20 +12,65 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.cli import context
 from adapter.cli.codes import codes_app
 from adapter.cli.gateway import gateway_app
+from adapter.cli.handler import GdwiGroup
 from adapter.cli.journal import journal_app
 from adapter.cli.mock import mock_app
 from adapter.cli.reconcile import reconcile
 from adapter.cli.sheet import sheet
 
 app = typer.Typer(
-    help="gdwi: Guangdong work-injury insurance settlement adapter. Settings come from the "
-    "environment: GDWI_BASE_URL, GDWI_USERID (sys0001 login, not the institution code), "
-    "GDWI_PASSWORD, GDWI_AKB020 (institution code), GDWI_JOURNAL (journal file), "
-    "GDWI_CONFIG (a TOML file with the same keys in lower case).",
+    cls=GdwiGroup,
+    help="gdwi: Guangdong work-injury insurance settlement adapter. Settings (the same keys "
+    "everywhere): GDWI_BASE_URL, GDWI_USERID (sys0001 login, not the institution code), "
+    "GDWI_PASSWORD, GDWI_AKB020 (institution code), GDWI_JOURNAL (journal file) in the environment; "
+    "base_url, userid, … in a TOML file (GDWI_CONFIG or --config); --set key=value. "
+    "Exit codes: 0 ok, 1 internal, 2 bad input, 3 configuration, 4 refused by the province, "
+    "5 not sent (safe to retry), 6 outcome unknown (never resend: gdwi journal recover), "
+    "7 differences found.",
     no_args_is_help=True,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from generated.registry import SPEC
+
+        try:
+            installed = version("gdwi")
+        except PackageNotFoundError:  # run from a source tree without installing
+            installed = "unknown"
+        typer.echo(f"gdwi {installed} (spec {SPEC.version})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    config: Path | None = typer.Option(None, "--config", dir_okay=False,
+                                       help="TOML settings file [default: $GDWI_CONFIG]"),
+    set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE",
+                                   help="a setting, keys as in the TOML file (never the password)"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks [or GDWI_DEBUG=1]"),
+    log_level: str | None = typer.Option(None, "--log-level", envvar="GDWI_LOG_LEVEL",
+                                         help="debug, info, warning or error [default: warning]"),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="print the version and exit"),
+) -> None:
+    """Global options, applied before any command."""
+    from adapter import logs
+
+    context.OPTIONS.config = config
+    context.OPTIONS.overrides = context.parse_sets(set_)
+    context.OPTIONS.debug = debug
+    context.OPTIONS.log_level = log_level
+    if log_level is not None and log_level.lower() not in logs.LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(logs.LEVELS)}", param_hint="--log-level")
+    logs.configure(log_level or "warning")
+    logs.new_request_id()
 spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
 app.add_typer(journal_app, name="journal")
@@ -96,16 +141,11 @@ KIND_OPTION = typer.Option("request", "--kind", "-k", help="request or response"
 
 
 def _decode_file(function_id: str, kind: str, path: Path) -> Any:
-    from adapter.errors import XmlRefusedError
     from adapter.wire.codec import decode
 
     if kind not in ("request", "response"):
         raise typer.BadParameter("--kind must be request or response")
-    try:
-        return decode(path.read_bytes(), function_id, kind)  # type: ignore[arg-type]
-    except XmlRefusedError as exc:
-        console.print(f"[red]refused:[/] {exc}")
-        raise typer.Exit(1) from None
+    return decode(path.read_bytes(), function_id, kind)  # type: ignore[arg-type]
 
 
 @xml_app.command("validate")
@@ -114,18 +154,13 @@ def xml_validate(
     function_id: str = FUNCTION_OPTION,
     kind: str = KIND_OPTION,
 ) -> None:
-    """Exit 0 when the message conforms to the spec; 1 with one line per problem."""
-    from adapter.wire.validation import InputError, validate_message
+    """Exit 0 when the message conforms to the spec; 2 with one line per problem."""
+    from adapter.wire.validation import validate_message
 
     decoded = _decode_file(function_id, kind, file)
     for warning in decoded.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    try:
-        validate_message(function_id, kind, decoded.values)
-    except InputError as exc:
-        for problem in exc.problems:
-            console.print(f"[red]error:[/] {problem}")
-        raise typer.Exit(1) from None
+    validate_message(function_id, kind, decoded.values)
     console.print(f"[green]ok:[/] {file.name} is a valid {function_id} {kind}")
 
 
@@ -145,22 +180,23 @@ def call(
     function_id: str = typer.Argument(..., help="function_id, e.g. bizh110001"),
     data: str = typer.Option(..., "--data", "-d", help="request as JSON, or @file.json"),
 ) -> None:
-    """Call one transaction with settings from the environment; print the answer as JSON."""
-    from adapter.errors import GdwiError
+    """Call one transaction with the settings; print the answer as JSON."""
     from adapter.wire.client import Client
-    from adapter.wire.config import Settings
+    from adapter.wire.validation import unknown_function
+    from generated.registry import FUNCTIONS
 
+    if function_id not in FUNCTIONS:  # before the settings: the first mistake to report
+        raise unknown_function(function_id)
     text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
     try:
         values = json.loads(text)
-        with Client(Settings.from_env()) as client:
-            answer = client.call_wire(function_id, values)
     except json.JSONDecodeError as exc:
-        console.print(f"[red]--data is not JSON:[/] {exc}")
-        raise typer.Exit(2) from None
-    except GdwiError as exc:
-        console.print(f"[red]{type(exc).__name__}:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
+    if not isinstance(values, dict):
+        raise typer.BadParameter("must be a JSON object of wire codes, e.g. '{\"bka896\": \"…\"}'",
+                                 param_hint="--data")
+    with Client(context.settings()) as client:
+        answer = client.call_wire(function_id, values)
     typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
 
 

@@ -10,7 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from adapter.ops.codes import CodeRow, CodeStore, default_db_path, sync
+from adapter.cli import context
+from adapter.errors import InputError
+from adapter.ops.codes import CodeRow, CodeStore, sync
 from generated.registry import CODE_LISTS
 
 __all__ = ["codes_app"]
@@ -29,23 +31,17 @@ def sync_command(
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Fetch code tables from the province and replace the synced copy."""
-    from adapter.errors import GdwiError
     from adapter.wire.client import Client
-    from adapter.wire.config import Settings
 
-    try:
-        settings = Settings.from_env()
-        db = db or Path(settings.journal_path)
-        with Client(settings) as client, CodeStore(db) as store, _bar() as bar:
-            task = bar.add_task("bizh120205 code tables", total=len(lists) if lists else None)
+    settings = context.settings()
+    db = db or Path(settings.journal_path)
+    with Client(settings) as client, CodeStore(db) as store, _bar() as bar:
+        task = bar.add_task("bizh120205 code tables", total=len(lists) if lists else None)
 
-            def advance(name: str, rows: int, total: int) -> None:
-                bar.update(task, total=total, advance=1, description=f"bizh120205 {name}: {rows} rows")
+        def advance(name: str, rows: int, total: int) -> None:
+            bar.update(task, total=total, advance=1, description=f"bizh120205 {name}: {rows} rows")
 
-            counts = sync(client, store, lists or (), progress=advance)
-    except GdwiError as exc:
-        error_console.print(Text(f"{type(exc).__name__}: {exc}"))
-        raise typer.Exit(1) from None
+        counts = sync(client, store, lists or (), progress=advance)
     console.print(Text(f"synced {sum(counts.values())} code(s) in {len(counts)} list(s) into {db}"))
 
 
@@ -61,15 +57,14 @@ def show(
 ) -> None:
     """One list: the synced values and the spec's, side by side."""
     name = list_name.lower()
-    path = db or default_db_path()
+    path = context.journal_path(db)
     synced: list[CodeRow] = []
     if path.is_file():  # reading must not create an empty database by mistake
         with CodeStore(path) as store:
             synced = store.rows(name)
     spec_list = CODE_LISTS.get(name)
     if not synced and spec_list is None:
-        error_console.print(Text(f"no code list {name!r}: not in spec/codes and not synced in {path}"))
-        raise typer.Exit(1)
+        raise InputError(None, [f"no code list {name!r}: not in spec/codes and not synced in {path}"])
     console.print(_table(name, synced, dict(spec_list.values) if spec_list else {}))
 
 

@@ -238,7 +238,7 @@ def run(console: Console, *, in_process: bool = False) -> int:
             console.print(f"[bold]gdwi demo[/] — mock province at {base_url}{SPEC.path}, "
                           f"spec {SPEC.version}")
         settings = Settings(base_url=base_url, userid=USER, password=PASSWORD, akb020=AKB020,
-                            journal_path=journal)
+                            journal=journal)
         with Client(settings, http_transport=transport) as client:
             demo = Demo(client, console)
             try:

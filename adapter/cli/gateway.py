@@ -8,13 +8,13 @@ because the gateway speaks plain HTTP: token and patient data would cross the ne
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from pathlib import Path
 
 import typer
 
+from adapter.cli import context
 from adapter.errors import TokenError
 
 gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
@@ -65,16 +65,11 @@ def gateway_serve(
 
     Province settings come from the environment as for every gdwi command (GDWI_BASE_URL, ...).
     """
+    from adapter import logs
     from adapter.gateway import create_gateway, is_loopback, serve
     from adapter.wire.client import Client
-    from adapter.wire.config import ConfigError, Settings
-    from adapter.wire.masking import install_log_masking
 
-    try:
-        token = read_token(token_file)
-    except TokenError as exc:
-        typer.echo(f"refusing to start: {exc}", err=True)
-        raise typer.Exit(2) from None
+    token = read_token(token_file)  # TokenError: a configuration error (exit 3)
     if not is_loopback(host):
         if not allow_remote:
             typer.echo(f"refusing to listen on {host}: not a loopback address. The gateway speaks plain "
@@ -82,14 +77,8 @@ def gateway_serve(
             raise typer.Exit(2)
         typer.echo(f"warning: listening on {host}: the bearer token and patient data cross the network "
                    "unencrypted unless a TLS proxy is in front", err=True)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        typer.echo(f"settings: {exc}", err=True)
-        raise typer.Exit(2) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per province call: noise
-    install_log_masking()
+    settings = context.settings()
+    logs.configure(context.OPTIONS.log_level or "info")
     typer.echo(f"gdwi HIS gateway: http://{host}:{port}  (docs: /docs, province: {settings.base_url})")
     with Client(settings) as client:
         serve(create_gateway(client, token=token), host, port)

@@ -7,7 +7,6 @@ they are what an operator needs to diagnose a refusal.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from adapter.cli import context
+from adapter.cli.handler import ExitCode
+from adapter.errors import ConfigError, InputError
 from adapter.wire.journal import Entry, Journal, Status
 from adapter.wire.masking import mask_xml_text, scrub
 
@@ -28,15 +30,15 @@ console = Console()
 error_console = Console(stderr=True)
 
 DEFAULT_JOURNAL = "gdwi-journal.sqlite"
-_DB_HELP = f"journal file [default: $GDWI_JOURNAL or ./{DEFAULT_JOURNAL}]"
+_DB_HELP = f"journal file [default: the `journal` setting, else ./{DEFAULT_JOURNAL}]"
 
 
 def _open(db: Path | None) -> Journal:
     """Open an existing journal; a read command must not create an empty one by mistake."""
-    path = db or Path(os.environ.get("GDWI_JOURNAL") or DEFAULT_JOURNAL)
+    path = context.journal_path(db)
     if not path.is_file():
-        error_console.print(Text(f"no journal at {path} (use --db or set GDWI_JOURNAL)"))
-        raise typer.Exit(1)
+        raise ConfigError(f"no journal at {path} (use --db, set GDWI_JOURNAL or `journal` in the "
+                          "GDWI_CONFIG file)")
     return Journal(path)
 
 
@@ -90,8 +92,7 @@ def show(
     with _open(db) as journal:
         entry = journal.get(entry_id)
     if entry is None:
-        error_console.print(Text(f"no journal entry {entry_id}"))
-        raise typer.Exit(1)
+        raise InputError(None, [f"no journal entry {entry_id} in {context.journal_path(db)}"])
     table = Table(title=f"journal entry {entry.id}", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -129,18 +130,13 @@ def recover_entries(
 ) -> None:
     """Settle every unknown (and stale pending) entry by asking the province; never resends.
 
-    Settings come from the environment as for `gdwi call`. Exit 0 when nothing is left unknown,
-    1 when some entry could not be settled (the table says why), 2 on missing settings.
+    Settings as for `gdwi call`. Exit 0 when nothing is left unknown, 6 when some entry could
+    not be settled (the table says why), 3 on missing settings.
     """
     from adapter.ops.recovery import recover
     from adapter.wire.client import Client  # here, not at the top: `journal list` stays light
-    from adapter.wire.config import ConfigError, Settings
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        error_console.print(Text(str(exc)))
-        raise typer.Exit(2) from None
+    settings = context.settings()
     with _open(db or Path(settings.journal_path)) as journal, Client(settings, journal=journal) as client:
         results = recover(client, stale_pending_after=timedelta(minutes=stale_after))
     table = Table(title=f"journal recover: {len(results)} entr{'y' if len(results) == 1 else 'ies'}")
@@ -150,4 +146,5 @@ def recover_entries(
         cells = (result.entry_id, result.function_id, result.before, result.after, result.how)
         table.add_row(*map(_shown, cells))
     console.print(table)
-    raise typer.Exit(1 if any(result.after == Status.UNKNOWN for result in results) else 0)
+    left = any(result.after == Status.UNKNOWN for result in results)
+    raise typer.Exit(ExitCode.OUTCOME_UNKNOWN if left else ExitCode.OK)

@@ -1,7 +1,7 @@
 """`gdwi reconcile --date D --his export.csv`: the day's books on three sides (对账).
 
-Exit 0: all three sides agree. Exit 1: differences (listed). Exit 2: no reconciliation was
-possible (the HIS export is unreadable, settings are missing, the province cannot be reached).
+Exit 0: all three sides agree. Exit 7: differences (listed). Otherwise the exit code of the
+error that made reconciliation impossible (2 unreadable HIS export, 3 settings, 5 unreachable…).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from adapter.cli import context
+from adapter.cli.handler import ExitCode
 from adapter.ops.reconcile import KINDS, SIDES, Amounts, Report
 
 __all__ = ["reconcile"]
@@ -29,33 +31,27 @@ def reconcile(
     his: Path = typer.Option(..., "--his", exists=True, dir_okay=False, help="the HIS export (CSV)"),
     out: Path | None = typer.Option(None, "--out", help="write the report as CSV"),
     html: Path | None = typer.Option(None, "--html", help="write the report as an HTML page"),
-    db: Path | None = typer.Option(None, "--db", help="journal file (default: $GDWI_JOURNAL)"),
+    db: Path | None = typer.Option(None, "--db", help="journal file (default: the `journal` setting)"),
 ) -> None:
     """Compare the journal, the province and the HIS export for one day; exit 0 only if all agree."""
-    from adapter.errors import GdwiError
     from adapter.ops.reconcile import read_his_csv, render_html, write_csv
     from adapter.ops.reconcile import reconcile as run
     from adapter.wire.client import Client
-    from adapter.wire.config import Settings
     from adapter.wire.journal import Journal
 
-    try:
-        export = read_his_csv(his, day.date())
-        settings = Settings.from_env()
-        journal_path = db or Path(settings.journal_path)
-        if not journal_path.is_file():  # reconciling against a new, empty journal would mislead
-            raise typer.BadParameter(f"no journal at {journal_path}", param_hint="--db")
-        with Journal(journal_path) as journal, Client(settings, journal=journal) as client:
-            report = run(journal, client, export, day.date())
-    except GdwiError as exc:
-        error_console.print(Text(f"cannot reconcile: {type(exc).__name__}: {exc}"))
-        raise typer.Exit(2) from None
+    export = read_his_csv(his, day.date())
+    settings = context.settings()
+    journal_path = db or Path(settings.journal_path)
+    if not journal_path.is_file():  # reconciling against a new, empty journal would mislead
+        raise typer.BadParameter(f"no journal at {journal_path}", param_hint="--db")
+    with Journal(journal_path) as journal, Client(settings, journal=journal) as client:
+        report = run(journal, client, export, day.date())
     _print(report)
     if out is not None:
         write_csv(report, out)
     if html is not None:
         html.write_text(render_html(report), encoding="utf-8")
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.DIFFERENCES)
 
 
 def _print(report: Report) -> None:

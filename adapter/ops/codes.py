@@ -13,7 +13,6 @@ what it fetched whole, in one transaction: a reader sees the old table or the ne
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,8 +70,10 @@ class CodeRow:
 
 
 def default_db_path() -> Path:
-    """The journal's file: $GDWI_JOURNAL or ./gdwi-journal.sqlite."""
-    return Path(os.environ.get("GDWI_JOURNAL") or DEFAULT_DB)
+    """The journal's file: the `journal` setting (GDWI_JOURNAL, the GDWI_CONFIG file) or the default."""
+    from adapter.wire.config import load_values
+
+    return Path(load_values().get("journal") or DEFAULT_DB)
 
 
 class CodeStore:

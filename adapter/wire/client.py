@@ -31,6 +31,9 @@ import httpx
 from adapter.errors import (
     BusinessError,
     ContractError,
+    EndpointError,
+    GdwiError,
+    HttpStatusError,
     InputError,
     OutcomeUnknownError,
     SessionExpiredError,
@@ -50,6 +53,18 @@ from generated.client import AsyncFunctions, SyncFunctions
 from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
 log = logging.getLogger("gdwi.client")
+_PATH_HINT = (f"base_url is scheme://host:port (the spec's path {SPEC.path} is added, or taken as "
+              "is when base_url ends with it); set `path` if this province publishes another")
+ENDPOINT_STATUSES = {
+    401: "it asks for HTTP authentication: a proxy in between? " + _PATH_HINT,
+    403: "it refuses this client: an IP allow-list or proxy? " + _PATH_HINT,
+    404: _PATH_HINT,
+    405: "it does not take POST there: " + _PATH_HINT,
+    501: "it does not take POST there: " + _PATH_HINT,
+}
+ResponseT = TypeVar("ResponseT", bound=BaseModel)
+
+
 RequestT = TypeVar("RequestT")
 AnswerT = TypeVar("AnswerT")
 Build = Callable[[RequestT], dict[str, Any]]
@@ -140,9 +155,14 @@ class _Core:
 
     def transport_failed(
         self, entry: int, function_id: str, exc: TransportError, started: float
-    ) -> TransportError:
-        """Journal the failure; NotSent is 'failed', anything else leaves the outcome unknown."""
+    ) -> GdwiError:
+        """Journal the failure; NotSent is 'failed', anything else leaves the outcome unknown.
+        A login answered 401/404/405 hit something that is not the province's endpoint: the
+        settings are wrong, and a login changes nothing at the province anyway."""
         duration = (time.perf_counter() - started) * 1000
+        if function_id == LOGIN and isinstance(exc, HttpStatusError) and exc.status in ENDPOINT_STATUSES:
+            self.journal.finish(entry, Status.FAILED, message=str(exc), duration_ms=duration)
+            return EndpointError(exc.url, exc.status, ENDPOINT_STATUSES[exc.status])
         if isinstance(exc, transport.NotSentError):
             self.journal.finish(entry, Status.FAILED, message=str(exc), duration_ms=duration)
             return exc

@@ -7,11 +7,19 @@ has an unknown outcome and must be queried first.
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import httpx
 
-from adapter.errors import HttpStatusError, MaybeSentError, NotSentError, ServerFaultError, TransportError
+from adapter.errors import (
+    ConfigError,
+    HttpStatusError,
+    MaybeSentError,
+    NotSentError,
+    ServerFaultError,
+    TransportError,
+)
 from adapter.wire.config import Settings
 from generated.registry import SPEC
 
@@ -33,11 +41,18 @@ HEADERS = {"Content-Type": SPEC.content_type}
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     """TLS from settings (httpx 0.28 deprecates cert=): CA file and optional client certificate."""
-    context = ssl.create_default_context(cafile=settings.ca_file)
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"GDWI_CA_FILE: cannot use {settings.ca_file}: {exc}") from None
     if settings.client_cert:
-        context.load_cert_chain(
-            settings.client_cert, settings.client_key, password=settings.client_key_password
-        )
+        try:
+            context.load_cert_chain(
+                settings.client_cert, settings.client_key, password=settings.client_key_password
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"GDWI_CLIENT_CERT/GDWI_CLIENT_KEY: cannot use {settings.client_cert}: "
+                              f"{type(exc).__name__}") from None
     return context
 
 
@@ -67,18 +82,51 @@ def check_answer(response: httpx.Response) -> bytes:
     return body
 
 
-def classify(exc: httpx.HTTPError) -> TransportError:
+def classify(exc: httpx.HTTPError, url: str = "") -> TransportError:
     """Map an httpx failure to NotSent (safe to resend) or MaybeSent (outcome unknown)."""
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return NotSentError(f"could not connect: {type(exc).__name__}")
-    return MaybeSentError(f"no answer: {type(exc).__name__}")
+        return NotSentError(explain(exc, url))
+    return MaybeSentError(explain(exc, url))
+
+
+def explain(exc: httpx.HTTPError, url: str) -> str:
+    """`<phase> failed: <cause> (<url>); <hint>`: enough to fix a setting without a traceback."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    phase, what, hint = _diagnosis(exc, cause)
+    return f"{phase} failed: {what} ({url or 'no URL'}); {hint}"
+
+
+def _diagnosis(exc: httpx.HTTPError, cause: BaseException) -> tuple[str, str, str]:
+    if isinstance(cause, socket.gaierror):
+        return "DNS", f"host name not found ({cause.strerror})", "check the host in base_url"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return "TLS", f"certificate not trusted ({cause.verify_message})", \
+            "set ca_file (GDWI_CA_FILE) to the province's CA certificate"
+    if isinstance(cause, ssl.SSLError):
+        return "TLS", f"handshake failed ({cause.reason or cause})", \
+            "is the server plain HTTP? then base_url starts with http://"
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect", "timed out", "check host, port and firewall (connect_timeout)"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connect", "connection refused", "nothing listens there: check the port in base_url"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect", str(cause) or type(cause).__name__, "check base_url and the network"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read", "no answer within read_timeout", \
+            "the province may have processed the request: query before resending"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "read", f"the server closed the connection without an answer ({cause})", \
+            "if the server speaks HTTPS, base_url must start with https://"
+    return "read", f"{type(exc).__name__}: {cause}", "query before resending"
 
 
 def post(client: httpx.Client, url: str, body: bytes) -> bytes:
     try:
         response = client.post(url, content=body, headers=HEADERS)
     except httpx.HTTPError as exc:
-        raise classify(exc) from exc
+        raise classify(exc, url) from exc
     return check_answer(response)
 
 
@@ -86,5 +134,5 @@ async def apost(client: httpx.AsyncClient, url: str, body: bytes) -> bytes:
     try:
         response = await client.post(url, content=body, headers=HEADERS)
     except httpx.HTTPError as exc:
-        raise classify(exc) from exc
+        raise classify(exc, url) from exc
     return check_answer(response)

@@ -1,0 +1,57 @@
+"""What every command shares: the global options (`gdwi --config F --set key=value …`) and the
+settings they select. One loader (adapter.wire.config) for every command, journal ones included."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adapter.wire.config import Settings
+
+__all__ = ["OPTIONS", "Options", "journal_path", "parse_sets", "settings"]
+
+
+@dataclass
+class Options:
+    """The root command's options, set once per invocation by its callback."""
+
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    log_level: str | None = None
+
+
+OPTIONS = Options()
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """`--set key=value` items as a dict; the keys are checked by the settings loader."""
+    import typer
+
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        values[key.strip()] = value
+    return values
+
+
+def settings() -> Settings:
+    """The full settings (province, login, journal); ConfigError names what is missing."""
+    from adapter.wire.config import Settings
+
+    return Settings.from_env(config=OPTIONS.config, overrides=OPTIONS.overrides)
+
+
+def journal_path(db: Path | None = None) -> Path:
+    """The journal file: `--db` if given, else the `journal` setting from the same sources as
+    every other key (so a GDWI_CONFIG file's journal is the one `journal list` reads)."""
+    from adapter.wire.config import Settings, load_values
+
+    if db is not None:
+        return db
+    values = load_values(config=OPTIONS.config, overrides=OPTIONS.overrides)
+    return Path(values.get("journal") or Settings.model_fields["journal"].default)
