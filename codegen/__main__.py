@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
+import json
 import sys
 import tempfile
 import time
@@ -94,7 +96,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     old = load_spec_ref(args.old, ROOT)
     new = load_spec_ref(args.new, ROOT)
     changes = diff_specs(old, new)
-    print(format_diff(changes, args.old, args.new))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(change) for change in changes], ensure_ascii=False, indent=2))
+    else:
+        print(format_diff(changes, args.old, args.new))
     return 2 if args.fail_on_breaking and any(c.breaking for c in changes) else 0
 
 
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--fail-on-breaking", action="store_true")
+    diff.add_argument("--json", action="store_true", help="the changes as a JSON list")
     diff.set_defaults(handler=cmd_diff)
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -18,6 +18,7 @@ from adapter.cli.gateway import gateway_app
 from adapter.cli.handler import GdwiGroup
 from adapter.cli.journal import journal_app
 from adapter.cli.mock import mock_app
+from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.cli.reconcile import reconcile
 from adapter.cli.sheet import sheet
 
@@ -109,17 +110,36 @@ def spec_diff(
     old: str = typer.Argument(..., help="old spec: a directory or a git ref"),
     new: str = typer.Argument(..., help="new spec: a directory or a git ref"),
     fail_on_breaking: bool = typer.Option(False, help="exit 2 when a change breaks callers"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Per function: fields added, removed and changed; breaking changes flagged."""
+    for ref in (old, new):
+        _check_spec_ref(ref)
     args = ["diff", old, new] + (["--fail-on-breaking"] if fail_on_breaking else [])
-    raise typer.Exit(_codegen(*args))
+    raise typer.Exit(_codegen(*args, *(["--json"] if as_json else [])))
+
+
+def _check_spec_ref(ref: str) -> None:
+    """A directory or a git commit of this repository; anything else is a usage error, not a traceback."""
+    if Path(ref).is_dir():
+        return
+    command = ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+    found = subprocess.run(command, capture_output=True, check=False)
+    if found.returncode != 0:
+        raise typer.BadParameter(f"{ref!r} is neither a spec directory nor a git ref of this repository")
 
 
 @app.command()
-def functions() -> None:
+def functions(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List every transaction the generated layer knows."""
     from generated.registry import FUNCTIONS, SPEC
 
+    if as_json:
+        emit_json([{"function_id": m.function_id, "section": m.section, "name": m.name, "kind": m.kind,
+                    "requires": list(m.stage.requires) if m.stage else [],
+                    "leads_to": m.stage.leads_to if m.stage else None,
+                    "compensation": m.compensation} for m in FUNCTIONS.values()])
+        return
     table = Table(title=f"{SPEC.title} {SPEC.version}")
     for column in ("function_id", "§", "名称", "kind", "stage", "compensation"):
         table.add_column(column)
@@ -130,7 +150,7 @@ def functions() -> None:
         table.add_row(
             meta.function_id, meta.section, meta.name, meta.kind, stage, meta.compensation or ""
         )
-    console.print(table)
+    emit_table(table)
 
 
 xml_app = typer.Typer(help="Check and convert <program> XML messages offline", no_args_is_help=True)

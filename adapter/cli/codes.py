@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapter.cli import context
+from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.errors import InputError
 from adapter.ops.codes import CodeRow, CodeStore, sync
 from generated.registry import CODE_LISTS
@@ -54,6 +55,7 @@ def _bar() -> Progress:
 def show(
     list_name: str = typer.Argument(..., metavar="LIST", help="list name, e.g. bka006"),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One list: the synced values and the spec's, side by side."""
     name = list_name.lower()
@@ -65,18 +67,27 @@ def show(
     spec_list = CODE_LISTS.get(name)
     if not synced and spec_list is None:
         raise InputError(None, [f"no code list {name!r}: not in spec/codes and not synced in {path}"])
-    console.print(_table(name, synced, dict(spec_list.values) if spec_list else {}))
+    rows = _rows(synced, dict(spec_list.values) if spec_list else {})
+    if as_json:
+        keys = ("code", "label_province", "label_spec", "centre", "synced_at")
+        emit_json({"list": name, "rows": [dict(zip(keys, row, strict=True)) for row in rows]})
+        return
+    emit_table(_table(name, rows))
 
 
-def _table(name: str, synced: list[CodeRow], spec_values: dict[str, str]) -> Table:
+def _rows(synced: list[CodeRow], spec_values: dict[str, str]) -> list[tuple[str, ...]]:
+    cells = [(r.code, r.label, spec_values.get(r.code, ""), r.center, r.synced_at) for r in synced]
+    seen = {row.code for row in synced}
+    cells += [(code, "", label, "", "not synced") for code, label in spec_values.items() if code not in seen]
+    return sorted(cells)
+
+
+def _table(name: str, rows: list[tuple[str, ...]]) -> Table:
     meta = CODE_LISTS.get(name)
     state = "" if meta is None else (" (closed)" if meta.closed else " (open)")
     table = Table(title=f"{name} {meta.title if meta else ''}{state}")
     for column in ("code", "label (province)", "label (spec)", "centre", "synced at"):
         table.add_column(column)
-    cells = [(r.code, r.label, spec_values.get(r.code, ""), r.center, r.synced_at) for r in synced]
-    seen = {row.code for row in synced}
-    cells += [(code, "", label, "", "not synced") for code, label in spec_values.items() if code not in seen]
-    for row_cells in sorted(cells):
+    for row_cells in rows:
         table.add_row(*(Text(cell) for cell in row_cells))
     return table

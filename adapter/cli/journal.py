@@ -17,6 +17,7 @@ from rich.text import Text
 
 from adapter.cli import context
 from adapter.cli.handler import ExitCode
+from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.errors import ConfigError, InputError
 from adapter.wire.journal import Entry, Journal, Status
 from adapter.wire.masking import mask_xml_text, scrub
@@ -63,6 +64,7 @@ def list_entries(
     aaz218: str | None = typer.Option(None, "--aaz218", help="business serial number"),
     limit: int = typer.Option(100, "--limit", min=1, help="at most this many, newest first"),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Journal entries, newest first."""
     with _open(db) as journal:
@@ -73,32 +75,53 @@ def list_entries(
             aaz218=aaz218,
             limit=limit,
         )
+    if as_json:
+        emit_json([_as_json(entry) for entry in entries])
+        return
     table = Table(title=f"journal: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
-    for column in ("id", "time", "function", "kind", "status", "code", "aaz218", "his_ref", "ms", "message"):
-        table.add_column(column, overflow="fold")  # fold, never cut: a cut serial number misleads
+    for column in ("id", "time", "function", "status", "code", "aaz218"):
+        table.add_column(column, no_wrap=True)  # never cut or folded: a cut serial number misleads
+    for column in ("his_ref", "message"):
+        table.add_column(column, overflow="fold")
     for entry in entries:
-        cells = (entry.id, _local(entry.created_at), entry.function_id, entry.kind, entry.status,
-                 entry.return_code, entry.aaz218, entry.his_ref, _duration(entry), entry.message)
+        cells = (entry.id, _local(entry.created_at), entry.function_id, entry.status,
+                 entry.return_code, entry.aaz218, entry.his_ref, entry.message)
         table.add_row(*map(_shown, cells))
-    console.print(table)
+    emit_table(table)
+
+
+def _as_json(entry: Entry, *, bodies: bool = False) -> dict[str, object]:
+    """An entry for scripts: the summary's fields (masked like the table), XML bodies on request."""
+    data: dict[str, object] = {"id": entry.id}
+    for name, value in _summary(entry):
+        data[name] = None if value in (None, "") else scrub(str(value))
+    data["created"], data["updated"] = entry.created_at.isoformat(), entry.updated_at.isoformat()
+    if bodies:
+        data["request_xml"] = mask_xml_text(entry.request_xml) if entry.request_xml else None
+        data["response_xml"] = mask_xml_text(entry.response_xml) if entry.response_xml else None
+    return data
 
 
 @journal_app.command("show")
 def show(
     entry_id: int = typer.Argument(..., metavar="ID", help="journal entry id"),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One entry: its fields, then its request and response XML (masked)."""
     with _open(db) as journal:
         entry = journal.get(entry_id)
     if entry is None:
         raise InputError(None, [f"no journal entry {entry_id} in {context.journal_path(db)}"])
+    if as_json:
+        emit_json(_as_json(entry, bodies=True))
+        return
     table = Table(title=f"journal entry {entry.id}", show_header=False)
     table.add_column("field")
     table.add_column("value")
     for name, value in _summary(entry):
         table.add_row(Text(name), _shown(value))
-    console.print(table)
+    emit_table(table)
     for title, xml in (("request", entry.request_xml), ("response", entry.response_xml)):
         console.print(Text(title, style="bold"))
         # soft_wrap: long lines are not cut, so what is shown can be copied back as XML

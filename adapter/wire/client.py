@@ -62,9 +62,6 @@ ENDPOINT_STATUSES = {
     405: "it does not take POST there: " + _PATH_HINT,
     501: "it does not take POST there: " + _PATH_HINT,
 }
-ResponseT = TypeVar("ResponseT", bound=BaseModel)
-
-
 RequestT = TypeVar("RequestT")
 AnswerT = TypeVar("AnswerT")
 Build = Callable[[RequestT], dict[str, Any]]
