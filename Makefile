@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,generate]'
 	touch $(STAMP)
 
 generate: venv
@@ -23,6 +23,7 @@ check-generated: venv
 lint: venv
 	$(VENV)/bin/ruff check adapter codegen tests
 	$(VENV)/bin/mypy adapter codegen
+	$(VENV)/bin/lint-imports
 
 test: venv check-generated lint
 	$(PY) -m pytest
