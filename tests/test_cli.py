@@ -43,6 +43,33 @@ def test_xml_validate_names_the_field_and_warns_on_unknown_elements(tmp_path: Pa
     assert "unknown element <zzz999> ignored" in result.output
 
 
+REAL_SHAPED_SETTLEMENT = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<program>\n  <return_code>1</return_code>\n'
+    "  <aaz218>Z1</aaz218>\n  <akc264>174.6800</akc264>\n  <bka831>20.1234</bka831>\n"
+    "  <bka832>154.5566</bka832>\n  <aab034>4419</aab034>\n</program>"
+).encode("utf-8")
+
+
+def test_xml_validate_response_reads_tolerated_deviations_as_warnings(tmp_path: Path) -> None:
+    path = _write(tmp_path, REAL_SHAPED_SETTLEMENT)
+    result = runner.invoke(app, ["xml", "validate", "-f", "bizh120106", "-k", "response", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "bka831 extra_places '20.1234'" in result.output
+    assert "aab034 unknown_element" in result.output and "akc264 extra_places" not in result.output
+    assert "is a readable bizh120106 response" in result.output
+
+
+def test_xml_validate_response_strict_checks_the_letter_of_the_spec(tmp_path: Path) -> None:
+    path = _write(tmp_path, REAL_SHAPED_SETTLEMENT)
+    args = ["xml", "validate", "-f", "bizh120106", "-k", "response", "--strict", str(path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.output and "bka832 extra_places" in result.output
+    clean = encode("bizh120106", "response", EXAMPLES["bizh120106"][0]["response"])
+    args[-1] = str(_write(tmp_path, clean))
+    assert runner.invoke(app, args).exit_code == 0
+
+
 def test_xml_validate_refuses_hostile_xml(tmp_path: Path) -> None:
     body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><program>&a;</program>'
     result = runner.invoke(app, ["xml", "validate", "-f", "bizh110001", str(_write(tmp_path, body))])

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from adapter.cli.mock import mock_app
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.cli.reconcile import reconcile
 from adapter.cli.sheet import sheet
+
+if TYPE_CHECKING:
+    from adapter.wire.codec import Decoded
 
 app = typer.Typer(
     cls=GdwiGroup,
@@ -173,15 +176,39 @@ def xml_validate(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="XML file"),
     function_id: str = FUNCTION_OPTION,
     kind: str = KIND_OPTION,
+    strict: bool = typer.Option(
+        False, "--strict", help="answers: the letter of the spec, exit 1 on any deviation"
+    ),
 ) -> None:
-    """Exit 0 when the message conforms to the spec; 2 with one line per problem."""
+    """Exit 0 when the message conforms; otherwise one line per problem.
+
+    A request is checked strictly (it is what we send): a problem exits 2. A response is read as
+    the client reads it: what the answer policy tolerates is a warning and exits 0; with --strict
+    any deviation from the letter of the spec exits 1.
+    """
     from adapter.wire.validation import validate_message
 
     decoded = _decode_file(function_id, kind, file)
     for warning in decoded.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    if kind == "response":
+        _validate_response(function_id, decoded, file, strict=strict)
+        return
     validate_message(function_id, kind, decoded.values)
     console.print(f"[green]ok:[/] {file.name} is a valid {function_id} {kind}")
+
+
+def _validate_response(function_id: str, decoded: Decoded, file: Path, *, strict: bool) -> None:
+    from adapter.wire.client import answer_deviations
+
+    deviations = answer_deviations(function_id, decoded)
+    colour, label = ("red", "error") if strict else ("yellow", "warning")
+    for deviation in deviations:
+        console.print(f"[{colour}]{label}:[/] {deviation}")
+    if strict and deviations:
+        raise typer.Exit(1)
+    tolerated = f" ({len(deviations)} tolerated deviation(s))" if deviations else ""
+    console.print(f"[green]ok:[/] {file.name} is a readable {function_id} response{tolerated}")
 
 
 @xml_app.command("to-json")

@@ -40,7 +40,7 @@ from adapter.errors import (
     TransportError,
 )
 from adapter.wire import transport
-from adapter.wire.codec import decode, encode, to_wire
+from adapter.wire.codec import Decoded, decode, encode, to_wire
 from adapter.wire.config import Settings
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.invariants import deviations as invariant_deviations
@@ -92,6 +92,19 @@ def converters(function_id: str) -> ModuleType:
     if function_id not in FUNCTIONS:
         raise unknown_function(function_id)
     return importlib.import_module(f"generated.functions.{function_id}")
+
+
+def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
+    """Where a decoded answer differs from the spec, as the client reads it (nothing raised).
+
+    A refusal (return_code other than success) carries only its envelope by design, so only
+    what its body holds beyond the message counts there.
+    """
+    findings = _Findings(function_id, decoded.found)
+    if str(decoded.values.get("return_code", "")) == SPEC.success_code:
+        converters(function_id).parse_answer(decoded.values, findings.report)
+        findings.items.extend(invariant_deviations(function_id, decoded.values))
+    return findings.items
 
 
 class _Findings:
