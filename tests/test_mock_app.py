@@ -168,6 +168,16 @@ def test_missing_required_field_is_refused(http: InProcess, session: str) -> Non
     assert "bka895 入参类型: required field missing" in message
 
 
+@pytest.mark.parametrize("session_part", ["", "<session_id>no-such-session</session_id>"])
+def test_a_bad_session_is_answered_minus_9_before_the_message_is_checked(
+    http: InProcess, session_part: str
+) -> None:
+    """Missing or unknown session with an incomplete message: -9, not the message's -1."""
+    body = program(f"{session_part}<function_id>bizh120001</function_id><bka896>{PERSON}</bka896>")
+    code, _ = refusal_of(wire_post(http, body))
+    assert code == SPEC.session_expired_code
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

@@ -214,7 +214,7 @@ class _WireEndpoint:
         try:
             body = await _read_body(request)
             function_id = _peek_function_id(body)
-            call = _read_call(body, function_id)
+            call = _read_call(body, function_id, self.context.province)
         except _Refused as refused:
             answer = _envelope(refused.code, refused.message)
             self._record(function_id, None, answer, 200, None)
@@ -301,9 +301,16 @@ def _peek_function_id(body: bytes) -> str:
     return function_id
 
 
-def _read_call(body: bytes, function_id: str) -> _Call:
+def _read_call(body: bytes, function_id: str, province: ProvinceAPI) -> _Call:
     # decode parses again: bodies are small, and the codec keeps one entry point for reading.
     decoded = decode(body, function_id, "request")
+    if function_id != LOGIN:
+        # The session first: with an expired or missing session every API answers -9, whatever
+        # else is wrong with the message (reference 01 §1).
+        try:
+            province.session_institution(decoded.session_id)
+        except Refusal as refusal:
+            raise _Refused(refusal.code, refusal.message) from None
     try:
         validate_message(function_id, "request", decoded.values)
     except InputError as exc:
