@@ -148,6 +148,11 @@ def first_row_value(rows: object, code: str) -> str | None:
     return None
 
 
+def listed(value: object, closed: frozenset[str]) -> str | None:
+    """`value` when it is text from the closed list, else None."""
+    return value if isinstance(value, str) and value in closed else None
+
+
 def code_label(value: str, labels: dict[str, str]) -> str:
     """'1' -> '1 正常'; a value outside the list -> '3 (未列出的代码)'."""
     label = labels.get(value)

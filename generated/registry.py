@@ -113,7 +113,7 @@ FIELDS: dict[str, FieldMeta] = {
     'aae031': FieldMeta('aae031', '结束日期', 'end date (of a period: injury treatment period, query period)', 'end_date', 'date', None, None, None, 'yyyyMMdd', None, 'none', 'high', '%Y%m%d'),
     'aae140': FieldMeta('aae140', '险种编码', 'insurance type (410 work injury)', 'insurance_type', 'code', 6, None, None, None, 'aae140', 'none', 'high', None),
     'aaz065': FieldMeta('aaz065', '银行ID', 'bank id', 'bank_id', 'string', None, None, None, None, None, 'none', 'low', None),
-    'aaz213': FieldMeta('aaz213', '费用序号', 'fee row serial number (server side)', 'fee_serial_no', 'string', None, None, None, None, None, 'none', 'medium', None),
+    'aaz213': FieldMeta('aaz213', '费用序号', 'fee row serial number (server side)', 'fee_serial_no', 'integer', 10, None, None, None, None, 'none', 'medium', None),
     'aaz218': FieldMeta('aaz218', '就医登记号', 'visit registration number (business key of an outpatient visit or inpatient stay)', 'visit_registration_no', 'string', 20, None, None, None, None, 'none', 'high', None),
     'aaz267': FieldMeta('aaz267', '申请序列号', 'application serial number (work-injury recognition / outpatient application)', 'application_no', 'string', None, None, None, None, None, 'none', 'medium', None),
     'aca111': FieldMeta('aca111', '职业编号', 'occupation code (name is yzy016)', 'occupation_code', 'string', 20, None, None, None, None, 'none', 'medium', None),
@@ -156,7 +156,7 @@ FIELDS: dict[str, FieldMeta] = {
     'bka005': FieldMeta('bka005', '行政职务级别', 'administrative rank (civil-servant level)', 'administrative_rank', 'string', 6, None, None, None, None, 'none', 'medium', None),
     'bka006': FieldMeta('bka006', '医疗待遇类型', 'treatment type (work injury: 410 outpatient, 420 inpatient)', 'treatment_type', 'code', 6, None, None, None, 'bka006', 'none', 'high', None),
     'bka008': FieldMeta('bka008', '单位名称', 'employer (unit) name', 'employer_name', 'string', 200, None, None, None, None, 'none', 'high', None),
-    'bka013': FieldMeta('bka013', '业务登记日期', 'business registration date', 'registration_date', 'string', None, None, None, None, None, 'none', 'low', None),
+    'bka013': FieldMeta('bka013', '业务登记日期', 'business registration date', 'registration_date', 'date', None, None, None, 'yyyyMMdd', None, 'none', 'medium', '%Y%m%d'),
     'bka014': FieldMeta('bka014', '登记人工号', 'operator (registering staff) code', 'operator_code', 'string', 20, None, None, None, None, 'none', 'high', None),
     'bka015': FieldMeta('bka015', '登记人姓名', 'operator (registering staff) name', 'operator_name', 'string', 50, None, None, None, None, 'name', 'high', None),
     'bka017': FieldMeta('bka017', '就诊日期', 'visit date (business start date)', 'visit_date', 'date', None, None, None, 'yyyyMMdd', None, 'none', 'high', '%Y%m%d'),
@@ -526,6 +526,8 @@ CODE_LISTS: dict[str, CodeListMeta] = {
     'bka892': CodeListMeta('bka892', '保存标识', True, (('1', '已保存'), ('0', '未保存'))),
     'bka893': CodeListMeta('bka893', '结算标识', True, (('0', '费用试算'), ('1', '结算收费'))),
     'bka895': CodeListMeta('bka895', '入参类型', True, (('aac001', '电脑号'), ('aac002', '社会保障号码'), ('bka100', '社保卡号'), ('aaz218', '就医登记号'), ('bka025', '住院号'))),
+    'bka895_outpatient': CodeListMeta('bka895_outpatient', '入参类型（门诊业务）', True, (('aac001', '电脑号'), ('aac002', '社会保障号码'), ('bka100', '社保卡号'), ('aaz218', '就医登记号'))),
+    'bka895_person': CodeListMeta('bka895_person', '入参类型（取人员信息）', True, (('aac001', '电脑号'), ('aac002', '社会保障号码'), ('bka100', '社保卡号'))),
     'bka977': CodeListMeta('bka977', '标识（通用）开关', True, (('1', '是（同步）'), ('0', '否（不同步）'))),
     'bkf001': CodeListMeta('bkf001', '血型', False, (('1', 'A型'), ('2', 'B型'), ('3', 'AB型'), ('4', 'O型'), ('5', 'Rh阳性'), ('6', 'Rh阴性'))),
     'bkf002': CodeListMeta('bkf002', '入院方式', False, (('1', '门诊入院'), ('2', '急诊入院'))),
@@ -564,7 +566,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
         request=MessageMeta(
             model='Bizh110001Request',
             fields=(
-                UseMeta('bka895', True, None, 'bka895', ('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'), None),
+                UseMeta('bka895', True, None, 'bka895_person', ('aac001', 'aac002', 'bka100'), None),
                 UseMeta('bka896', True, 20, None, None, None),
                 UseMeta('akb020', True, 20, None, None, None),
                 UseMeta('bka006', True, 6, 'bka006', None, None),
@@ -659,7 +661,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
         request=MessageMeta(
             model='Bizh110102Request',
             fields=(
-                UseMeta('bka895', True, None, 'bka895', ('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'), None),
+                UseMeta('bka895', True, None, 'bka895_outpatient', ('aac001', 'aac002', 'bka100', 'aaz218'), None),
                 UseMeta('bka896', True, 20, None, None, None),
                 UseMeta('akb020', True, 20, None, None, None),
                 UseMeta('bka006', True, 6, 'bka006', None, None),
@@ -703,7 +705,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                         UseMeta('bka005', False, 6, None, None, None),
                         UseMeta('aae140', False, 6, 'aae140', None, None),
                         UseMeta('bka503', False, 20, None, None, None),
-                        UseMeta('bka013', False, None, None, None, None),
+                        UseMeta('bka013', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
                         UseMeta('bka014', False, 20, None, None, None),
                         UseMeta('bka015', False, 50, None, None, None),
                         UseMeta('bka017', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
@@ -740,7 +742,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
         request=MessageMeta(
             model='Bizh110103Request',
             fields=(
-                UseMeta('bka895', True, None, 'bka895', ('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'), None),
+                UseMeta('bka895', True, None, 'bka895_outpatient', ('aac001', 'aac002', 'bka100', 'aaz218'), None),
                 UseMeta('bka896', True, 20, None, None, None),
                 UseMeta('akb020', True, 20, None, None, None),
                 UseMeta('bka006', True, 6, 'bka006', None, None),
@@ -767,7 +769,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                     fields=(
                         UseMeta('ake005', False, 20, None, None, None),
                         UseMeta('ake006', False, 100, None, None, None),
-                        UseMeta('aaz213', False, None, None, None, None),
+                        UseMeta('aaz213', False, None, None, None, '^-?\\d{1,10}$'),
                         UseMeta('bka052', False, 30, None, None, None),
                         UseMeta('bka053', False, 50, None, None, None),
                         UseMeta('bka054', False, 300, None, None, None),
@@ -813,7 +815,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                         UseMeta('bka005', False, 6, None, None, None),
                         UseMeta('aae140', False, 6, 'aae140', None, None),
                         UseMeta('bka503', False, 20, None, None, None),
-                        UseMeta('bka013', False, None, None, None, None),
+                        UseMeta('bka013', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
                         UseMeta('bka014', False, 20, None, None, None),
                         UseMeta('bka015', False, 50, None, None, None),
                         UseMeta('bka017', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
@@ -881,7 +883,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                     fields=(
                         UseMeta('ake005', True, 20, None, None, None),
                         UseMeta('ake006', True, 100, None, None, None),
-                        UseMeta('aaz213', False, None, None, None, None),
+                        UseMeta('aaz213', False, None, None, None, '^-?\\d{1,10}$'),
                         UseMeta('bka052', False, 30, None, None, None),
                         UseMeta('bka053', False, 50, None, None, None),
                         UseMeta('bka054', False, 300, None, None, None),
@@ -979,7 +981,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                     fields=(
                         UseMeta('ake005', True, 20, None, None, None),
                         UseMeta('ake006', True, 100, None, None, None),
-                        UseMeta('aaz213', False, None, None, None, None),
+                        UseMeta('aaz213', False, None, None, None, '^-?\\d{1,10}$'),
                         UseMeta('bka052', False, 30, None, None, None),
                         UseMeta('bka053', False, 50, None, None, None),
                         UseMeta('bka054', False, 300, None, None, None),
@@ -1095,7 +1097,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             model='Bizh120001Request',
             fields=(
                 UseMeta('akb020', True, 20, None, None, None),
-                UseMeta('bka895', True, None, 'bka895', ('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'), None),
+                UseMeta('bka895', True, None, 'bka895_person', ('aac001', 'aac002', 'bka100'), None),
                 UseMeta('bka896', True, 20, None, None, None),
                 UseMeta('aka130', True, 6, 'aka130', None, None),
                 UseMeta('bka017', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
@@ -1194,7 +1196,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                         UseMeta('bka070', False, 20, None, None, None),
                         UseMeta('bka074', False, 20, None, None, None),
                         UseMeta('bka075', False, 50, None, None, None),
-                        UseMeta('aaz213', False, None, None, None, None),
+                        UseMeta('aaz213', False, None, None, None, '^-?\\d{1,10}$'),
                         UseMeta('aka036', False, None, 'aka036', ('0', '1'), None),
                         UseMeta('bka061', False, None, 'bka061', ('0', '1'), None),
                         UseMeta('aaz267', False, None, None, None, None),
@@ -1366,7 +1368,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
                         UseMeta('aae140', False, 6, 'aae140', None, None),
                         UseMeta('bka042', False, None, None, None, None),
                         UseMeta('bka503', False, 20, None, None, None),
-                        UseMeta('bka013', False, None, None, None, None),
+                        UseMeta('bka013', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
                         UseMeta('bka014', False, 20, None, None, None),
                         UseMeta('bka015', False, 50, None, None, None),
                         UseMeta('bka017', False, None, None, None, '^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$'),
@@ -2153,7 +2155,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac003', 'aac010', 'aac044', 'aae004', 'ake022', 'yzy010', 'yzy011', 'yzy020', 'yzy021', 'yzy027', 'yzy028', 'yzy029', 'yzy045', 'yzy046', 'yzy050', 'yzy052', 'yzy054', 'yzy056', 'yzy058', 'yzy060', 'yzy062', 'yzy066', 'yzy068', 'yzy088', 'yzy089', 'yzy090', 'yzy104', 'yzy111', 'yzy180', 'yzy181', 'yzy182', 'yzy183', 'yzy184', 'yzy185', 'yzy186', 'yzy187', 'yzy188', 'yzy189', 'yzy190', 'yzy191', 'yzy192', 'yzy193', 'yzy194'),
@@ -2214,7 +2216,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac044'),
@@ -2293,7 +2295,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac044', 'yzy215', 'yzy220', 'yzy222', 'yzy224'),
@@ -2358,7 +2360,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac044'),
@@ -2444,7 +2446,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac044', 'yzy266'),
@@ -2494,7 +2496,7 @@ FUNCTIONS: dict[str, FunctionMeta] = {
             datasets=(
             ),
         ),
-        stage=StageMeta('inpatient', ('discharge_registered', 'settled'), None),
+        stage=StageMeta('inpatient', ('admitted', 'discharge_registered', 'settled'), None),
         compensation=None,
         compensates=None,
         pii_fields=('aac002', 'aac044', 'akc273', 'yzy301', 'yzy302', 'yzy303', 'yzy304', 'yzy305', 'yzy306'),

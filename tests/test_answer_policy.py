@@ -244,3 +244,16 @@ def test_a_registration_number_only_inside_payinfo_is_read_there() -> None:
     answer, found = _parse("bizh110104", {"return_code": "1", "payinfo": [{"aaz218": "M1", "akc264": "1.00"}]})
     assert answer.visit_registration_no == "M1"
     assert [f for f in found if f[0] == "aaz218"] == []
+
+
+@pytest.mark.parametrize(("element", "value", "read"), [
+    ("aaz267", "1", "1"),  # Zhongshan's element for the flag
+    ("aka063", "0", "0"),  # Dongguan outpatient's
+    ("aka063", "21", None),  # Foshan's aka063 is 费用类别: not a flag value, not read as one
+])
+def test_the_restricted_use_flag_is_read_under_any_peer_element(element: str, value: str, read: str | None) -> None:
+    row = {"ake005": "X1", "aaz213": "7", element: value}
+    answer, found = _parse("bizh110103", {"return_code": "1", "feeinfo": [row]})
+    assert answer.feeinfo_rows[0].restricted_use_flag == read
+    assert answer.feeinfo_rows[0].fee_serial_no == 7
+    assert (f"feeinfo[0].{element}", "unknown_element") in {(f[0], f[2]) for f in found}

@@ -44,10 +44,10 @@ def test_xml_validate_names_the_field_and_warns_on_unknown_elements(tmp_path: Pa
 
 
 REAL_SHAPED_SETTLEMENT = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<program>\n  <return_code>1</return_code>\n'
-    "  <aaz218>Z1</aaz218>\n  <akc264>174.6800</akc264>\n  <bka831>20.1234</bka831>\n"
-    "  <bka832>154.5566</bka832>\n  <aab034>4419</aab034>\n</program>"
-).encode("utf-8")
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<program>\n  <return_code>1</return_code>\n'
+    b"  <aaz218>Z1</aaz218>\n  <akc264>174.6800</akc264>\n  <bka831>20.1234</bka831>\n"
+    b"  <bka832>154.5566</bka832>\n  <aab034>4419</aab034>\n</program>"
+)
 
 
 def test_xml_validate_response_reads_tolerated_deviations_as_warnings(tmp_path: Path) -> None:

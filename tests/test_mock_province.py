@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapter.errors import InputError
 from adapter.mock.province import MockProvince, Refusal
 from adapter.mock.seed import SeedError, default_seed, load_seed, seed_as_text
 from adapter.wire.validation import validate_message
@@ -259,10 +260,14 @@ def test_person_lookup_by_each_identifier(desk: Desk, kind: str, value: str) -> 
     assert answer["freezeinfo"][0]["aaa157"] == "501"
 
 
-def test_person_lookup_by_visit_number(desk: Desk) -> None:
+@pytest.mark.parametrize("fid", ["bizh110001", "bizh120001"])
+def test_person_lookups_take_a_person_identifier_only(desk: Desk, fid: str) -> None:
+    """aaz218 / bka025 name a business: they are for bizh110102 / bizh120102 (D29)."""
     visit = desk.register(aac001=SPARE)
-    answer = desk.call("bizh110001", bka895="aaz218", bka896=visit, bka006="410")
-    assert answer["personinfo"][0]["aac001"] == SPARE
+    for kind in ("aaz218", "bka025"):
+        with pytest.raises(InputError, match=f"bka895 入参类型: '{kind}' is not in the code list"):
+            desk.call(fid, bka895=kind, bka896=visit, bka006="410", aka130="41")
+    assert desk.call("bizh110102", bka895="aaz218", bka896=visit, bka006="410")["bizinfo"]
 
 
 def test_inpatient_lookup_answers_personinfo_only(desk: Desk) -> None:
@@ -659,9 +664,8 @@ def test_fee_list_groupings_add_up(desk: Desk, operate: str | None) -> None:
 def test_medical_records_are_kept_per_stay(desk: Desk) -> None:
     stay = desk.admit()
     request = stage_requests(stay)["bizh200106"]
-    assert "admitted" in desk.refused("bizh200106", **request).message
+    desk.call("bizh200106", **request)  # any time after admission (D29)
     desk.discharge(stay)
-    desk.call("bizh200106", **request)
     desk.call("bizh200106", **{**request, "yzy305": "第二次上传"})
     records = desk.province.snapshot()["stays"][stay]["records"]
     assert records["bizh200106"]["yzy305"] == "第二次上传"

@@ -6,6 +6,7 @@ Every message names the field by wire code and Chinese name, e.g.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -54,6 +55,14 @@ def _pattern_text(code: str) -> str:
     return "has the wrong format"
 
 
+def _allowed(code: str, ctx: dict[str, Any]) -> str:
+    """The values this use of the field allows (a function may narrow the list), with labels."""
+    field = FIELDS.get(code)
+    labels = dict(CODE_LISTS[field.code_list].values) if field and field.code_list else {}
+    codes = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or list(labels)
+    return ", ".join(f"{c} {labels[c]}" if c in labels else c for c in codes)
+
+
 def _message(error: Any) -> str:
     loc = tuple(error["loc"])
     code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
@@ -68,10 +77,7 @@ def _message(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         return _pattern_text(code)
     if kind == "literal_error":
-        field = FIELDS.get(code)
-        values = CODE_LISTS[field.code_list].values if field and field.code_list else ()
-        allowed = ", ".join(f"{c} {label}" for c, label in values)
-        return f"{error.get('input')!r} is not in the code list ({allowed})"
+        return f"{error.get('input')!r} is not in the code list ({_allowed(code, ctx)})"
     if kind == "too_long":
         return f"more than {ctx.get('max_length')} rows"
     if kind == "too_short":

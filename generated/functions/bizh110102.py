@@ -38,7 +38,7 @@ __all__ = [
 _DATES = _c.DATES
 _CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 _CLOSED_BKA891: frozenset[str] = frozenset(('1', '0'))
-_CLOSED_BKA895: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'))
+_CLOSED_BKA895_OUTPATIENT: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218'))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,7 +99,7 @@ class AnswerBizinfoRow:
     """aae140 险种编码: insurance type (410 work injury)"""
     doctor_code: str | None = None
     """bka503 医师编码: doctor code"""
-    registration_date: str | None = None
+    registration_date: dt.date | None = None
     """bka013 业务登记日期: business registration date"""
     operator_code: str | None = None
     """bka014 登记人工号: operator (registering staff) code"""
@@ -153,8 +153,8 @@ def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Requ
     w_bka895 = get('bka895')
     if w_bka895 is None:
         _c.missing(report, at + 'bka895', 'bka895', False)
-    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895:
-        _c.unlisted(w_bka895, 'bka895', at, 'bka895', report)
+    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895_OUTPATIENT:
+        _c.unlisted(w_bka895, 'bka895_outpatient', at, 'bka895', report)
     v_bka895 = w_bka895
     w_bka896 = get('bka896')
     if w_bka896 is None:
@@ -280,7 +280,9 @@ def _parse_answer_bizinfo(row: Mapping[str, Any], at: str, report: Report) -> An
         _c.text(w_bka503, 20, at, 'bka503', report)
     v_bka503 = w_bka503
     w_bka013 = get('bka013')
-    v_bka013 = w_bka013
+    v_bka013 = None if w_bka013 is None else (
+        _DATES.get(w_bka013) or _c.read_date(w_bka013, '%Y%m%d', at, 'bka013', report)
+    )
     w_bka014 = get('bka014')
     if w_bka014 is not None and len(w_bka014) > 20:
         _c.text(w_bka014, 20, at, 'bka014', report)
@@ -416,8 +418,8 @@ def _build_answer_bizinfo(row: AnswerBizinfoRow) -> dict[str, str]:
         wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
     if (x_bka503 := row.doctor_code) is not None and x_bka503 != "":
         wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
-    if (x_bka013 := row.registration_date) is not None and x_bka013 != "":
-        wire['bka013'] = x_bka013 if type(x_bka013) is str else _c.write_text(x_bka013, 'bka013 业务登记日期')
+    if (x_bka013 := row.registration_date) is not None:
+        wire['bka013'] = _c.write_date(x_bka013, '%Y%m%d', 'bka013 业务登记日期')
     if (x_bka014 := row.operator_code) is not None and x_bka014 != "":
         wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
     if (x_bka015 := row.operator_name) is not None and x_bka015 != "":

@@ -43,7 +43,7 @@ _CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 _CLOSED_AKA036: frozenset[str] = frozenset(('0', '1'))
 _CLOSED_BKA061: frozenset[str] = frozenset(('0', '1'))
 _CLOSED_BKA891: frozenset[str] = frozenset(('1', '0'))
-_CLOSED_BKA895: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'))
+_CLOSED_BKA895_OUTPATIENT: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218'))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,7 +70,7 @@ class AnswerFeeinfoRow:
     """ake005 医院药品项目编码: hospital drug/item code"""
     hospital_item_name: str | None = None
     """ake006 医院药品项目名称: hospital drug/item name"""
-    fee_serial_no: str | None = None
+    fee_serial_no: int | None = None
     """aaz213 费用序号: fee row serial number (server side)"""
     dosage_form: str | None = None
     """bka052 剂型: dosage form"""
@@ -146,7 +146,7 @@ class AnswerBizinfoRow:
     """aae140 险种编码: insurance type (410 work injury)"""
     doctor_code: str | None = None
     """bka503 医师编码: doctor code"""
-    registration_date: str | None = None
+    registration_date: dt.date | None = None
     """bka013 业务登记日期: business registration date"""
     operator_code: str | None = None
     """bka014 登记人工号: operator (registering staff) code"""
@@ -202,8 +202,8 @@ def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Requ
     w_bka895 = get('bka895')
     if w_bka895 is None:
         _c.missing(report, at + 'bka895', 'bka895', False)
-    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895:
-        _c.unlisted(w_bka895, 'bka895', at, 'bka895', report)
+    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895_OUTPATIENT:
+        _c.unlisted(w_bka895, 'bka895_outpatient', at, 'bka895', report)
     v_bka895 = w_bka895
     w_bka896 = get('bka896')
     if w_bka896 is None:
@@ -268,7 +268,7 @@ def _parse_answer_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> An
         _c.text(w_ake006, 100, at, 'ake006', report)
     v_ake006 = w_ake006
     w_aaz213 = get('aaz213')
-    v_aaz213 = w_aaz213
+    v_aaz213 = None if w_aaz213 is None else _c.read_integer(w_aaz213, at, 'aaz213', report)
     w_bka052 = get('bka052')
     if w_bka052 is not None and len(w_bka052) > 30:
         _c.text(w_bka052, 30, at, 'bka052', report)
@@ -321,6 +321,12 @@ def _parse_answer_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> An
         _c.text(w_bka071, 20, at, 'bka071', report)
     v_bka071 = w_bka071
     w_aka036 = get('aka036')
+    if w_aka036 is None:
+        # another peer's element for this field counts only with a value of this field's list
+        w_aka036 = _c.listed(get('aaz267'), _CLOSED_AKA036)
+    if w_aka036 is None:
+        # another peer's element for this field counts only with a value of this field's list
+        w_aka036 = _c.listed(get('aka063'), _CLOSED_AKA036)
     if w_aka036 is not None and w_aka036 not in _CLOSED_AKA036:
         _c.unlisted(w_aka036, 'aka036', at, 'aka036', report)
     v_aka036 = w_aka036
@@ -357,8 +363,8 @@ def _build_answer_feeinfo(row: AnswerFeeinfoRow) -> dict[str, str]:
         wire['ake005'] = x_ake005 if type(x_ake005) is str else _c.write_text(x_ake005, 'ake005 医院药品项目编码')
     if (x_ake006 := row.hospital_item_name) is not None and x_ake006 != "":
         wire['ake006'] = x_ake006 if type(x_ake006) is str else _c.write_text(x_ake006, 'ake006 医院药品项目名称')
-    if (x_aaz213 := row.fee_serial_no) is not None and x_aaz213 != "":
-        wire['aaz213'] = x_aaz213 if type(x_aaz213) is str else _c.write_text(x_aaz213, 'aaz213 费用序号')
+    if (x_aaz213 := row.fee_serial_no) is not None:
+        wire['aaz213'] = _c.write_integer(x_aaz213, 'aaz213 费用序号')
     if (x_bka052 := row.dosage_form) is not None and x_bka052 != "":
         wire['bka052'] = x_bka052 if type(x_bka052) is str else _c.write_text(x_bka052, 'bka052 剂型')
     if (x_bka053 := row.manufacturer) is not None and x_bka053 != "":
@@ -472,7 +478,9 @@ def _parse_answer_bizinfo(row: Mapping[str, Any], at: str, report: Report) -> An
         _c.text(w_bka503, 20, at, 'bka503', report)
     v_bka503 = w_bka503
     w_bka013 = get('bka013')
-    v_bka013 = w_bka013
+    v_bka013 = None if w_bka013 is None else (
+        _DATES.get(w_bka013) or _c.read_date(w_bka013, '%Y%m%d', at, 'bka013', report)
+    )
     w_bka014 = get('bka014')
     if w_bka014 is not None and len(w_bka014) > 20:
         _c.text(w_bka014, 20, at, 'bka014', report)
@@ -608,8 +616,8 @@ def _build_answer_bizinfo(row: AnswerBizinfoRow) -> dict[str, str]:
         wire['aae140'] = x_aae140 if type(x_aae140) is str else _c.write_text(x_aae140, 'aae140 险种编码')
     if (x_bka503 := row.doctor_code) is not None and x_bka503 != "":
         wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
-    if (x_bka013 := row.registration_date) is not None and x_bka013 != "":
-        wire['bka013'] = x_bka013 if type(x_bka013) is str else _c.write_text(x_bka013, 'bka013 业务登记日期')
+    if (x_bka013 := row.registration_date) is not None:
+        wire['bka013'] = _c.write_date(x_bka013, '%Y%m%d', 'bka013 业务登记日期')
     if (x_bka014 := row.operator_code) is not None and x_bka014 != "":
         wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
     if (x_bka015 := row.operator_name) is not None and x_bka015 != "":

@@ -53,7 +53,7 @@ class RequestFeeinfoRow:
     """ake005 医院药品项目编码: hospital drug/item code"""
     hospital_item_name: str | None = None
     """ake006 医院药品项目名称: hospital drug/item name"""
-    fee_serial_no: str | None = None
+    fee_serial_no: int | None = None
     """aaz213 费用序号: fee row serial number (server side)"""
     dosage_form: str | None = None
     """bka052 剂型: dosage form"""
@@ -181,7 +181,7 @@ def _parse_request_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> R
         _c.text(w_ake006, 100, at, 'ake006', report)
     v_ake006 = w_ake006
     w_aaz213 = get('aaz213')
-    v_aaz213 = w_aaz213
+    v_aaz213 = None if w_aaz213 is None else _c.read_integer(w_aaz213, at, 'aaz213', report)
     w_bka052 = get('bka052')
     if w_bka052 is not None and len(w_bka052) > 30:
         _c.text(w_bka052, 30, at, 'bka052', report)
@@ -278,8 +278,8 @@ def _build_request_feeinfo(row: RequestFeeinfoRow) -> dict[str, str]:
         wire['ake005'] = x_ake005 if type(x_ake005) is str else _c.write_text(x_ake005, 'ake005 医院药品项目编码')
     if (x_ake006 := row.hospital_item_name) is not None and x_ake006 != "":
         wire['ake006'] = x_ake006 if type(x_ake006) is str else _c.write_text(x_ake006, 'ake006 医院药品项目名称')
-    if (x_aaz213 := row.fee_serial_no) is not None and x_aaz213 != "":
-        wire['aaz213'] = x_aaz213 if type(x_aaz213) is str else _c.write_text(x_aaz213, 'aaz213 费用序号')
+    if (x_aaz213 := row.fee_serial_no) is not None:
+        wire['aaz213'] = _c.write_integer(x_aaz213, 'aaz213 费用序号')
     if (x_bka052 := row.dosage_form) is not None and x_bka052 != "":
         wire['bka052'] = x_bka052 if type(x_bka052) is str else _c.write_text(x_bka052, 'bka052 剂型')
     if (x_bka053 := row.manufacturer) is not None and x_bka053 != "":

@@ -37,7 +37,7 @@ __all__ = [
 _DATES = _c.DATES
 _CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 _CLOSED_BKA888: frozenset[str] = frozenset(('0', '1', '9'))
-_CLOSED_BKA895: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100', 'aaz218', 'bka025'))
+_CLOSED_BKA895_PERSON: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100'))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -142,8 +142,8 @@ def parse_request(values: Mapping[str, Any], report: Report = _c.ignore) -> Requ
     w_bka895 = get('bka895')
     if w_bka895 is None:
         _c.missing(report, at + 'bka895', 'bka895', False)
-    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895:
-        _c.unlisted(w_bka895, 'bka895', at, 'bka895', report)
+    if w_bka895 is not None and w_bka895 not in _CLOSED_BKA895_PERSON:
+        _c.unlisted(w_bka895, 'bka895_person', at, 'bka895', report)
     v_bka895 = w_bka895
     w_bka896 = get('bka896')
     if w_bka896 is None:

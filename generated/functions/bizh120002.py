@@ -76,7 +76,7 @@ class RequestFeeinfoRow:
     """bka074 处方医生编号: prescribing doctor code"""
     prescribing_doctor_name: str | None = None
     """bka075 处方医生姓名: prescribing doctor name"""
-    fee_serial_no: str | None = None
+    fee_serial_no: int | None = None
     """aaz213 费用序号: fee row serial number (server side)"""
     restricted_use_flag: str | None = None
     """aka036 限制使用标志: restricted-use flag"""
@@ -191,7 +191,7 @@ def _parse_request_feeinfo(row: Mapping[str, Any], at: str, report: Report) -> R
         _c.text(w_bka075, 50, at, 'bka075', report)
     v_bka075 = w_bka075
     w_aaz213 = get('aaz213')
-    v_aaz213 = w_aaz213
+    v_aaz213 = None if w_aaz213 is None else _c.read_integer(w_aaz213, at, 'aaz213', report)
     w_aka036 = get('aka036')
     if w_aka036 is not None and w_aka036 not in _CLOSED_AKA036:
         _c.unlisted(w_aka036, 'aka036', at, 'aka036', report)
@@ -264,8 +264,8 @@ def _build_request_feeinfo(row: RequestFeeinfoRow) -> dict[str, str]:
         wire['bka074'] = x_bka074 if type(x_bka074) is str else _c.write_text(x_bka074, 'bka074 处方医生编号')
     if (x_bka075 := row.prescribing_doctor_name) is not None and x_bka075 != "":
         wire['bka075'] = x_bka075 if type(x_bka075) is str else _c.write_text(x_bka075, 'bka075 处方医生姓名')
-    if (x_aaz213 := row.fee_serial_no) is not None and x_aaz213 != "":
-        wire['aaz213'] = x_aaz213 if type(x_aaz213) is str else _c.write_text(x_aaz213, 'aaz213 费用序号')
+    if (x_aaz213 := row.fee_serial_no) is not None:
+        wire['aaz213'] = _c.write_integer(x_aaz213, 'aaz213 费用序号')
     if (x_aka036 := row.restricted_use_flag) is not None and x_aka036 != "":
         wire['aka036'] = x_aka036 if type(x_aka036) is str else _c.write_text(x_aka036, 'aka036 限制使用标志')
     if (x_bka061 := row.injury_illness_split_flag) is not None and x_bka061 != "":

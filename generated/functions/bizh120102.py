@@ -107,7 +107,7 @@ class AnswerBizinfoRow:
     """bka042 工伤凭证号: work-injury (or maternity) voucher number"""
     doctor_code: str | None = None
     """bka503 医师编码: doctor code"""
-    registration_date: str | None = None
+    registration_date: dt.date | None = None
     """bka013 业务登记日期: business registration date"""
     operator_code: str | None = None
     """bka014 登记人工号: operator (registering staff) code"""
@@ -335,7 +335,9 @@ def _parse_answer_bizinfo(row: Mapping[str, Any], at: str, report: Report) -> An
         _c.text(w_bka503, 20, at, 'bka503', report)
     v_bka503 = w_bka503
     w_bka013 = get('bka013')
-    v_bka013 = w_bka013
+    v_bka013 = None if w_bka013 is None else (
+        _DATES.get(w_bka013) or _c.read_date(w_bka013, '%Y%m%d', at, 'bka013', report)
+    )
     w_bka014 = get('bka014')
     if w_bka014 is not None and len(w_bka014) > 20:
         _c.text(w_bka014, 20, at, 'bka014', report)
@@ -515,8 +517,8 @@ def _build_answer_bizinfo(row: AnswerBizinfoRow) -> dict[str, str]:
         wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
     if (x_bka503 := row.doctor_code) is not None and x_bka503 != "":
         wire['bka503'] = x_bka503 if type(x_bka503) is str else _c.write_text(x_bka503, 'bka503 医师编码')
-    if (x_bka013 := row.registration_date) is not None and x_bka013 != "":
-        wire['bka013'] = x_bka013 if type(x_bka013) is str else _c.write_text(x_bka013, 'bka013 业务登记日期')
+    if (x_bka013 := row.registration_date) is not None:
+        wire['bka013'] = _c.write_date(x_bka013, '%Y%m%d', 'bka013 业务登记日期')
     if (x_bka014 := row.operator_code) is not None and x_bka014 != "":
         wire['bka014'] = x_bka014 if type(x_bka014) is str else _c.write_text(x_bka014, 'bka014 登记人工号')
     if (x_bka015 := row.operator_name) is not None and x_bka015 != "":

@@ -17,7 +17,7 @@ class Bizh110001Request(BaseModel):
         populate_by_name=True,
     )
     identifier_type: Annotated[
-        Literal["aac001", "aac002", "bka100", "aaz218", "bka025"],
+        Literal["aac001", "aac002", "bka100"],
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",

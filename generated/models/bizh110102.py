@@ -17,7 +17,7 @@ class Bizh110102Request(BaseModel):
         populate_by_name=True,
     )
     identifier_type: Annotated[
-        Literal["aac001", "aac002", "bka100", "aaz218", "bka025"],
+        Literal["aac001", "aac002", "bka100", "aaz218"],
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
@@ -268,7 +268,7 @@ class Bizh110102BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
-            min_length=1,
+            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
             title="bka013 业务登记日期",
         ),
     ] = None

@@ -17,7 +17,7 @@ class Bizh110103Request(BaseModel):
         populate_by_name=True,
     )
     identifier_type: Annotated[
-        Literal["aac001", "aac002", "bka100", "aaz218", "bka025"],
+        Literal["aac001", "aac002", "bka100", "aaz218"],
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
@@ -100,7 +100,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
-            min_length=1,
+            pattern="^-?\\d{1,10}$",
             title="aaz213 费用序号",
         ),
     ] = None
@@ -451,7 +451,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
-            min_length=1,
+            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
             title="bka013 业务登记日期",
         ),
     ] = None

@@ -27,7 +27,7 @@ class Bizh120001Request(BaseModel):
         ),
     ]
     identifier_type: Annotated[
-        Literal["aac001", "aac002", "bka100", "aaz218", "bka025"],
+        Literal["aac001", "aac002", "bka100"],
         Field(
             alias="bka895",
             description="入参类型 (bka895): which personal identifier bka896 carries",
