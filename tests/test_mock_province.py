@@ -262,7 +262,7 @@ def test_person_lookup_by_each_identifier(desk: Desk, kind: str, value: str) -> 
 
 @pytest.mark.parametrize("fid", ["bizh110001", "bizh120001"])
 def test_person_lookups_take_a_person_identifier_only(desk: Desk, fid: str) -> None:
-    """aaz218 / bka025 name a business: they are for bizh110102 / bizh120102 (D29)."""
+    """aaz218 / bka025 name a business: they are for bizh110102 / bizh120102 (D31)."""
     visit = desk.register(aac001=SPARE)
     for kind in ("aaz218", "bka025"):
         with pytest.raises(InputError, match=f"bka895 入参类型: '{kind}' is not in the code list"):
@@ -664,7 +664,7 @@ def test_fee_list_groupings_add_up(desk: Desk, operate: str | None) -> None:
 def test_medical_records_are_kept_per_stay(desk: Desk) -> None:
     stay = desk.admit()
     request = stage_requests(stay)["bizh200106"]
-    desk.call("bizh200106", **request)  # any time after admission (D29)
+    desk.call("bizh200106", **request)  # any time after admission (D31)
     desk.discharge(stay)
     desk.call("bizh200106", **{**request, "yzy305": "第二次上传"})
     records = desk.province.snapshot()["stays"][stay]["records"]

@@ -81,7 +81,7 @@ INPATIENT: dict[str, tuple[frozenset[str], str | None]] = {
     "bizh120108": (frozenset({"discharge_registered"}), "admitted"),
     "bizh120109": (frozenset({"admitted"}), "cancelled"),
     "bizh120104": (frozenset({"admitted"}), None),
-    # medical records: any time after admission (no source ties them to discharge, D29)
+    # medical records: any time after admission (no source ties them to discharge, D31)
     **{f"bizh20010{n}": (frozenset({"admitted", "discharge_registered", "settled"}), None) for n in range(1, 7)},
 }
 OUTPATIENT: dict[str, tuple[frozenset[str], str | None]] = {
