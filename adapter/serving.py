@@ -6,6 +6,7 @@ and the demo can hand out the URL before the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -17,6 +18,16 @@ import uvicorn
 LOCALHOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.x, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -19,6 +19,7 @@ from adapter.cli.handler import GdwiGroup
 from adapter.cli.journal import journal_app
 from adapter.cli.mock import mock_app
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
+from adapter.cli.proxy import proxy_app
 from adapter.cli.reconcile import reconcile
 from adapter.cli.sheet import sheet
 
@@ -81,6 +82,7 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(mock_app, name="mock")
 app.add_typer(codes_app, name="codes")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(proxy_app, name="proxy")
 app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 --html out.html`
 app.command("reconcile")(reconcile)
 console = Console()

@@ -9,26 +9,15 @@ at start the app checks the province login and the journal once and logs one lin
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from adapter.serving import LOCALHOST, ThreadedServer, bind
+from adapter.serving import LOCALHOST, ThreadedServer, bind, is_loopback
 
 __all__ = ["LOCALHOST", "GatewayServer", "is_loopback", "serve"]
 
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (127.x, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Config:

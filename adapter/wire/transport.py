@@ -41,17 +41,23 @@ HEADERS = {"Content-Type": SPEC.content_type}
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     """TLS from settings (httpx 0.28 deprecates cert=): CA file and optional client certificate."""
+    return tls_context(settings.ca_file, settings.client_cert, settings.client_key,
+                       settings.client_key_password)
+
+
+def tls_context(
+    ca_file: str | None, client_cert: str | None, client_key: str | None, key_password: str | None
+) -> ssl.SSLContext:
+    """The one way gdwi builds TLS to the province (the client and the proxy's upstream)."""
     try:
-        context = ssl.create_default_context(cafile=settings.ca_file)
+        context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"GDWI_CA_FILE: cannot use {settings.ca_file}: {exc}") from None
-    if settings.client_cert:
+        raise ConfigError(f"GDWI_CA_FILE: cannot use {ca_file}: {exc}") from None
+    if client_cert:
         try:
-            context.load_cert_chain(
-                settings.client_cert, settings.client_key, password=settings.client_key_password
-            )
+            context.load_cert_chain(client_cert, client_key, password=key_password)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"GDWI_CLIENT_CERT/GDWI_CLIENT_KEY: cannot use {settings.client_cert}: "
+            raise ConfigError(f"GDWI_CLIENT_CERT/GDWI_CLIENT_KEY: cannot use {client_cert}: "
                               f"{type(exc).__name__}") from None
     return context
 

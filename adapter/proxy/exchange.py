@@ -1,0 +1,179 @@
+"""One HIS request through the proxy: read, check, journal, forward, journal the answer, reply.
+
+    HIS bytes --read_request--> refused locally (-1)            hostile / unreadable, or
+                                                                 enforce mode and the spec is broken
+              --journal.begin (pending, fsynced)--> POST the same bytes upstream
+              --journal.finish (ok / rejected / failed / unknown) + deviations
+              --> the province's bytes, unchanged
+
+The proxy never invents an answer for the province. What it says itself is a `<program>`
+envelope with return_code -1 (the failure code every HIS handles), and the HTTP status tells a
+refusal (200, as the province answers bad input), "not sent" (502) and "sent, outcome unknown"
+(504) apart, so a HIS that checks the status treats the last two as the transport errors they
+replace. Journal writes run in a worker thread: the begin commit is fsynced, and the event loop
+keeps serving the other callers meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from xml.sax.saxutils import escape
+
+from adapter.errors import XmlRefusedError
+from adapter.proxy.config import Mode, ProxyConfig
+from adapter.proxy.reading import Request, answer_deviations, read_request, return_code_of
+from adapter.proxy.upstream import Answer, Upstream
+from adapter.wire.codec import XML_DECLARATION, decode
+from adapter.wire.deviations import Deviation
+from adapter.wire.journal import Journal, Status
+from adapter.wire.masking import mask_xml_text, scrub
+from adapter.wire.transport import NotSentError
+from generated.registry import SPEC
+
+__all__ = ["FAILURE_CODE", "Exchange", "Reply", "envelope"]
+
+log = logging.getLogger("gdwi.proxy")
+FAILURE_CODE = "-1"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What goes back to the HIS."""
+
+    status: int
+    body: bytes
+    content_type: str = SPEC.content_type
+
+
+def envelope(message: str) -> bytes:
+    """A failure answer in the province's shape: every response carries these two elements."""
+    return (XML_DECLARATION + f"<{SPEC.root_element}><return_code>{FAILURE_CODE}</return_code>"
+            f"<return_code_message>{escape(message)}</return_code_message></{SPEC.root_element}>"
+            .encode())
+
+
+def _refused(message: str, status: int = 200) -> Reply:
+    return Reply(status, envelope(message))
+
+
+class Exchange:
+    """The per-request logic, shared by every connection of one proxy process."""
+
+    def __init__(self, config: ProxyConfig, journal: Journal, upstream: Upstream) -> None:
+        self.config = config
+        self.journal = journal
+        self.upstream = upstream
+
+    async def handle(self, body: bytes, content_type: str | None, query: str = "") -> Reply:
+        try:
+            request = read_request(body, self.config.max_body_bytes)
+        except XmlRefusedError as exc:
+            log.warning("request refused, not forwarded: %s", scrub(str(exc)))
+            return _refused(f"gdwi proxy: XML refused, not sent (XML 被拒绝，未发送): {exc}")
+        if request.problems and self.config.mode_for(request.function_id) == Mode.ENFORCE:
+            return await self._enforce(request, body)
+        entry = await self._journal(self._begin, request, body)
+        started = time.perf_counter()
+        try:
+            answer = await self.upstream.post(body, content_type or SPEC.content_type, query)
+        except NotSentError as exc:
+            await self._journal(self._finish, entry, Status.FAILED, started, message=f"not sent: {exc}")
+            return _refused(f"gdwi proxy: the province could not be reached, nothing was sent "
+                            f"(无法连接省平台，请求未发送): {exc}", 502)
+        except Exception as exc:  # MaybeSent, or anything unforeseen after the bytes may have left
+            await self._journal(self._finish, entry, Status.UNKNOWN, started, message=f"no answer: {exc}")
+            return _refused(f"gdwi proxy: sent, but no answer arrived; the outcome is unknown, query before "
+                            f"resending (已发送但无应答，结果未知，请先查询): journal entry {entry}", 504)
+        await self._journal(self._complete, entry, request, answer, started)
+        return Reply(answer.status, answer.body, answer.content_type or SPEC.content_type)
+
+    async def _journal(self, write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(write, *args, **kwargs)
+
+    async def _enforce(self, request: Request, body: bytes) -> Reply:
+        problems = "; ".join(request.problems)
+        entry = await self._journal(self._begin, request, body)
+        await self._journal(self.journal.finish, entry, Status.FAILED, return_code=FAILURE_CODE,
+                            message=f"refused by the proxy (enforce), not sent: {problems}")
+        return _refused(f"gdwi proxy (enforce): {request.function_id}: {problems}")
+
+    # --- journal writes (worker thread) ------------------------------------------------------
+
+    def _begin(self, request: Request, body: bytes) -> int:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("forward %s: %s", request.function_id, mask_xml_text(body.decode("utf-8")))
+        return self.journal.begin(request.function_id, request.kind, body.decode("utf-8"),
+                                  akb020=request.text("akb020"), aaz218=request.text("aaz218"))
+
+    def _finish(self, entry: int, status: Status, started: float, *, message: str) -> None:
+        self.journal.finish(entry, status, message=message, duration_ms=_since(started))
+
+    def _complete(self, entry: int, request: Request, answer: Answer, started: float) -> None:
+        duration = _since(started)
+        text = answer.body.decode("utf-8", errors="replace")
+        outcome = _Outcome.of(request, answer, self.config.max_body_bytes)
+        message = "; ".join(filter(None, [outcome.message, _observed(request)])) or None
+        self.journal.finish(entry, outcome.status, response_xml=text, return_code=outcome.return_code,
+                            message=message, duration_ms=duration, aaz218=outcome.aaz218)
+        self.journal.record_deviations(entry, outcome.deviations)
+        if outcome.deviations:
+            log.info("%s answer differs from the spec in %d place(s) (journal entry %d)",
+                     request.function_id, len(outcome.deviations), entry)
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _observed(request: Request) -> str:
+    if not request.problems:
+        return ""
+    return "request breaks the spec (observe mode, sent): " + "; ".join(request.problems)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How the journal records an answer."""
+
+    status: Status
+    return_code: str | None = None
+    message: str | None = None
+    aaz218: str | None = None
+    deviations: list[Deviation] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, request: Request, answer: Answer, max_bytes: int) -> _Outcome:
+        # As the client: a non-200 or a server-fault page may follow a commit, so unknown.
+        if answer.status != 200:
+            return cls(Status.UNKNOWN, message=f"HTTP {answer.status} from the province")
+        if SPEC.server_fault_text.encode() in answer.body:
+            return cls(Status.UNKNOWN, message=f"province exception page ({SPEC.server_fault_text})")
+        if not request.known:
+            code = return_code_of(answer.body, max_bytes)
+            return cls._by_code(code, f"{request.function_id} is not in the spec")
+        try:
+            decoded = decode(answer.body, request.function_id, "response", max_bytes=max_bytes)
+        except XmlRefusedError as exc:
+            return cls(Status.UNKNOWN, message=f"unreadable answer: {exc}")
+        code = _text(decoded.values.get("return_code"))
+        if code != SPEC.success_code:
+            return cls._by_code(code, _text(decoded.values.get("return_code_message")))
+        return cls(Status.OK, code, None, _text(decoded.values.get("aaz218")),
+                   answer_deviations(request.function_id, decoded))
+
+    @classmethod
+    def _by_code(cls, code: str | None, message: str | None) -> _Outcome:
+        if code is None:
+            return cls(Status.UNKNOWN, message="answer without a return_code")
+        status = Status.OK if code == SPEC.success_code else Status.REJECTED
+        return cls(status, code, message)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,145 @@
+"""Reading what passes through: the HIS's request (checked against the spec) and the answer.
+
+Requests are read by the client's hardened codec: a body it refuses (DTD, entities, another
+encoding, oversized, malformed) never leaves the proxy. A readable request is validated against
+the generated models; its problems are kept as the messages the client would raise, naming each
+field by wire code and 中文名. Answers are read tolerantly and compared with the spec field by
+field: each difference becomes a `Deviation` for `gdwi spec drift`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapter.errors import XmlRefusedError
+from adapter.wire.codec import Decoded, decode, parse_document
+from adapter.wire.deviations import Deviation, DeviationKind
+from adapter.wire.masking import mask_value
+from adapter.wire.validation import InputError, describe, validate_message
+from generated.registry import FIELDS, FUNCTIONS, SPEC, models_for
+
+__all__ = ["Request", "answer_deviations", "read_request", "return_code_of"]
+
+# An unknown function is forwarded in observe mode; its effect is unknown, so recovery must
+# treat it as a change (it will leave the entry unknown rather than guess).
+UNKNOWN_FUNCTION_KIND = "state_changing"
+_FUNCTION_ID = re.compile(rb"<function_id>\s*([A-Za-z0-9_]{1,40})\s*</function_id>")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HIS request as the proxy understood it."""
+
+    function_id: str
+    known: bool  # a function of this spec version
+    values: dict[str, Any]
+    problems: list[str]  # where it breaks the spec, "bka896 入参值: longer than 20"
+    warnings: list[str]  # what the codec read past (unknown elements, ...)
+
+    @property
+    def kind(self) -> str:
+        return FUNCTIONS[self.function_id].kind if self.known else UNKNOWN_FUNCTION_KIND
+
+    def text(self, code: str) -> str | None:
+        value = self.values.get(code)
+        return value if isinstance(value, str) else None
+
+
+def read_request(body: bytes, max_bytes: int) -> Request:
+    """Read and check one request; XmlRefusedError when it is unreadable or names no function."""
+    function_id = _function_id(body, max_bytes)
+    if function_id not in FUNCTIONS:
+        parse_document(body, max_bytes=max_bytes)  # hostile bodies are refused whatever they claim
+        name = FIELDS["function_id"].name
+        problem = f"function_id {name}: {function_id!r} is not a function of spec {SPEC.version}"
+        return Request(function_id, False, {}, [problem], [])
+    decoded = decode(body, function_id, "request", max_bytes=max_bytes)
+    try:
+        validate_message(function_id, "request", decoded.values)
+        problems: list[str] = []
+    except InputError as exc:
+        problems = exc.problems
+    return Request(function_id, True, decoded.values, problems, decoded.warnings)
+
+
+def _function_id(body: bytes, max_bytes: int) -> str:
+    """The function the body names: a byte scan first, the parser when the scan finds nothing."""
+    found = _FUNCTION_ID.search(body)
+    if found is not None:
+        return found.group(1).decode("ascii")
+    root = parse_document(body, max_bytes=max_bytes)
+    function_id = (root.findtext("function_id") or "").strip()
+    if not function_id:
+        raise XmlRefusedError(f"function_id {FIELDS['function_id'].name}: required field missing")
+    return function_id
+
+
+def return_code_of(body: bytes, max_bytes: int) -> str | None:
+    """The return_code of an answer to a function this spec does not know (None: unreadable)."""
+    try:
+        root = parse_document(body, max_bytes=max_bytes)
+    except XmlRefusedError:
+        return None
+    return (root.findtext("return_code") or "").strip() or None
+
+
+# --------------------------------------------------------------------------- answers
+
+_UNKNOWN_ELEMENT = re.compile(r"(?:(\w+) row (\d+): )?unknown element <([^>]+)> ignored")
+
+
+def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
+    """Where a successful answer differs from the spec: unknown elements, then invalid values."""
+    found = [_unknown_element(function_id, match) for warning in decoded.warnings
+             if (match := _UNKNOWN_ELEMENT.search(warning))]
+    _, response_model = models_for(function_id)
+    try:
+        response_model.model_validate(decoded.values)
+    except ValidationError as exc:
+        found += [_invalid(function_id, error, text)
+                  for error, text in zip(exc.errors(), describe(exc), strict=True)]
+    return found
+
+
+def _unknown_element(function_id: str, match: re.Match[str]) -> Deviation:
+    dataset, number, tag = match.groups()
+    path = f"{dataset}[{int(number) - 1}].{tag}" if dataset else tag
+    return Deviation(function_id, path, tag, DeviationKind.UNKNOWN_ELEMENT, "", "not in the spec")
+
+
+def _invalid(function_id: str, error: Any, text: str) -> Deviation:
+    location = tuple(error["loc"])
+    code = str(location[-1]) if location and isinstance(location[-1], str) else ""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
+    value = error.get("input")
+    sample = _masked(code, value) if isinstance(value, str) else ""
+    return Deviation(function_id, path, code, _kind(error["type"], code, value), sample,
+                     text.split(": ", 1)[-1])
+
+
+def _kind(error_type: str, code: str, value: object) -> DeviationKind:
+    if error_type == "missing":
+        return DeviationKind.MISSING_FIELD
+    if error_type == "literal_error":
+        return DeviationKind.UNLISTED_CODE
+    if error_type == "extra_forbidden":
+        return DeviationKind.UNKNOWN_ELEMENT
+    field = FIELDS.get(code)
+    decimal = field is not None and field.type == "decimal"
+    if decimal and isinstance(value, str) and _more_places(value, field.scale if field else None):
+        return DeviationKind.EXTRA_PLACES
+    return DeviationKind.BAD_VALUE
+
+
+def _more_places(text: str, scale: int | None) -> bool:
+    whole, dot, places = text.strip().partition(".")
+    return bool(dot) and places.isdigit() and whole.lstrip("-").isdigit() and len(places) > (scale or 0)
+
+
+def _masked(code: str, value: str) -> str:
+    field = FIELDS.get(code)
+    return mask_value(field.pii if field else "free_text", value)
