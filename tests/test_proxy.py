@@ -7,12 +7,17 @@ own upstream client) and, where the test needs an answer the mock would never gi
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,11 @@ from typer.testing import CliRunner
 
 from adapter.cli.app import app as cli
 from adapter.mock.server import MockServer
+from adapter.mock.style import style_named
+from adapter.ops.recovery import recover
 from adapter.proxy import Mode, ProxyConfig, ProxyServer
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
 from adapter.wire.deviations import DeviationKind
 from adapter.wire.journal import Journal, Status
 from generated.registry import SPEC
@@ -208,8 +217,6 @@ def test_an_oversized_body_is_refused_before_it_is_read_whole(province: MockServ
 
 
 def test_other_paths_and_methods_are_refused(province: MockServer, tmp_path: Path) -> None:
-    import http.client
-
     with proxied(province.url, tmp_path) as proxy:
         connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
         connection.request("POST", "/admin/reset", body=b"{}")
@@ -267,6 +274,77 @@ def test_a_dropped_answer_is_unknown_then_settled_by_journal_recover(
         settled = journal.get(entry.id)
     stays = province.province.snapshot()["stays"]
     assert settled is not None and settled.status == Status.OK and settled.aaz218 in stays
+
+
+def free_port() -> int:
+    return closed_port()
+
+
+@contextmanager
+def proxy_process(upstream: str, journal: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`gdwi proxy serve` in a process of its own, so the test can kill it mid-call."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "proxy", "serve", "--upstream", upstream,
+         "--listen", f"127.0.0.1:{port}", "--db", str(journal)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the proxy did not start"
+                time.sleep(0.05)
+        process.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_a_proxy_killed_mid_call_loses_nothing_that_was_journaled(
+    province: MockServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    province.faults.add("latency", function_id="bizh120103", ms=1500, times=1)
+    with proxy_process(province.url, path) as process:
+        his = StringHis(process.url)  # type: ignore[attr-defined]
+        his.login()
+        lost: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                admit(his, PERSON)
+            except (OSError, http.client.HTTPException) as exc:  # the proxy died under the HIS
+                lost.append(exc)
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        with Journal(path) as journal:
+            deadline = time.monotonic() + 10
+            while not journal.list(function_id="bizh120103"):
+                assert time.monotonic() < deadline, "the admission was never journaled"
+                time.sleep(0.01)
+        process.kill()  # mid-call: the request is at the province, the answer has nowhere to go
+        process.wait(10)
+    caller.join(10)
+    assert lost, "the HIS got an answer from a killed proxy"
+    deadline = time.monotonic() + 10
+    while not province.requests.records("bizh120103"):  # the province still commits it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    settings = Settings(base_url=province.url, userid=USERID, password=PASSWORD, akb020=AKB020,
+                        journal_path=str(path))
+    with Journal(path) as journal, Client(settings, journal=journal) as client:
+        pending = journal.list(function_id="bizh120103")[0]
+        assert pending.status == Status.PENDING
+        results = recover(client, stale_pending_after=timedelta(0))
+        settled = journal.get(pending.id)
+    assert [(r.entry_id, r.before, r.after) for r in results] == [(pending.id, Status.PENDING, Status.OK)]
+    assert settled is not None and settled.aaz218 in province.province.snapshot()["stays"]
 
 
 def test_an_upstream_error_page_is_passed_on_and_journaled_unknown(province: MockServer, tmp_path: Path) -> None:
@@ -382,6 +460,23 @@ def test_extra_decimal_places_are_recorded_as_such(tmp_path: Path) -> None:
         found = proxy.journal.deviations()
     assert [(d.path, d.kind, d.sample) for _, _, d in found] == [
         ("bka979", DeviationKind.EXTRA_PLACES, "3560.005")]
+
+
+def test_drift_from_the_real_shaped_mock_is_recorded_per_entry(tmp_path: Path) -> None:
+    with MockServer(style=style_named("real")) as real, proxied(real.url, tmp_path) as proxy:
+        his = StringHis(proxy.url)
+        steps = whole_stay(his, PERSON, fee_chunks=1)
+        his.close()
+        journal = entries(proxy)
+        found = proxy.journal.deviations()
+    assert all(answer.code == "1" for _, answer in steps) and all(e.status == Status.OK for e in journal)
+    assert all(b'encoding="UTF-8"' in answer.body for _, answer in steps)  # the real shape, unchanged
+    kinds = {deviation.kind for _, _, deviation in found}
+    assert {DeviationKind.EXTRA_PLACES, DeviationKind.UNKNOWN_ELEMENT} <= kinds
+    by_entry = {entry_id for _, entry_id, _ in found}
+    settled = next(entry for entry in journal if entry.function_id == "bizh120106")
+    assert settled.id in by_entry  # the settlement's 4-place amounts are drift of that entry
+    assert not CITIZEN_ID.search(" ".join(d.sample for _, _, d in found))
 
 
 # --------------------------------------------------------------------------- concurrency
