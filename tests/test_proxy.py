@@ -534,3 +534,85 @@ def test_serve_refuses_a_remote_address_without_allow_remote() -> None:
 def test_serve_names_a_bad_option(args: list[str], problem: str) -> None:
     result = CliRunner().invoke(cli, ["proxy", "serve", *args])
     assert result.exit_code == 2 and problem in result.output
+
+
+# --------------------------------------------------------------------------- replay and export
+
+
+def login_env(target: MockServer) -> dict[str, str]:
+    return {"GDWI_USERID": USERID, "GDWI_PASSWORD": PASSWORD, "GDWI_AKB020": AKB020}
+
+
+def recorded_stay(province: MockServer, tmp_path: Path) -> str:
+    with proxied(province.url, tmp_path) as proxy:
+        his = StringHis(proxy.url)
+        steps = whole_stay(his, PERSON, fee_chunks=1)
+        his.close()
+    return steps[2][1].value("aaz218") or ""
+
+
+def replay_cli(target: str, tmp_path: Path, *extra: str) -> Any:
+    env = {"GDWI_USERID": USERID, "GDWI_PASSWORD": PASSWORD, "GDWI_AKB020": AKB020}
+    return CliRunner().invoke(cli, ["proxy", "replay", "--target", target,
+                                    "--db", str(tmp_path / "journal.sqlite"), *extra], env=env)
+
+
+def test_replay_sends_recorded_queries_again_and_finds_no_difference(
+    province: MockServer, tmp_path: Path
+) -> None:
+    recorded_stay(province, tmp_path)
+    before = len(province.requests.records())
+    result = replay_cli(province.url, tmp_path)
+    replayed = [r.function_id for r in province.requests.records()[before:]]
+    assert result.exit_code == 0, result.output
+    assert replayed == ["sys0001", "bizh120001", "bizh120003", "bizh120206", "bizh120113"]  # queries only
+    assert "replayed 4: 4 same" in result.output
+
+
+def test_replay_shows_what_changed(province: MockServer, tmp_path: Path) -> None:
+    recorded_stay(province, tmp_path)
+    province.province.reset()  # a "new platform" that no longer knows the stay
+    result = replay_cli(province.url, tmp_path, "--function", "bizh120206")
+    assert result.exit_code == 1
+    assert "bizh120206 different" in result.output and "return_code: '1' -> '-1'" in result.output
+    assert not CITIZEN_ID.search(result.output)
+
+
+def test_state_changing_requests_are_replayed_only_to_a_mock_on_request(
+    province: MockServer, tmp_path: Path
+) -> None:
+    recorded_stay(province, tmp_path)
+    refused = replay_cli(province.url, tmp_path, "--include-state-changing")
+    with upstream(lambda body: (DRIFTING_PERSON, False)) as fake:
+        not_a_mock = replay_cli(fake.url, tmp_path, "--include-state-changing", "--to-mock")
+    assert refused.exit_code == 2 and "--to-mock" in refused.output
+    assert not_a_mock.exit_code == 2 and "not gdwi's mock" in not_a_mock.output and fake.received == []
+    province.province.reset()
+    before = len(province.requests.records())
+    replayed = replay_cli(province.url, tmp_path, "--include-state-changing", "--to-mock")
+    functions = [r.function_id for r in province.requests.records()[before:]]
+    assert "bizh120103" in functions and "bizh120106" in functions, replayed.output
+
+
+def test_export_writes_masked_fixtures_that_contract_tests_load(tmp_path: Path) -> None:
+    from adapter.proxy.recorded import load_fixtures
+    from adapter.wire.codec import decode
+    from adapter.wire.validation import validate_message
+
+    with MockServer(style=style_named("real")) as real:
+        recorded_stay(real, tmp_path)
+    out = tmp_path / "fixtures"
+    result = CliRunner().invoke(cli, ["proxy", "export", "--out", str(out), "--db", str(tmp_path / "journal.sqlite")])
+    assert result.exit_code == 0 and "exported 8 exchange(s)" in result.output
+    exchanges = load_fixtures(out)
+    assert [e.function_id for e in exchanges] == ["bizh120001", "bizh120103", "bizh120002", "bizh120003",
+                                                  "bizh120105", "bizh120106", "bizh120206", "bizh120113"]
+    text = "".join(path.read_text("utf-8") for path in out.iterdir())
+    assert not CITIZEN_ID.search(text) and PASSWORD not in text and "测试乙" not in text
+    assert "masked-session" in text and not re.search(r"<session_id>[0-9a-f-]{36}</session_id>", text)
+    for exchange in exchanges:
+        request = decode(exchange.request, exchange.function_id, "request")
+        validate_message(exchange.function_id, "request", request.values)  # still a valid request
+        answer = decode(exchange.response, exchange.function_id, "response")
+        assert answer.values["return_code"] == exchange.return_code == "1"
+    assert any(d["kind"] == "extra_places" for e in exchanges for d in e.deviations)

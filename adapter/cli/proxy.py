@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from adapter.wire.masking import scrub
 
 __all__ = ["proxy_app"]
 
@@ -84,3 +87,88 @@ def proxy_serve(
     typer.echo(f"gdwi proxy ({config.mode}): http://{host}:{port}{config.path} -> {config.upstream_url}"
                f"  journal: {config.journal_path}")
     serve(config, host, port)
+
+
+def _open_journal(db: Path | None) -> Any:
+    from adapter.wire.journal import Journal
+
+    path = Path(_journal_path(db))
+    if not path.is_file():
+        typer.echo(f"no journal at {path} (use --db or set GDWI_JOURNAL)", err=True)
+        raise typer.Exit(2)
+    return Journal(path)
+
+
+DATE_OPTION = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="only this local day")
+FUNCTION_OPTION = typer.Option(None, "--function", help="only this function_id")
+LIMIT_OPTION = typer.Option(1000, "--limit", min=1, help="at most this many of the newest")
+
+
+@proxy_app.command("replay")
+def proxy_replay(
+    target: str = typer.Option(..., "--target", help="base URL to replay against, e.g. http://127.0.0.1:8080"),
+    include_state_changing: bool = typer.Option(
+        False, "--include-state-changing", help="also state-changing requests (only with --to-mock)"
+    ),
+    to_mock: bool = typer.Option(False, "--to-mock", help="the target is gdwi's mock province (checked)"),
+    date: datetime | None = DATE_OPTION,
+    function: str | None = FUNCTION_OPTION,
+    limit: int = LIMIT_OPTION,
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Re-send recorded read-only requests to TARGET under a fresh login and diff the answers.
+
+    Login settings (GDWI_USERID, GDWI_PASSWORD, GDWI_AKB020, TLS) come from the environment as
+    for `gdwi call`. Exit 0 when every answer is the same, 1 when any differs or fails.
+    """
+    from adapter.proxy.recorded import ReplayError, is_mock, recorded, replay
+    from adapter.wire import transport
+    from adapter.wire.config import ConfigError, Settings
+
+    if include_state_changing and not to_mock:
+        typer.echo("--include-state-changing needs --to-mock: state-changing requests are never "
+                   "replayed at a real platform", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = Settings.from_env({**os.environ, "GDWI_BASE_URL": target})
+    except ConfigError as exc:
+        typer.echo(f"settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if to_mock:
+        with transport.sync_client(settings) as client:
+            if not is_mock(client, target):
+                typer.echo(f"{target} is not gdwi's mock province (no /admin/state)", err=True)
+                raise typer.Exit(2)
+    with _open_journal(db) as journal:
+        entries = recorded(journal, day=date.date() if date else None, function_id=function, limit=limit,
+                           state_changing=include_state_changing)
+    try:
+        results = list(replay(settings, entries))
+    except ReplayError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for result in results:
+        typer.echo(f"{result.entry_id} {result.function_id} {result.outcome}")
+        for difference in result.differences:
+            typer.echo(f"    {scrub(difference)}")
+    same = sum(result.outcome == "same" for result in results)
+    typer.echo(f"replayed {len(results)}: {same} same, {len(results) - same} different or failed")
+    raise typer.Exit(0 if same == len(results) else 1)
+
+
+@proxy_app.command("export")
+def proxy_export(
+    out: Path = typer.Option(..., "--out", file_okay=False, help="directory for the fixture files"),
+    date: datetime | None = DATE_OPTION,
+    function: str | None = FUNCTION_OPTION,
+    limit: int = LIMIT_OPTION,
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Write recorded exchanges (not logins) as JSON fixtures, personal data masked."""
+    from adapter.proxy.recorded import export, recorded
+
+    with _open_journal(db) as journal:
+        entries = recorded(journal, day=date.date() if date else None, function_id=function, limit=limit,
+                           state_changing=True)
+        written = export(journal, out, entries)
+    typer.echo(f"exported {len(written)} exchange(s) to {out}")
