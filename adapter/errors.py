@@ -66,8 +66,10 @@ __all__ = [
     "NotFound",
     "NotSentError",
     "OutcomeUnknownError",
+    "ProxyConfigError",
     "Refusal",
     "Refused",
+    "ReplayError",
     "SeedError",
     "ServerFaultError",
     "SessionExpiredError",
@@ -421,3 +423,14 @@ class AnswerDropped(MockError):
 
 class DemoFailure(GdwiError):
     """A demo step whose answer did not hold."""
+
+
+# --------------------------------------------------------------------------- proxy
+
+
+class ProxyConfigError(ConfigError):
+    """A `gdwi proxy` setting that cannot work; the message names the option."""
+
+
+class ReplayError(GdwiError):
+    """Replay cannot start: the target refused the login, or is not a mock where one is required."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from adapter.errors import GdwiError
 from adapter.proxy.exchange import Exchange, Reply, envelope
 
 __all__ = ["ProxyApp"]
@@ -24,8 +25,8 @@ Send = Callable[[Message], Awaitable[None]]
 _TEXT = "text/plain; charset=utf-8"
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(GdwiError):
+    """The body passed the limit; answered -1 without reading on."""
 
 
 class ProxyApp:

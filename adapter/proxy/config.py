@@ -14,17 +14,13 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from adapter.errors import GdwiError
+from adapter.errors import ProxyConfigError
 from adapter.wire.config import Settings
 from generated.registry import FUNCTIONS, SPEC
 
 __all__ = ["Mode", "ProxyConfig", "ProxyConfigError", "parse_overrides"]
 
 _CLIENT_DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in fields(Settings)}
-
-
-class ProxyConfigError(GdwiError):
-    """A proxy setting that cannot work; the message names the option."""
 
 
 class Mode(StrEnum):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
-from adapter.errors import XmlRefusedError
+from adapter.errors import NotSentError, XmlRefusedError
 from adapter.proxy.config import Mode, ProxyConfig
 from adapter.proxy.reading import Request, answer_deviations, read_request, return_code_of
 from adapter.proxy.upstream import Answer, Upstream
@@ -32,7 +32,6 @@ from adapter.wire.codec import XML_DECLARATION, decode
 from adapter.wire.deviations import Deviation
 from adapter.wire.journal import Journal, Status
 from adapter.wire.masking import mask_xml_text, scrub
-from adapter.wire.transport import NotSentError
 from generated.registry import SPEC
 
 __all__ = ["FAILURE_CODE", "Exchange", "Reply", "envelope"]

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.errors import XmlRefusedError
+from adapter.errors import FieldProblem, InputError, XmlRefusedError
 from adapter.wire.codec import Decoded, decode, parse_document
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.masking import mask_value
-from adapter.wire.validation import InputError, describe, validate_message
+from adapter.wire.validation import describe, validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC, models_for
 
 __all__ = ["Request", "answer_deviations", "read_request", "return_code_of"]
@@ -62,7 +62,7 @@ def read_request(body: bytes, max_bytes: int) -> Request:
         validate_message(function_id, "request", decoded.values)
         problems: list[str] = []
     except InputError as exc:
-        problems = exc.problems
+        problems = [str(problem) for problem in exc.problems]
     return Request(function_id, True, decoded.values, problems, decoded.warnings)
 
 
@@ -100,8 +100,8 @@ def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
     try:
         response_model.model_validate(decoded.values)
     except ValidationError as exc:
-        found += [_invalid(function_id, error, text)
-                  for error, text in zip(exc.errors(), describe(exc), strict=True)]
+        found += [_invalid(function_id, error, problem)
+                  for error, problem in zip(exc.errors(), describe(exc), strict=True)]
     return found
 
 
@@ -111,14 +111,12 @@ def _unknown_element(function_id: str, match: re.Match[str]) -> Deviation:
     return Deviation(function_id, path, tag, DeviationKind.UNKNOWN_ELEMENT, "", "not in the spec")
 
 
-def _invalid(function_id: str, error: Any, text: str) -> Deviation:
-    location = tuple(error["loc"])
-    code = str(location[-1]) if location and isinstance(location[-1], str) else ""
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
+def _invalid(function_id: str, error: Any, problem: FieldProblem) -> Deviation:
+    code = problem.code or ""
     value = error.get("input")
     sample = _masked(code, value) if isinstance(value, str) else ""
-    return Deviation(function_id, path, code, _kind(error["type"], code, value), sample,
-                     text.split(": ", 1)[-1])
+    return Deviation(function_id, problem.path or "", code, _kind(error["type"], code, value), sample,
+                     problem.message)
 
 
 def _kind(error_type: str, code: str, value: object) -> DeviationKind:

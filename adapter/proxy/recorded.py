@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from adapter.errors import GdwiError, XmlRefusedError
+from adapter.errors import GdwiError, ReplayError, XmlRefusedError
 from adapter.wire import transport
 from adapter.wire.codec import decode, encode
 from adapter.wire.config import Settings
@@ -46,10 +46,6 @@ SESSION_MASK = "masked-session"
 MAX_DIFFERENCES = 20
 _ENVELOPE = ("return_code", "return_code_message")
 _SESSION = re.compile(r"(<session_id>)(.*?)(</session_id>)", re.DOTALL)
-
-
-class ReplayError(GdwiError):
-    """Replay cannot start: the target refused the login, or is not a mock where one is required."""
 
 
 def recorded(

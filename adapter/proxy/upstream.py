@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from adapter.errors import MaybeSentError, NotSentError
 from adapter.proxy.config import ProxyConfig
-from adapter.wire.transport import MaybeSentError, NotSentError, tls_context
+from adapter.wire.transport import tls_context
 
 __all__ = ["IDLE_REUSE", "Answer", "Upstream"]
 
