@@ -616,3 +616,31 @@ def test_export_writes_masked_fixtures_that_contract_tests_load(tmp_path: Path) 
         answer = decode(exchange.response, exchange.function_id, "response")
         assert answer.values["return_code"] == exchange.return_code == "1"
     assert any(d["kind"] == "extra_places" for e in exchanges for d in e.deviations)
+
+
+def test_reconcile_and_sheet_work_on_a_proxied_day(tmp_path: Path) -> None:
+    """A stay the HIS settled through the proxy reconciles against the province and prints."""
+    import csv
+    from datetime import date, datetime
+
+    from adapter.mock.province import MockProvince
+
+    with MockServer(MockProvince(clock=datetime.now)) as province:  # local days, as the journal's
+        with proxied(province.url, tmp_path) as proxy:
+            his = StringHis(proxy.url)
+            steps = dict(whole_stay(his, PERSON, fee_chunks=1))
+            his.close()
+        settled, aaz218 = steps["bizh120106"], steps["bizh120103"].value("aaz218") or ""
+        export = tmp_path / "his-export.csv"
+        with export.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("date", "kind", "aaz218", "bka001", "total", "personal", "fund", "his_ref"))
+            writer.writerow((date.today().isoformat(), "inpatient", aaz218, "", settled.value("akc264"),
+                             settled.value("bka831"), settled.value("bka832"), "HIS0001"))
+        env = recovery_env(province, tmp_path)
+        reconciled = CliRunner().invoke(cli, ["reconcile", "--date", date.today().isoformat(),
+                                              "--his", str(export)], env=env)
+        sheet = CliRunner().invoke(cli, ["sheet", aaz218, "--html", str(tmp_path / "sheet.html")], env=env)
+    assert reconciled.exit_code == 0, reconciled.output
+    assert sheet.exit_code == 0, sheet.output
+    assert aaz218 in (tmp_path / "sheet.html").read_text("utf-8")
