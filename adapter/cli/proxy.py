@@ -29,11 +29,14 @@ proxy_app = typer.Typer(
 )
 
 DEFAULT_JOURNAL = "gdwi-journal.sqlite"
-DB_HELP = f"journal file [default: $GDWI_JOURNAL or ./{DEFAULT_JOURNAL}]"
+DB_HELP = f"journal file [default: the journal setting, GDWI_JOURNAL, or ./{DEFAULT_JOURNAL}]"
 
 
 def _journal_path(db: Path | None) -> str:
-    return str(db or os.environ.get("GDWI_JOURNAL") or DEFAULT_JOURNAL)
+    """`--db`, else the `journal` setting from the sources every gdwi command reads."""
+    from adapter.cli import context
+
+    return str(context.journal_path(db))
 
 
 def split_listen(listen: str) -> tuple[str, int]:

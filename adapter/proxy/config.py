@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +20,7 @@ from generated.registry import FUNCTIONS, SPEC
 
 __all__ = ["Mode", "ProxyConfig", "ProxyConfigError", "parse_overrides"]
 
-_CLIENT_DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in fields(Settings)}
+_CLIENT_DEFAULTS: dict[str, Any] = {name: info.default for name, info in Settings.model_fields.items()}
 
 
 class Mode(StrEnum):
@@ -31,7 +31,7 @@ class Mode(StrEnum):
 @dataclass(frozen=True)
 class ProxyConfig:
     upstream: str  # the province's base URL (scheme://host:port); the HIS's path is appended
-    journal_path: str = str(_CLIENT_DEFAULTS["journal_path"])
+    journal_path: str = str(_CLIENT_DEFAULTS["journal"])
     mode: Mode = Mode.OBSERVE
     overrides: Mapping[str, Mode] = field(default_factory=dict)
     path: str = SPEC.path
