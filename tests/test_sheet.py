@@ -131,7 +131,7 @@ def test_a_missing_total_fails_its_check_and_text_is_escaped() -> None:
               "fundList": [{"bka800": "西药费", "bka801_2": "1.00", "bka801_7": "1.00"}]}
     sheet = build_sheet(answer, None)
     assert [c.what for c in sheet.failed] == ["总费用 bka979 = 费用类别合计",
-                                             "总费用 bka979 = 工伤保险支付 bka811 + 个人支付 bka812"]
+                                             "总费用 bka979 = 工伤保险支付金额 bka811 + 个人支付金额 bka812"]
     html = render_html(sheet)
     assert "&lt;script&gt;" in html and "<script>x" not in html
 

@@ -48,6 +48,7 @@ from adapter.mock.province import MockProvince
 from adapter.mock.seed import default_seed
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
+from adapter.wire.invariants import breaches, unmet
 from generated.registry import FUNCTIONS
 
 USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
@@ -187,9 +188,9 @@ def money(value: object) -> Decimal:
 
 
 def check_amounts(answer: dict[str, Any], expected: Sums, what: str) -> None:
-    total, personal, fund = (money(answer[k]) for k in ("akc264", "bka831", "bka832"))
+    total = money(answer["akc264"])
     assert total == expected.total, f"{what}: akc264 {total} != uploaded {expected.total}"
-    assert total == personal + fund, f"{what}: akc264 {total} != bka831 {personal} + bka832 {fund}"
+    assert not unmet(answer), f"{what}: {unmet(answer)}"  # spec/'s identities, one evaluator
     assert money(answer["bka825"]) == expected.self_pay, f"{what}: bka825 != self-pay {expected.self_pay}"
 
 
@@ -517,9 +518,9 @@ class Lifecycles(RuleBasedStateMachine):
             return
         assert stay.settled is not None
         answer = self.legal("bizh120206", sheet)
-        total, fund, personal = (money(answer[k]) for k in ("bka979", "bka811", "bka812"))
+        total = money(answer["bka979"])
         assert total == stay.settled.total, f"bizh120206: bka979 {total} != {stay.settled.total}"
-        assert total == fund + personal, "bizh120206: bka979 != bka811 + bka812"
+        assert not breaches("bizh120206", answer), breaches("bizh120206", answer)
         closing = answer["fundList"][-1]
         assert closing["bka800"] == "合计" and money(closing["bka801_7"]) == total
 

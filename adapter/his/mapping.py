@@ -617,17 +617,11 @@ def _parse(code: str, text: str, hint: object) -> object:
     if kind is Decimal:
         return Decimal(text)
     if kind is date:
-        pattern = (FIELDS[code].format if code in FIELDS and FIELDS[code].format else None) or "yyyyMMdd"
-        return datetime.strptime(text, _strptime(pattern)).date()
+        pattern = (FIELDS[code].strftime if code in FIELDS else None) or "%Y%m%d"
+        return datetime.strptime(text, pattern).date()
     if kind is int:
         return int(text)
     return text
-
-
-def _strptime(java_format: str) -> str:
-    for token, directive in (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d")):
-        java_format = java_format.replace(token, directive)
-    return java_format
 
 
 def _base_type(hint: object) -> object:

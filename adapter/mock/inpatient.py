@@ -27,10 +27,11 @@ from adapter.mock.answers import (
 from adapter.mock.books import Ledger, Stay, stage_text
 from adapter.mock.money import ZERO, check_fee_rows, fee_list, fund_list, money, settle
 from adapter.mock.refusal import Refusal, label
+from generated.registry import FUNCTIONS
 
 Row = dict[str, str]
-# bizh120104 may change only these (02 §B.4: 病区, 病区名称, 科室, 科室名称, 住院号, 床位号).
-MODIFIABLE = ("bka021", "bka022", "bka019", "bka020", "bka025", "bka023")
+# bizh120104 may change only these: its `modifies` in spec/ (病区, 病区名称, 科室, 科室名称, 住院号, 床位号).
+MODIFIABLE = FUNCTIONS["bizh120104"].modifies
 
 
 def admit(ledger: Ledger, call: Call) -> Answer:

@@ -10,11 +10,10 @@ categories, limits and policy). It is simple on purpose, so a tester can predict
     bka832 工伤保险支付   = ake039;  ake035 = ake026 = ake029 = bka841 = bka842 = bka840 = bka821 = 0.00
     bka826, aka151, bka838 (informational) = 0.00
 
-so the province's identities hold exactly (Decimal, 2 places):
-    akc264 = bka831 + bka832
-    bka831 = akb067 + akb066 + bka839
-    bka832 = ake039 + ake035 + ake026 + ake029 + bka841 + bka842 + bka840 + bka821
-and akc264 always equals the fees uploaded. Refund rows (negative bka058) give negative amounts.
+so the province's identities (spec.yaml `invariants`: akc264 = bka831 + bka832 and the parts of
+each) hold exactly in Decimal; `settle` and `fund_list` check their figures with the one
+evaluator (adapter/wire/invariants.py) before any answer carries them. akc264 always equals the
+fees uploaded. Refund rows (negative bka058) give negative amounts.
 Items missing from the catalogue are accepted and count as covered by the fund.
 """
 
@@ -25,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import CatalogueItem, fee_category
+from adapter.wire.invariants import unmet
 from generated.registry import SPEC
 
 Row = dict[str, str]
@@ -64,7 +64,15 @@ def settle(rows: Iterable[Row], catalogue: Catalogue) -> Row:
     values = dict.fromkeys(AMOUNT_CODES, ZERO)
     values.update(akc264=total, bka825=self_pay, bka831=self_pay, akb067=self_pay,
                   ake039=total - self_pay, bka832=total - self_pay)
-    return {code: money(value) for code, value in values.items()}
+    return _identities_kept({code: money(value) for code, value in values.items()})
+
+
+def _identities_kept(values: Row) -> Row:
+    """The figures, once every spec identity they carry holds: a breach is a bug of this mock."""
+    broken = unmet(values)
+    if broken:
+        raise AssertionError(f"the mock's arithmetic breaks {'; '.join(broken)}")
+    return values
 
 
 # ---------------------------------------------------------------------------- fee-row checks
@@ -120,7 +128,8 @@ def fund_list(rows: Iterable[Row], catalogue: Catalogue) -> list[Row]:
 
 def _matrix_row(name: str, values: list[Decimal]) -> Row:
     cells = [*values, sum(values, ZERO)]
-    return {"bka800": name, **{code: money(v) for code, v in zip(MATRIX_CODES, cells, strict=True)}}
+    row = {code: money(value) for code, value in zip(MATRIX_CODES, cells, strict=True)}
+    return _identities_kept({"bka800": name, **row})
 
 
 # ---------------------------------------------------------------------------- fee list

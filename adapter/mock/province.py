@@ -20,8 +20,7 @@ rows (a stay's fees, or one outpatient batch), Decimal with 2 places:
     akc264 = sum of bka058;  bka825 全自费 = sum of bka058 over self-pay catalogue items
     bka831 = akb067 = bka825;  akb066 = bka839 = 0
     ake039 = akc264 - bka831;  bka832 = ake039;  ake035 ake026 ake029 bka841 bka842 bka840 bka821 = 0
-so akc264 = bka831 + bka832, bka831 = akb067 + akb066 + bka839 and
-bka832 = ake039 + ake035 + ake026 + ake029 + bka841 + bka842 + bka840 + bka821 hold exactly.
+so the spec's amount identities (spec.yaml invariants) hold exactly; money.py checks them.
 """
 
 from __future__ import annotations
@@ -191,10 +190,6 @@ def _check_institution(values: dict[str, Any], akb020: str) -> None:
                             f"({akb020}) (医疗机构编码与登录机构不一致)")
 
 
-# Spec date formats -> strptime directives (yyyyMMdd, yyyyMMddHHmmss, yyyy-MM-dd HH:mm:ss).
-_DATE_DIRECTIVES = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
-
-
 def _check_dates(values: Mapping[str, Any], where: str = "") -> None:
     """Dates the spec's patterns let through but the calendar has not (20190231, year 0000)."""
     for code, value in values.items():
@@ -204,13 +199,10 @@ def _check_dates(values: Mapping[str, Any], where: str = "") -> None:
                     _check_dates(row, f"{where}{code}[{index}].")
             continue
         meta = FIELDS.get(code)
-        if meta is None or meta.format is None or not isinstance(value, str) or not value.strip():
+        if meta is None or meta.strftime is None or not isinstance(value, str) or not value.strip():
             continue
-        directives = meta.format
-        for token, directive in _DATE_DIRECTIVES:
-            directives = directives.replace(token, directive)
         try:
-            datetime.strptime(value.strip(), directives)
+            datetime.strptime(value.strip(), meta.strftime)
         except ValueError:
             raise Refusal("-1", f"{where}{label(code)}: {value} is not a calendar date ({meta.format}) "
                                 "(日期不存在)") from None

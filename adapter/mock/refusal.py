@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from adapter.errors import Refusal
-from generated.registry import FIELDS
+from generated.registry import field_label
 
 __all__ = ["Refusal", "label"]
 
 
 def label(code: str) -> str:
     """'aaz218' -> 'aaz218 就医登记号': how a message names a field."""
-    meta = FIELDS.get(code)
-    return f"{code} {meta.name}" if meta else code
+    return field_label(code)

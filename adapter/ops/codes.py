@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS
+from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, field_label
 
 __all__ = [
     "CodeRow",
@@ -191,8 +191,7 @@ def _list_of(field_code: str) -> str:
 
 
 def _field_title(field_code: str) -> str:
-    meta = FIELDS.get(field_code)
-    return f"{field_code} {meta.name}" if meta else field_code
+    return field_label(field_code)
 
 
 class CodeTables:

@@ -7,6 +7,7 @@ the page in red (and makes `gdwi sheet` exit 1):
   - each column: the categories add up to the province's 合计 row (when it sends one);
   - the matrix total is the header's 总费用 bka979;
   - 总费用 bka979 = 工伤保险支付金额 bka811 + 个人支付金额 bka812 (akc264 = bka832 + bka831);
+    the row and header identities are spec/'s invariants, checked by adapter/wire/invariants.py;
   - the fee list (bizh120113) adds up to 总费用.
 Which matrix columns make up bka811 and which bka812 is not firm in the reference, so the page
 does not claim it (a false alarm on a sheet handed to a patient is worse than no check).
@@ -32,6 +33,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from adapter.errors import ChromiumError
 from adapter.ops.codes import CodeTables, WireCaller
+from adapter.wire.invariants import evaluate, invariant
+from generated._types import InvariantMeta
 from generated.registry import FIELDS
 
 __all__ = [
@@ -50,8 +53,12 @@ __all__ = [
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ZERO = Decimal("0.00")
 TOTAL_ROW_LABEL = "合计"
-PARTS = tuple(f"bka801_{n}" for n in range(1, 7))  # 个人现金 .. 其他补助
-ROW_TOTAL = "bka801_7"
+# The spec's identities the sheet shows (spec.yaml invariants): a matrix row's 合计 is the sum of
+# 个人现金 .. 其他补助; the header's 总费用 is 工伤保险支付金额 + 个人支付金额.
+ROW_IDENTITY = invariant("sheet_row_total")
+TOTAL_IDENTITY = invariant("sheet_total")
+PARTS = ROW_IDENTITY.parts  # bka801_1 个人现金 .. bka801_6 其他补助
+ROW_TOTAL = ROW_IDENTITY.total  # bka801_7 合计
 MATRIX_COLUMNS = (*PARTS, ROW_TOTAL)
 # bizh120113 operate: how the fee list is grouped (04 §2.1, medium confidence).
 FEE_GROUPINGS = {"by-name": "1", "all": "2", "by-category": "0"}
@@ -169,9 +176,7 @@ def _checks(header: Row, categories: list[Row], total_row: Row | None, fees: lis
     matrix_total = _cell(total_row, ROW_TOTAL) if total_row is not None else column_sums[ROW_TOTAL]
     stated_total = _amount(header.get("bka979"))
     checks.append(Check("总费用 bka979 = 费用类别合计", stated_total, matrix_total))
-    fund, personal = _amount(header.get("bka811")), _amount(header.get("bka812"))
-    both = fund + personal if fund is not None and personal is not None else None
-    checks.append(Check("总费用 bka979 = 工伤保险支付 bka811 + 个人支付 bka812", stated_total, both))
+    checks.append(_identity_check(TOTAL_IDENTITY, header, _identity_text(TOTAL_IDENTITY)))
     if fees is not None:
         listed = sum((_amount(row.get("money")) or ZERO for row in fees), ZERO)
         checks.append(Check("总费用 bka979 = 费用清单金额合计", stated_total, listed))
@@ -179,9 +184,26 @@ def _checks(header: Row, categories: list[Row], total_row: Row | None, fees: lis
 
 
 def _row_check(row: Row) -> Check:
-    parts = sum((_cell(row, code) for code in PARTS), ZERO)
-    label = row.get("bka800", "?")
-    return Check(f"{label}: 个人现金 + … + 其他补助 = 合计", _amount(row.get(ROW_TOTAL)), parts)
+    # A matrix cell left out is 0.00 (see _cell); the row's own 合计 must be there.
+    values: dict[str, object] = {code: _cell(row, code) for code in PARTS}
+    values[ROW_TOTAL] = row.get(ROW_TOTAL)
+    return _identity_check(ROW_IDENTITY, values, f"{row.get('bka800', '?')}: 个人现金 + … + 其他补助 = 合计")
+
+
+def _identity_check(meta: InvariantMeta, values: Mapping[str, object], what: str) -> Check:
+    """One identity of spec/ on the sheet, by the one evaluator; a missing figure fails it."""
+    result = evaluate(meta, values)
+    if result is not None:
+        return Check(what, *result)
+    stated = values.get(meta.total)
+    return Check(what, _amount(stated) if isinstance(stated, str) else None, None)
+
+
+def _identity_text(meta: InvariantMeta) -> str:
+    """'总费用 bka979 = 工伤保险支付金额 bka811 + 个人支付金额 bka812'."""
+    def named(code: str) -> str:
+        return f"{FIELDS[code].name} {code}"
+    return f"{named(meta.total)} = {' + '.join(named(code) for code in meta.parts)}"
 
 
 # ---------------------------------------------------------------------------- HTML

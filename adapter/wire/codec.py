@@ -28,7 +28,7 @@ from adapter.errors import XmlRefusedError
 from adapter.wire.session import BEIJING
 from adapter.wire.validation import unknown_function
 from generated._types import DatasetMeta, FieldMeta, MessageMeta
-from generated.registry import FIELDS, FUNCTIONS, SPEC
+from generated.registry import FIELDS, FUNCTIONS, SPEC, field_label
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -595,17 +595,8 @@ def _format_temporal(meta: FieldMeta, value: object) -> str:
         raise TypeError(f"{label}: expected date, got {type(value).__name__}")
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(BEIJING)
-    return value.strftime(_strftime_pattern(meta.format or "yyyyMMdd"))
-
-
-_JAVA_TOKENS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
-_JAVA_TOKEN = re.compile("|".join(_JAVA_TOKENS))
-
-
-@cache
-def _strftime_pattern(java_format: str) -> str:
-    """The spec writes formats the way the reference does (Java): yyyyMMdd -> %Y%m%d."""
-    return _JAVA_TOKEN.sub(lambda match: _JAVA_TOKENS[match.group()], java_format)
+    # The spec's Java-style format, translated once by codegen (a date field always has one).
+    return value.strftime(meta.strftime or "%Y%m%d")
 
 
 def to_wire(values: dict[str, Any]) -> dict[str, Any]:
@@ -636,5 +627,4 @@ def model_to_wire(model: BaseModel) -> dict[str, Any]:
 
 def _label(code: str) -> str:
     """'bka058' -> 'bka058 金额': every message names the field the way the spec does."""
-    meta = FIELDS.get(code)
-    return f"{code} {meta.name}" if meta else code
+    return field_label(code)

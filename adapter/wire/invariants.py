@@ -17,7 +17,7 @@ from adapter.wire.deviations import Deviation, DeviationKind
 from generated._types import InvariantMeta
 from generated.registry import INVARIANTS, field_label
 
-__all__ = ["Breach", "breaches", "deviations", "evaluate", "invariant", "invariants_of"]
+__all__ = ["Breach", "breaches", "deviations", "evaluate", "invariant", "invariants_of", "unmet"]
 
 ZERO = Decimal(0)
 
@@ -85,6 +85,20 @@ def deviations(function_id: str, answer: Mapping[str, object]) -> list[Deviation
                   b.invariant.total, DeviationKind.BROKEN_INVARIANT, str(b.stated), str(b))
         for b in breaches(function_id, answer)
     ]
+
+
+def unmet(values: Mapping[str, object]) -> list[str]:
+    """Every identity one scope (an answer's scalars, or one row) carries in full and breaks.
+
+    For callers that hold a scope rather than a whole answer: the mock's own figures, a test's row.
+    """
+    found = []
+    for meta in INVARIANTS:
+        result = evaluate(meta, values)
+        if result is not None and result[0] != result[1]:
+            found.append(f"{field_label(meta.total)} {result[0]} != {' + '.join(meta.parts)} = {result[1]} "
+                         f"({meta.title})")
+    return found
 
 
 def _scopes(answer: Mapping[str, object], dataset: str | None) -> list[tuple[str, Mapping[str, object]]]:
