@@ -18,7 +18,6 @@ from typing import Any
 
 from adapter.wire.client import Client
 
-AKB020, USER, PASSWORD = "H44190000001", "ss0028", "mock-pass-1"
 OUTPATIENT_PERSON = "1000000001"  # 测试甲, valid
 INPATIENT_PERSONS = ("1000000002", "1000000006", "1000000007")  # valid, free to be admitted
 # (item, name, unit price, quantity), from the mock's seeded catalogue; ZF0001 is self-pay.

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hospital_day import AKB020, PASSWORD, USER, example
+from hospital_day import example
+from seed_login import AKB020, PASSWORD
+from seed_login import USERID as USER
 from typer.testing import CliRunner
 
 from adapter.cli import app

@@ -10,6 +10,8 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+from seed_login import AKB020, PASSWORD, USERID
+
 from adapter.mock.server import MockServer
 from adapter.wire.client import AsyncClient, Client
 from adapter.wire.config import Settings
@@ -21,7 +23,7 @@ ADMISSION = {"aka130": "42", "bka006": "420", "aac001": "1000000007", "bka017": 
 
 
 def settings(url: str, journal: Path) -> Settings:
-    return Settings(base_url=url, userid="ss0028", password="mock-pass-1", akb020="H44190000001",
+    return Settings(base_url=url, userid=USERID, password=PASSWORD, akb020=AKB020,
                     journal_path=str(journal))
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from seed_login import AKB020, PASSWORD, USERID
+from seed_login import FEE_ROWS_PER_CALL as CAP
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
@@ -39,7 +41,6 @@ from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.journal import Status
 
-USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 TOKEN = "gateway-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OPERATOR = {"code": "T001", "name": "测试操作员"}
@@ -341,14 +342,14 @@ def test_cancel_to_a_stage_not_behind_is_a_workflow_refusal(gw: Gateway) -> None
 
 def test_a_refused_later_fee_chunk_deletes_every_fee_and_is_409(gw: Gateway) -> None:
     stay = gw.admitted()
-    items = fees(600)
-    items[450]["amount"] = "999.00"  # not price x quantity: the province refuses chunk 2
+    items = fees(2 * CAP)
+    items[CAP + CAP // 2]["amount"] = "999.00"  # not price x quantity: the province refuses chunk 2
     response = gw.post(f"/inpatient/{stay}/fees", {"fees": items})
     assert response.status_code == 409
     error = response.json()
     assert (error["error"], error["function_id"], error["return_code"]) == ("compensated", "bizh120002", "-1")
     assert error["compensations"] == ["bizh120004"]
-    assert (error["uploaded_rows"], error["total_rows"]) == (300, 600)
+    assert (error["uploaded_rows"], error["total_rows"]) == (CAP, 2 * CAP)
     assert error["original"]["error"] == "business"
     assert gw.province.snapshot()["stays"][stay]["fees"] == []
 
@@ -370,15 +371,15 @@ def test_a_bad_row_in_a_later_chunk_is_refused_before_any_chunk_is_sent(gw: Gate
 def test_a_failed_compensation_is_409_with_both_errors(gw: Gateway) -> None:
     stay = gw.admitted()
     gw.faults.add("fail_then_succeed", function_id="bizh120004", n=1, code="-2", message="删除失败")
-    items = fees(400)
-    items[350]["amount"] = "999.00"
+    items = fees(CAP + 100)
+    items[CAP + 50]["amount"] = "999.00"
     response = gw.post(f"/inpatient/{stay}/fees", {"fees": items})
     assert response.status_code == 409
     error = response.json()
     assert error["error"] == "compensation_failed"
     assert (error["original"]["function_id"], error["original"]["return_code"]) == ("bizh120002", "-1")
     assert (error["compensation"]["function_id"], error["compensation"]["return_code"]) == ("bizh120004", "-2")
-    assert error["completed"] == [] and len(gw.province.snapshot()["stays"][stay]["fees"]) == 300
+    assert error["completed"] == [] and len(gw.province.snapshot()["stays"][stay]["fees"]) == CAP
 
 
 def test_an_unknown_outcome_is_504_with_the_journal_entry(gw: Gateway) -> None:

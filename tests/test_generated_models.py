@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from seed_login import FEE_ROWS_PER_CALL as CAP
 
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
@@ -201,13 +202,13 @@ def test_examples_validate_and_round_trip(function_id: str) -> None:
 
 def test_row_cap_is_enforced_on_fee_upload() -> None:
     request = base_request("bizh120002")
-    request["feeinfo"] = request["feeinfo"] * 301
+    request["feeinfo"] = request["feeinfo"] * (CAP + 1)
     with pytest.raises(InputError) as caught:
         validate_message("bizh120002", "request", request)
-    assert any(p.path == "feeinfo" and "more than 300 rows" in p.message for p in caught.value.problems)
+    assert any(p.path == "feeinfo" and f"more than {CAP} rows" in p.message for p in caught.value.problems)
     answer = mock_answer("bizh120002", request)
-    assert answer["return_code"] == "-1" and "more than 300 rows" in answer["return_code_message"]
-    request["feeinfo"] = request["feeinfo"][:300]
+    assert answer["return_code"] == "-1" and f"more than {CAP} rows" in answer["return_code_message"]
+    request["feeinfo"] = request["feeinfo"][:CAP]
     validate_message("bizh120002", "request", request)
     assert not refused_as_input("bizh120002", mock_answer("bizh120002", request))
 

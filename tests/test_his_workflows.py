@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_login import AKB020, PASSWORD, USERID
+from seed_login import FEE_ROWS_PER_CALL as CAP
 
 from adapter.errors import BusinessError, InputError, OutcomeUnknownError
 from adapter.his import (
@@ -65,7 +67,6 @@ from adapter.wire.journal import Status
 from adapter.wire.validation import validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
-USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 OPERATOR = Operator("T001", "测试操作员")
 DAY = date(2019, 5, 8)
 # Seeded catalogue items (code, name, unit price, quantity) whose price x quantity is exact.
@@ -250,11 +251,12 @@ def test_inpatient_stay_lookup_to_settlement_sheet(mock: Province) -> None:
     [row] = service.stays(Patient.by_visit_no(stay.visit_no or ""))
     assert (row.ward_code, row.bed_no, row.hospital_no) == ("W05", "07", "ZY20190001")
 
-    items = fees(700)
+    rows = 2 * CAP + 100
+    items = fees(rows)
     progress: list[tuple[int, int]] = []
     upload = service.upload_fees(stay, items, progress=lambda done, total: progress.append((done, total)))
-    assert (upload.rows, upload.calls) == (700, 3)
-    assert progress == [(300, 700), (600, 700), (700, 700)]
+    assert (upload.rows, upload.calls) == (rows, 3)
+    assert progress == [(CAP, rows), (2 * CAP, rows), (rows, rows)]
     assert mock.sent("bizh120002") == ["bizh120002"] * 3
 
     assert service.presettle(stay).total == total_of(items)
@@ -388,10 +390,10 @@ def test_failed_fee_deletion_leaves_the_saved_chunks_and_says_so(mock: Province)
         mock.faults.add("fail_then_succeed", function_id="bizh120002", n=1)
 
     with pytest.raises(CompensationFailed) as raised:
-        mock.inpatient.upload_fees(stay, fees(400), progress=refuse_the_second_chunk)
+        mock.inpatient.upload_fees(stay, fees(CAP + 100), progress=refuse_the_second_chunk)
     assert isinstance(raised.value.original, BusinessError)
     assert isinstance(raised.value.compensation_error, BusinessError)
-    assert len(mock.inpatient.fee_list(stay)) == 300
+    assert len(mock.inpatient.fee_list(stay)) == CAP
     assert mock.statuses("bizh120004") == [Status.REJECTED]
 
 
@@ -425,10 +427,10 @@ def test_fee_chunk_with_unknown_outcome_deletes_nothing(mock: Province) -> None:
         mock.faults.add("malformed", function_id="bizh120002", times=1)
 
     with pytest.raises(OutcomeUnknownError) as raised:
-        mock.inpatient.upload_fees(stay, fees(700), progress=spoil_the_next_answer)
-    assert "300 of 700 fee rows were saved before this chunk" in "".join(raised.value.__notes__)
+        mock.inpatient.upload_fees(stay, fees(2 * CAP + 100), progress=spoil_the_next_answer)
+    assert f"{CAP} of {2 * CAP + 100} fee rows were saved before this chunk" in "".join(raised.value.__notes__)
     assert mock.sent("bizh120002", "bizh120004") == ["bizh120002", "bizh120002"]
-    assert len(mock.inpatient.fee_list(stay)) == 600  # the province did save the spoiled chunk
+    assert len(mock.inpatient.fee_list(stay)) == 2 * CAP  # the province did save the spoiled chunk
 
 
 def test_outpatient_registration_with_unknown_outcome_is_not_cancelled(mock: Province) -> None:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from seed_login import AKB020, PASSWORD, USERID
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
@@ -35,7 +36,6 @@ from adapter.wire.config import Settings
 from adapter.wire.journal import Status
 from generated.registry import SPEC
 
-USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 PERSON = "1000000001"  # 测试甲, a seeded person with a valid injury recognition
 PERSON_LOOKUP = {"akb020": AKB020, "bka895": "aac001", "bka896": PERSON, "aka130": "42", "bka006": "420"}
 OUTPATIENT_REGISTRATION = {
@@ -184,7 +184,7 @@ def test_a_bad_session_is_answered_minus_9_before_the_message_is_checked(
         (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><program>&lol;</program>', "DOCTYPE refused"),
         (b"<?xml version=\"1.0\" encoding=\"gbk\"?><program/>", "only UTF-8"),
         (b"<program><function_id>sys0001</function_id>", "malformed XML"),
-        (b"userid=ss0028&password=mock-pass-1", "malformed XML"),
+        (f"userid={USERID}&password={PASSWORD}".encode(), "malformed XML"),
         (b"", "malformed XML"),
         (b"<html><function_id>sys0001</function_id></html>", "expected <program>"),
         (b"<program>" + b"<a>" * 40 + b"</a>" * 40 + b"</program>", "nesting deeper"),

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from seed_login import AKB020, OTHER_PASSWORD, OTHER_USERID, PASSWORD, USERID
 
 from adapter.errors import InputError
 from adapter.mock.province import MockProvince, Refusal
 from adapter.mock.seed import SeedError, default_seed, load_seed, seed_as_text
 from adapter.wire.validation import validate_message
-from generated.registry import CODE_LISTS, FUNCTIONS, SPEC
+from generated.registry import CODE_LISTS, FUNCTIONS, SPEC, STAGE_MACHINES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES: dict[str, Any] = json.loads((ROOT / "generated" / "examples.json").read_text(encoding="utf-8"))
@@ -45,7 +46,7 @@ class Clock:
 class Desk:
     """One logged-in hospital: validates each request and answer against the spec's models."""
 
-    def __init__(self, province: MockProvince, userid: str = "ss0028", password: str = "mock-pass-1") -> None:
+    def __init__(self, province: MockProvince, userid: str = USERID, password: str = PASSWORD) -> None:
         self.province = province
         self.session = province.login(userid, password)
         self.akb020 = province.session_institution(self.session)
@@ -136,13 +137,13 @@ def assert_identities(amounts: dict[str, str]) -> None:
 
 
 def test_login_binds_the_session_to_the_users_institution(province: MockProvince) -> None:
-    session = province.login("ss0029", "mock-pass-2")
+    session = province.login(OTHER_USERID, OTHER_PASSWORD)
     uuid.UUID(session)
     assert province.session_institution(session) == H2
 
 
-@pytest.mark.parametrize(("userid", "password"), [("ss0028", "wrong"), ("nobody", "mock-pass-1"),
-                                                  ("H44190000001", "mock-pass-1")])
+@pytest.mark.parametrize(("userid", "password"), [(USERID, "wrong"), ("nobody", PASSWORD),
+                                                  (AKB020, PASSWORD)])
 def test_wrong_credentials_are_refused_without_saying_which(
         province: MockProvince, userid: str, password: str) -> None:
     with pytest.raises(Refusal) as caught:
@@ -160,7 +161,7 @@ def test_unknown_session_is_minus_9(province: MockProvince, session: str | None)
 
 
 def test_expire_sessions_on_demand(province: MockProvince) -> None:
-    session = province.login("ss0028", "mock-pass-1")
+    session = province.login(USERID, PASSWORD)
     province.expire_sessions()
     with pytest.raises(Refusal) as caught:
         province.session_institution(session)
@@ -169,20 +170,20 @@ def test_expire_sessions_on_demand(province: MockProvince) -> None:
 
 def test_session_ends_at_midnight_shanghai(province: MockProvince, clock: Clock) -> None:
     clock.now = datetime(2019, 5, 8, 23, 59, 0)
-    session = province.login("ss0028", "mock-pass-1")
+    session = province.login(USERID, PASSWORD)
     clock.now = datetime(2019, 5, 8, 23, 59, 59, 999999)
     assert province.session_institution(session) == H1
     clock.now = datetime(2019, 5, 9, 0, 0, 0)
     with pytest.raises(Refusal) as caught:
         province.session_institution(session)
     assert caught.value.code == "-9"
-    assert province.session_institution(province.login("ss0028", "mock-pass-1")) == H1
+    assert province.session_institution(province.login(USERID, PASSWORD)) == H1
 
 
 def test_midnight_is_shanghai_midnight_for_an_aware_utc_clock() -> None:
     clock = Clock(datetime(2019, 5, 8, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
     province = MockProvince(clock=clock)
-    session = province.login("ss0028", "mock-pass-1")
+    session = province.login(USERID, PASSWORD)
     clock.now = datetime(2019, 5, 8, 15, 59, 59, tzinfo=UTC)
     assert province.session_institution(session) == H1
     clock.now = datetime(2019, 5, 8, 16, 0, 0, tzinfo=UTC)
@@ -203,7 +204,7 @@ def test_unknown_function_is_refused(province: MockProvince) -> None:
 
 
 def test_sys0001_through_handle(province: MockProvince) -> None:
-    answer = province.handle("sys0001", {"userid": "ss0028", "password": "mock-pass-1"}, akb020="")
+    answer = province.handle("sys0001", {"userid": USERID, "password": PASSWORD}, akb020="")
     validate_message("sys0001", "response", answer)
     assert province.session_institution(answer["session_id"]) == H1
 
@@ -213,7 +214,7 @@ def test_sys0001_through_handle(province: MockProvince) -> None:
 
 def test_every_function_in_an_example_like_journey(desk: Desk) -> None:
     """All 29 business functions, in the order a hospital uses them; every answer validates."""
-    other = Desk(desk.province, "ss0029", "mock-pass-2")
+    other = Desk(desk.province, OTHER_USERID, OTHER_PASSWORD)
     for fid in ("bizh110001", "bizh120001"):
         request = {**EXAMPLES[fid][0]["request"], "bka895": "aac001", "bka896": VALID}
         desk.call(fid, **request)
@@ -415,7 +416,7 @@ def test_cancel_guard_holds_even_after_a_jump(desk: Desk) -> None:
 
 
 def test_unknown_or_foreign_visit_is_refused(desk: Desk) -> None:
-    other = Desk(desk.province, "ss0029", "mock-pass-2")
+    other = Desk(desk.province, OTHER_USERID, OTHER_PASSWORD)
     visit = other.register(aac001=SPARE)
     for aaz218 in ("00000000000000000000", visit):
         refusal = desk.refused("bizh110105", aaz218=aaz218, bka014="T", bka015="测试", bka893="0",
@@ -459,9 +460,18 @@ def stage_requests(stay: str) -> dict[str, dict[str, Any]]:
     return {fid: {**values, "aaz218": stay} for fid, values in requests.items()}
 
 
-INPATIENT_RULED = sorted(fid for fid, meta in FUNCTIONS.items()
-                         if meta.stage and meta.stage.machine == "inpatient" and meta.stage.requires != ("none",))
-INPATIENT_STAGES = ("admitted", "discharge_registered", "settled", "cancelled")
+def _ruled(machine: str) -> list[str]:
+    """The functions of a machine whose stage rule the province enforces (all but its opener)."""
+    return sorted(fid for fid, meta in FUNCTIONS.items()
+                  if meta.stage and meta.stage.machine == machine and not meta.opens)
+
+
+def _stages_after_opening(machine: str) -> tuple[str, ...]:
+    return tuple(name for name, _ in STAGE_MACHINES[machine].stages if name != STAGE_MACHINES[machine].initial)
+
+
+INPATIENT_RULED = _ruled("inpatient")
+INPATIENT_STAGES = _stages_after_opening("inpatient")
 
 
 @pytest.mark.parametrize("fid", INPATIENT_RULED)
@@ -483,14 +493,14 @@ def test_inpatient_stage_rules_each_way(desk: Desk, fid: str) -> None:
         desk.province.jump(stay, "cancelled")  # free the person for the next round
 
 
-OUTPATIENT_RULED = ("bizh110105", "bizh110106")
+OUTPATIENT_RULED = _ruled("outpatient")
 
 
 @pytest.mark.parametrize("fid", OUTPATIENT_RULED)
 def test_outpatient_stage_rules_each_way(desk: Desk, fid: str) -> None:
     rule = FUNCTIONS[fid].stage
     assert rule is not None
-    for stage in ("registered", "charged", "cancelled"):
+    for stage in _stages_after_opening("outpatient"):
         visit = desk.register()
         desk.province.jump(visit, stage)
         values: dict[str, Any] = {"aaz218": visit, "bka014": "T", "bka015": "测试"}
@@ -528,7 +538,7 @@ def test_compensation_pairs_in_the_registry_are_the_ones_implemented() -> None:
 
 
 def test_mutual_exclusion_across_institutions(desk: Desk) -> None:
-    other = Desk(desk.province, "ss0029", "mock-pass-2")
+    other = Desk(desk.province, OTHER_USERID, OTHER_PASSWORD)
     refusal = desk.refused("bizh120103", aac001=ELSEWHERE, aka130="42", bka006="420", bka017="20190508",
                            bka014="T", bka015="测试", bka026="S62.501")
     assert "业务互斥" in refusal.message and "测试医院二" in refusal.message

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from seed_login import PASSWORD, USERID
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
@@ -46,7 +47,7 @@ EXAMPLES: dict[str, Any] = json.loads(
 REAL = AnswerStyle("real", seed=3)
 ALWAYS = AnswerStyle("real", seed=3, unlisted_rate=1.0)
 NEVER = AnswerStyle("real", seed=3, unlisted_rate=0.0)
-LOGIN = {"userid": "ss0028", "password": "mock-pass-1"}
+LOGIN = {"userid": USERID, "password": PASSWORD}
 NOT_INSURED_LOOKUP = {"akb020": "H44190000001", "bka895": "aac001", "bka896": "1000000004",
                       "aka130": "42", "bka006": "420"}
 REVERSED = {code: {unlisted: listed for listed, unlisted in table.items()}

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hospital_day import AKB020, INPATIENT_PERSONS, PASSWORD, USER, Hospital, example
+from hospital_day import INPATIENT_PERSONS, Hospital, example
+from seed_login import AKB020, PASSWORD
+from seed_login import USERID as USER
 from typer.testing import CliRunner
 
 from adapter.cli import app

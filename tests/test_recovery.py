@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_login import AKB020, PASSWORD, USERID
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
@@ -39,7 +40,6 @@ from adapter.wire.config import Settings
 from adapter.wire.journal import Journal, JournalError, Status
 from generated.registry import FUNCTIONS
 
-USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 OUT_PERSON, IN_PERSON = "1000000001", "1000000002"  # seeded, valid injury recognition
 HASTY_READ_TIMEOUT = 0.3  # seconds: the client under test gives up after this...
 LATENCY_MS = 600  # ...while the province answers (and commits) after this

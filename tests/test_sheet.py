@@ -15,7 +15,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hospital_day import AKB020, INPATIENT_PERSONS, PASSWORD, USER, Hospital
+from hospital_day import INPATIENT_PERSONS, Hospital
+from seed_login import AKB020, PASSWORD
+from seed_login import USERID as USER
 from typer.testing import CliRunner
 
 from adapter.cli import app

@@ -40,6 +40,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from seed_login import AKB020, FEE_ROWS_PER_CALL, PASSWORD
+from seed_login import USERID as USER
 
 from adapter.errors import BusinessError
 from adapter.mock.app import context_of, create_app
@@ -51,7 +53,6 @@ from adapter.wire.config import Settings
 from adapter.wire.invariants import breaches, unmet
 from generated.registry import FUNCTIONS
 
-USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 NOW = datetime(2026, 6, 15, 10, 0)  # the mock's clock (Beijing wall time), fixed
 LOGIN = "sys0001"
 CENT = Decimal("0.01")
@@ -123,7 +124,7 @@ def fees(draw: st.DrawFn) -> Fee:
     return Fee(item, name, self_pay, price, quantity)
 
 
-FEE_ROWS = st.lists(fees(), min_size=1, max_size=300)
+FEE_ROWS = st.lists(fees(), min_size=1, max_size=FEE_ROWS_PER_CALL)
 
 
 @dataclass
