@@ -38,6 +38,7 @@ from adapter.wire.codec import (
     to_wire,
 )
 from adapter.wire.validation import InputError
+from codegen.render import strftime_pattern
 from generated._types import DatasetMeta, FieldMeta, MessageMeta, UseMeta
 from generated.registry import FIELDS, FUNCTIONS, models_for
 
@@ -532,7 +533,8 @@ def test_format_value_refusals(code: str, value: object, error: type[Exception] 
 def datetime_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     """The current spec has date fields only; the datetime formats it allows are tested here."""
     for code, java_format in [("zzt001", "yyyyMMddHHmmss"), ("zzt002", "yyyy-MM-dd HH:mm:ss")]:
-        meta = FieldMeta(code, "测试时间", "test", code, "datetime", None, None, None, java_format, None, "none", "high")
+        meta = FieldMeta(code, "测试时间", "test", code, "datetime", None, None, None, java_format, None, "none", "high",
+                         strftime_pattern(java_format))
         monkeypatch.setitem(FIELDS, code, meta)
 
 
