@@ -93,6 +93,7 @@ def render(spec: Spec) -> dict[str, str]:
         **_role_views(spec),
     )
     files["client.py"] = template("client.py.j2", header=py_header, functions=views)
+    files["codes.py"] = template("codes.py.j2", header=py_header, codes=_code_views(spec))
     files["models/__init__.py"] = template(
         "package_init.py.j2", header=py_header, doc="Request/response models, one module per function."
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,14 @@ class SpecMeta:
     fee_rows_per_call: int
     request_envelope: tuple[str, ...]
     response_envelope: tuple[str, ...]
+
+
+class CodeEnum(StrEnum):
+    """A value of one of the spec's code lists (generated/codes.py): str on the wire."""
+
+    @property
+    def label(self) -> str:
+        """The value's Chinese label from the spec's list."""
+        from generated.registry import CODE_LISTS  # the registry imports this module
+
+        return CODE_LISTS[type(self).__name__.lower()].label_of(self.value) or self.value

@@ -24,6 +24,7 @@ from adapter.wire.config import Settings
 from adapter.wire.deviations import DeviationKind
 from adapter.wire.invariants import breaches, evaluate, invariant
 from codegen.spec_model import ConfirmRule
+from generated.codes import ENUMS, Bka006
 from generated.registry import (
     CODE_LISTS,
     FIELDS,
@@ -176,3 +177,12 @@ def test_client_returns_an_answer_that_breaks_an_identity_and_warns(
     assert any("akc264 医疗总费用 100.00 != bka831 + bka832 = 90.00" in r.getMessage() for r in caplog.records)
     assert [(d.function_id, d.kind, d.sample) for _, _, d in recorded] == [
         ("bizh120003", DeviationKind.BROKEN_INVARIANT, "100.00")]
+
+
+def test_every_code_list_is_an_enum_with_its_labels() -> None:
+    assert set(ENUMS) == set(CODE_LISTS)
+    for name, enum in ENUMS.items():
+        assert [(member.value, member.label) for member in enum] == list(CODE_LISTS[name].values)
+    assert Bka006("410").label == "工伤门诊" and Bka006.V410 == "410"
+    with pytest.raises(ValueError):
+        Bka006("999")  # an open list's unlisted value stays text; the enum holds the listed ones
