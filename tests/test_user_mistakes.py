@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hospital_day import AKB020, PASSWORD, USER
+from seed_login import AKB020, PASSWORD
+from seed_login import USERID as USER
 from typer.testing import CliRunner
 
 from adapter.cli import app
