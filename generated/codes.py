@@ -175,6 +175,23 @@ class Bka895(CodeEnum):
     Vbka025 = 'bka025'  # 住院号
 
 
+class Bka895_outpatient(CodeEnum):
+    """bka895_outpatient 入参类型（门诊业务） (closed list)."""
+
+    Vaac001 = 'aac001'  # 电脑号
+    Vaac002 = 'aac002'  # 社会保障号码
+    Vbka100 = 'bka100'  # 社保卡号
+    Vaaz218 = 'aaz218'  # 就医登记号
+
+
+class Bka895_person(CodeEnum):
+    """bka895_person 入参类型（取人员信息） (closed list)."""
+
+    Vaac001 = 'aac001'  # 电脑号
+    Vaac002 = 'aac002'  # 社会保障号码
+    Vbka100 = 'bka100'  # 社保卡号
+
+
 class Bka977(CodeEnum):
     """bka977 标识（通用）开关 (closed list)."""
 
@@ -397,6 +414,8 @@ ENUMS: dict[str, type[CodeEnum]] = {
     'bka892': Bka892,
     'bka893': Bka893,
     'bka895': Bka895,
+    'bka895_outpatient': Bka895_outpatient,
+    'bka895_person': Bka895_person,
     'bka977': Bka977,
     'bkf001': Bkf001,
     'bkf002': Bkf002,
