@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from codegen.resolve import ResolvedField, check_value, resolve_use
 from codegen.spec_model import (
     CONFIRM_ROLES,
+    Cities,
     CodeList,
     Dataset,
     FieldDef,
@@ -47,6 +48,7 @@ class Spec:
     codes: dict[str, CodeList]
     functions: dict[str, FunctionSpec]
     directory: Path
+    cities: Cities | None = None  # spec/cities.yaml, optional
 
     def resolve(self, use: FieldUse) -> ResolvedField:
         return resolve_use(use, self.fields[use.code], self.codes)
@@ -101,9 +103,10 @@ def load_spec(spec_dir: Path) -> Spec:
     fields = _load_fields(spec_dir, out)
     codes = _load_codes(spec_dir, out)
     functions = _load_functions(spec_dir, out)
+    cities = _load_cities(spec_dir, out)
     if root is None or out.problems:
         raise SpecError(out.problems or ["spec/spec.yaml: missing"])
-    spec = Spec(root, fields, codes, functions, spec_dir)
+    spec = Spec(root, fields, codes, functions, spec_dir, cities)
     _cross_check(spec, out)
     if out.problems:
         raise SpecError(out.problems)
@@ -148,6 +151,15 @@ def _load_functions(spec_dir: Path, out: _Collector) -> dict[str, FunctionSpec]:
             out.add(label, f"function_id: {parsed.function_id!r} differs from the file name")
         functions[parsed.function_id] = parsed
     return functions
+
+
+def _load_cities(spec_dir: Path, out: _Collector) -> Cities | None:
+    """spec/cities.yaml when present (the per-city policy profiles)."""
+    path = spec_dir / "cities.yaml"
+    if not path.exists():
+        return None
+    label = _rel(path, spec_dir)
+    return _validate(Cities, _read_yaml(path, out, label), out, label)
 
 
 # --- cross-file checks --------------------------------------------------------

@@ -94,6 +94,8 @@ def render(spec: Spec) -> dict[str, str]:
     )
     files["client.py"] = template("client.py.j2", header=py_header, functions=views)
     files["codes.py"] = template("codes.py.j2", header=py_header, codes=_code_views(spec))
+    if spec.cities is not None:
+        files["cities.py"] = template("cities.py.j2", header=py_header, cities=spec.cities)
     files["models/__init__.py"] = template(
         "package_init.py.j2", header=py_header, doc="Request/response models, one module per function."
     )

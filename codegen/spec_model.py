@@ -309,3 +309,29 @@ class FunctionSpec(SpecSources):
         if self.kind != "state_changing" and (self.opens or self.modifies or self.confirm):
             raise ValueError("only a state-changing function opens, modifies or is confirmed")
         return self
+
+
+# --- spec/cities.yaml (optional) ----------------------------------------------
+
+
+class CityProfile(SpecSources):
+    """What one city's centre offers of the interface (issue 10: per-city policy)."""
+
+    name: str = Field(description="Chinese name of the city (or of the policy, for a generic profile)")
+    centre_code: str | None = Field(default=None, description="aaa027 工伤保险中心编码, when known")
+    fee_deletion: bool = Field(description="bizh120004 offered; otherwise fees are offset by refund rows")
+    cross_month_cancel: bool = Field(description="bizh120107 allowed in a later month than the settlement")
+
+
+class Cities(Strict):
+    default: str
+    cities: dict[str, CityProfile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_is_listed(self) -> Cities:
+        if self.default not in self.cities:
+            raise ValueError(f"default: {self.default!r} is not one of the cities ({', '.join(self.cities)})")
+        for key in self.cities:
+            if not PYTHON_NAME.match(key):
+                raise ValueError(f"city key {key!r}: must be a lower-case identifier")
+        return self

@@ -27,11 +27,16 @@ def mock_serve(
         "codes); default: the seed's, else strict",
     ),
     style_seed: int = typer.Option(0, "--style-seed", help="real style: which unlisted codes appear"),
+    city: str | None = typer.Option(
+        None, "--city", help="city profile of spec/cities.yaml (fee deletion, later-month cancellation); "
+        "default: the seed's, else the spec's",
+    ),
 ) -> None:
     """Serve the XML wire at the spec's path, a JSON view and /admin endpoints until Ctrl+C."""
     from adapter.mock.seed import SeedError
     from adapter.mock.server import serve
     from adapter.mock.style import style_named
+    from generated.cities import CITIES
     from generated.registry import SPEC
 
     try:
@@ -39,10 +44,13 @@ def mock_serve(
     except ValueError as exc:
         typer.echo(f"--style: {exc}", err=True)
         raise typer.Exit(2) from None
+    if city is not None and city not in CITIES:
+        typer.echo(f"--city: {city!r} is not one of {', '.join(CITIES)}", err=True)
+        raise typer.Exit(2)
     shown = f", {chosen.name} answers" if chosen else ""
     typer.echo(f"gdwi mock province: http://{host}:{port}{SPEC.path}  (JSON view: /openapi.json{shown})")
     try:
-        serve(host, port, seed_path=seed, persist_path=state, style=chosen)
+        serve(host, port, seed_path=seed, persist_path=state, style=chosen, city=city)
     except SeedError as exc:
         typer.echo(f"seed: {exc}", err=True)
         raise typer.Exit(2) from None

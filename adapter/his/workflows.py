@@ -16,7 +16,8 @@ step. When it raises, the province step is undone with the reversal the registry
     register   bizh110104 ok, his_commit fails   -> bizh110106 (cancel registration)
     discharge  bizh120105 ok, his_commit fails   -> bizh120108 (cancel discharge registration)
     settle     bizh120106 ok, his_commit fails   -> bizh120107, then bizh120108 (back to admitted)
-    upload_fees  a chunk fails after earlier chunks were saved -> bizh120004 (delete all fees)
+    upload_fees  a chunk fails after earlier chunks were saved -> bizh120004 (delete all fees), or
+                 where the city offers no deletion, refund rows offsetting the saved rows (冲减)
 
 and raises `Compensated` (`FeeUploadFailed` for fees). When the reversal fails too it raises
 `CompensationFailed` carrying both errors; both calls are in the journal. When the province
@@ -27,6 +28,10 @@ nothing happened at the province, so there is nothing to undo.
 `InpatientService.cancel_to(stay, stage)` walks a stay back to an earlier stage with the same
 registry chain: each step is the compensation of the function that led into the stage left.
 
+What a city offers comes from its profile (spec/cities.yaml, `Settings.city`, adapter.his.offsets):
+fee deletion (bizh120004) or refund rows only, and whether a settlement may be cancelled in a later
+month (跨月取消结算).
+
 The services are synchronous and keep no state besides the client: one instance may serve many
 threads if the client does (adapter.Client does).
 """
@@ -36,13 +41,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from adapter.errors import BusinessError, FieldProblem, InputError, OutcomeUnknownError
-from adapter.his import mapping
+from adapter.his import mapping, offsets
 from adapter.his.errors import (
     AmountMismatch,
     Compensated,
@@ -67,8 +73,10 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
+from adapter.wire.session import BEIJING
 from adapter.wire.validation import describe
 from generated._types import FunctionMeta
+from generated.cities import CityMeta
 from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES, row_model
 
 __all__ = [
@@ -147,6 +155,8 @@ def _forward_into(machine: str, stage: str) -> FunctionMeta | None:
 UNDO_REGISTRATION = compensations_of("bizh110104")
 UNDO_ADMISSION = compensations_of("bizh120103")
 UNDO_FEES = compensations_of("bizh120002")
+# Where the city offers no deletion, fees are offset through the upload itself (refund rows).
+FEE_UPLOAD = FUNCTIONS[UNDO_FEES[0]].compensates or ""
 UNDO_DISCHARGE = compensations_of("bizh120105")
 # The reference pairs a failed HIS write after settlement with both reversals (the HIS books
 # 出院 and 结算 as one step), so the stay goes back to admitted, where fees may change again.
@@ -196,6 +206,12 @@ class _Service:
                 raise CompensationFailed(what, visit_no, original, function_id, exc, tuple(done)) from exc
             done.append(function_id)
         return tuple(done)
+
+
+def _settings_city(client: WireCaller) -> str | None:
+    """The city of the client's settings, when the caller has settings (adapter.Client does)."""
+    city = getattr(getattr(client, "settings", None), "city", None)
+    return city if isinstance(city, str) else None
 
 
 def _visit_no(business: OutpatientVisit | InpatientStay | str) -> str:
@@ -290,7 +306,16 @@ class InpatientService(_Service):
     """住院: lookup → admit → (modify) → upload fees → pre-settle → discharge → settle → sheet.
 
     A stay is passed as an InpatientStay with visit_no set, or as its visit_no (就医登记号) text.
+    `city` names the profile of spec/cities.yaml to follow (default: the client's settings, else the
+    spec's); `clock` gives Beijing time for the later-month rule (default: now).
     """
+
+    def __init__(
+        self, client: WireCaller, *, city: str | None = None, clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(client)
+        self.city: CityMeta = offsets.city_named(city or _settings_city(client))
+        self._clock = clock or (lambda: datetime.now(BEIJING))
 
     def lookup(self, patient: Patient) -> list[PersonInfo]:
         """bizh120001: the insured person(s) behind an identifier, before admission."""
@@ -298,8 +323,10 @@ class InpatientService(_Service):
 
     def stays(self, patient: Patient) -> list[BusinessInfo]:
         """bizh120102: the person's stays here that are not cancelled (or one by visit_no)."""
-        answer = self._call("bizh120102", mapping.lookup_request("bizh120102", patient))
-        return mapping.read_business("bizh120102", answer)
+        return mapping.read_business("bizh120102", self._stays_answer(patient))
+
+    def _stays_answer(self, patient: Patient) -> dict[str, Any]:
+        return self._call("bizh120102", mapping.lookup_request("bizh120102", patient))
 
     def stage_of(self, stay: InpatientStay | str) -> str | None:
         """The stay's stage at the province, read from bizh120102's flags: admitted,
@@ -355,14 +382,18 @@ class InpatientService(_Service):
         # 3 is then refused with nothing saved, instead of saving chunks 1-2 and deleting them.
         _refuse_bad_fee_rows([row for _, wire in chunks for row in wire["feeinfo"]])
         saved = 0
+        saved_rows: list[dict[str, str]] = []  # what a refund-row compensation must offset
         for rows, wire in chunks:
-            self._send_chunk(visit_no, wire, saved, len(fees))
+            self._send_chunk(visit_no, wire, saved, len(fees), saved_rows)
             saved += rows
+            saved_rows += wire["feeinfo"]
             if progress is not None:
                 progress(saved, len(fees))
         return FeeUpload(visit_no, saved, len(chunks))
 
-    def _send_chunk(self, visit_no: str, wire: dict[str, Any], saved: int, total: int) -> None:
+    def _send_chunk(
+        self, visit_no: str, wire: dict[str, Any], saved: int, total: int, saved_rows: list[dict[str, str]],
+    ) -> None:
         try:
             self._call("bizh120002", wire)
         except OutcomeUnknownError as exc:
@@ -371,8 +402,42 @@ class InpatientService(_Service):
         except Exception as exc:
             if saved == 0:
                 raise  # nothing was saved: nothing to undo
-            done = self._undo("fee upload", visit_no, exc, UNDO_FEES)
+            done = self._take_back_saved(visit_no, exc, saved_rows)
             raise FeeUploadFailed(visit_no, exc, done, saved, total) from exc
+
+    def _take_back_saved(
+        self, visit_no: str, original: BaseException, saved_rows: list[dict[str, str]],
+    ) -> tuple[str, ...]:
+        """The fee-upload compensation: bizh120004 (all fees of the stay, earlier uploads too), or
+        where the city offers no deletion, refund rows offsetting the rows this upload saved."""
+        if self.city.fee_deletion:
+            return self._undo("fee upload", visit_no, original, UNDO_FEES)
+        log.warning("fee upload for aaz218 %s failed (%s); offsetting %d saved rows with refund rows "
+                    "(%s offers no bizh120004)", visit_no, type(original).__name__, len(saved_rows),
+                    self.city.key)
+        sent: list[str] = []
+        try:
+            for wire in offsets.refund_chunks(visit_no, saved_rows):
+                self._call(FEE_UPLOAD, dict(wire))
+                sent.append(FEE_UPLOAD)
+        except Exception as exc:  # never silent, as in _undo
+            code = f" {exc.code}" if isinstance(exc, BusinessError) else ""
+            log.error("refund rows for aaz218 %s failed: %s%s", visit_no, type(exc).__name__, code)
+            raise CompensationFailed("fee upload", visit_no, original, FEE_UPLOAD, exc, tuple(sent)) from exc
+        return tuple(sent)
+
+    def take_back_fees(self, stay: InpatientStay | str, fees: Sequence[FeeItem]) -> tuple[str, ...]:
+        """Offset fee rows the province saved for the stay (冲减): one refund row per item of `fees`,
+        negative quantity and amount, through bizh120002 in chunks; the stay's totals net them. Works
+        in every city; `delete_fees` (where the city offers it) removes all fees instead.
+        Returns the function ids sent."""
+        visit_no = _visit_no(stay)
+        rows = mapping.fee_upload_request(visit_no, fees)["feeinfo"] if fees else []
+        sent: list[str] = []
+        for wire in offsets.refund_chunks(visit_no, rows):
+            self._call(FEE_UPLOAD, dict(wire))
+            sent.append(FEE_UPLOAD)
+        return tuple(sent)
 
     def delete_fees(self, stay: InpatientStay | str) -> None:
         """bizh120004: delete every fee row of the stay."""
@@ -418,26 +483,80 @@ class InpatientService(_Service):
         answer = self._call("bizh120113", mapping.fee_list_request(_visit_no(stay), grouping))
         return mapping.read_fee_list(answer)
 
-    def cancel_to(self, stay: InpatientStay | str, stage: str) -> tuple[str, ...]:
+    def cancel_to(
+        self, stay: InpatientStay | str, stage: str, *, fees: Sequence[FeeItem] | None = None,
+    ) -> tuple[str, ...]:
         """Walk the stay back to `stage` (admitted, discharge_registered or cancelled) in order;
-        returns the reversals sent (bizh120107, bizh120108, bizh120109 as the path needs). The
-        current stage is asked of the province first (bizh120102, bizh120206).
+        returns the calls sent (bizh120107, bizh120108, bizh120109 as the path needs). The current
+        stage is asked of the province first (bizh120102, bizh120206).
 
-        ValueError (nothing sent) when `stage` is not behind the current one. If a reversal is
-        refused, its error is raised with a note of the reversals already done.
+        Cancelling the admission with `fees` (the rows the province saved) takes them back first,
+        by the city's rule (bizh120004, or refund rows through bizh120002 where deletion is not
+        offered). Where the city offers no deletion and `fees` is not given, the stay's fees must
+        already net to zero (checked with bizh120003).
+
+        ValueError (nothing sent) when `stage` is not behind the current one; HisWorkflowError
+        (nothing sent) when the city forbids what the walk needs (a later-month cancellation of the
+        settlement, fees left on a stay to be cancelled). If a call is refused, its error is raised
+        with a note of the calls already done.
         """
         visit_no = _visit_no(stay)
         current = self.stage_of(visit_no)
         if current is None:
             raise HisWorkflowError(f"就医登记号 {visit_no}: the province lists no open stay under it")
-        path = reversal_path("inpatient", current, stage)
-        for done, function_id in enumerate(path):
+        steps = self._cancel_steps(visit_no, current, reversal_path("inpatient", current, stage), fees)
+        sent: list[str] = []
+        for function_id, wire in steps:
             try:
-                self._call(function_id, mapping.cancellation_request(function_id, visit_no))
+                self._call(function_id, wire)
             except Exception as exc:
-                exc.add_note(f"cancel_to {stage}: already sent {', '.join(path[:done]) or 'nothing'}")
+                exc.add_note(f"cancel_to {stage}: already sent {', '.join(sent) or 'nothing'}")
                 raise
-        return path
+            sent.append(function_id)
+        return tuple(sent)
+
+    def _cancel_steps(
+        self, visit_no: str, current: str, path: tuple[str, ...], fees: Sequence[FeeItem] | None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The calls of a cancel_to walk as (function id, wire) pairs; the city's rules are checked
+        here, before anything is sent."""
+        if current == "settled" and path:
+            self._refuse_later_month_cancel(visit_no)
+        steps: list[tuple[str, dict[str, Any]]] = []
+        for function_id in path:
+            if function_id in UNDO_ADMISSION:
+                steps += self._fee_take_back_steps(visit_no, fees)
+            steps.append((function_id, mapping.cancellation_request(function_id, visit_no)))
+        return steps
+
+    def _fee_take_back_steps(
+        self, visit_no: str, fees: Sequence[FeeItem] | None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        if fees:
+            if self.city.fee_deletion:
+                return [(UNDO_FEES[0], mapping.delete_fees_request(visit_no))]
+            saved = mapping.fee_upload_request(visit_no, fees)["feeinfo"]
+            return [(FEE_UPLOAD, dict(wire)) for wire in offsets.refund_chunks(visit_no, saved)]
+        if not self.city.fee_deletion:
+            total = self.presettle(visit_no).total
+            if total != 0:
+                raise HisWorkflowError(
+                    f"就医登记号 {visit_no}: the stay still holds fees (akc264 {total}) and "
+                    f"{self.city.name} offers no bizh120004; pass fees= (the rows saved) to offset them "
+                    "with refund rows before the admission is cancelled")
+        return []
+
+    def _refuse_later_month_cancel(self, visit_no: str) -> None:
+        """Where the city allows no 跨月 cancellation, refuse a settlement of an earlier month."""
+        if self.city.cross_month_cancel:
+            return
+        rows = self._stays_answer(Patient.by_visit_no(visit_no)).get("bizinfo") or [{}]
+        settled_on = str(rows[0].get("bka045") or "")
+        this_month = self._clock().astimezone(BEIJING).strftime("%Y%m")
+        if settled_on and settled_on[:6] != this_month:
+            raise HisWorkflowError(
+                f"就医登记号 {visit_no}: settled on {settled_on} (bka045 结算日期); {self.city.name} "
+                f"does not cancel a settlement in a later month (跨月取消结算); nothing was sent")
 
 
 # --------------------------------------------------------------------------- medical record 病案首页

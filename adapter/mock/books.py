@@ -14,6 +14,7 @@ from typing import Any
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Person, Seed
 from adapter.wire.session import BEIJING
+from generated.cities import CITIES, CityMeta
 from generated.registry import FUNCTIONS, STAGE_MACHINES
 
 # Sessions end at 24:00 Asia/Shanghai; China has no daylight saving, so a fixed offset is exact.
@@ -137,10 +138,12 @@ def stage_text(machine: str, stage: str) -> str:
 
 
 class Ledger:
-    """The books plus what every rule needs: the seed, the clock, lookups, new keys."""
+    """The books plus what every rule needs: the seed, the city profile, the clock, lookups, new keys."""
 
-    def __init__(self, seed: Seed, clock: Callable[[], datetime], state: State | None = None) -> None:
+    def __init__(self, seed: Seed, clock: Callable[[], datetime], state: State | None = None,
+                 city: CityMeta | None = None) -> None:
         self.seed = seed
+        self.city = city if city is not None else CITIES[seed.city]
         self._clock = clock
         self.persons_by_id = {p.aac001: p for p in seed.persons}
         self.state = state if state is not None else self._fresh_state()

@@ -70,8 +70,14 @@ def add_fees(ledger: Ledger, call: Call) -> Answer:
 
 
 def delete_fees(ledger: Ledger, call: Call) -> Answer:
-    """bizh120004: delete every fee row of the stay (the partial-upload compensation)."""
-    _stay(ledger, call).fees.clear()
+    """bizh120004: delete every fee row of the stay (the partial-upload compensation), where the
+    city offers it; elsewhere fees are taken back with refund rows (冲减) through bizh120002."""
+    stay = _stay(ledger, call)
+    if not ledger.city.fee_deletion:
+        raise Refusal("-1", f"{call.function_id}: not offered in {ledger.city.name}; take fees back with "
+                            f"refund rows (negative {label('bka057')} and {label('bka058')}) through "
+                            "bizh120002 (本地市不提供删除费用明细交易，请退费冲减)")
+    stay.fees.clear()
     return {}
 
 
@@ -106,6 +112,7 @@ def settle_stay(ledger: Ledger, call: Call) -> Answer:
 def cancel_settlement(ledger: Ledger, call: Call) -> Answer:
     """bizh120107: settled -> discharge_registered; the person is in hospital again (业务互斥)."""
     stay = _stay(ledger, call)
+    _check_same_month(ledger, call, stay)
     open_stay = ledger.open_stay_of(stay.aac001)
     if open_stay is not None:  # a settled stay is not open, so this is another one
         where = ledger.institution_name(open_stay.akb020)
@@ -117,6 +124,16 @@ def cancel_settlement(ledger: Ledger, call: Call) -> Answer:
     stay.settlement = {}
     ledger.advance(stay, call.function_id)
     return {}
+
+
+def _check_same_month(ledger: Ledger, call: Call, stay: Stay) -> None:
+    """Where the city allows no 跨月 cancellation, a settlement is cancelled in its own month only."""
+    settled_on = stay.settlement.get("bka045", "")
+    if ledger.city.cross_month_cancel or settled_on[:6] == ledger.today()[:6]:
+        return
+    raise Refusal("-1", f"{call.function_id}: {label('aaz218')} {stay.aaz218} was settled on {settled_on} "
+                        f"({label('bka045')}); {ledger.city.name} does not cancel a settlement in a later "
+                        "month (不允许跨月取消结算)")
 
 
 def cancel_discharge(ledger: Ledger, call: Call) -> Answer:

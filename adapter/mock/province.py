@@ -42,6 +42,7 @@ from adapter.mock.books import SHANGHAI, Ledger, Session, State, Stay, stage_tex
 from adapter.mock.refusal import Refusal, label
 from adapter.mock.seed import Seed, default_seed
 from adapter.wire.session import next_midnight
+from generated.cities import CITIES, CityMeta
 from generated.registry import FIELDS, FUNCTIONS, SPEC, STAGE_MACHINES
 
 __all__ = ["MockProvince", "Refusal"]
@@ -58,14 +59,16 @@ class MockProvince:
     """The province's books and rules for one mock server; thread-safe."""
 
     def __init__(self, seed: Seed | None = None, *, clock: Callable[[], datetime] | None = None,
-                 persist_path: str | Path | None = None) -> None:
+                 persist_path: str | Path | None = None, city: str | None = None) -> None:
+        """`city`: the profile of spec/cities.yaml to follow (default: the seed's, else the spec's)."""
         self.seed = seed if seed is not None else default_seed()
+        self.city: CityMeta = CITIES[city or self.seed.city]
         self._lock = threading.RLock()
         self._store = _Store(Path(persist_path)) if persist_path is not None else None
         saved = self._store.load() if self._store else None
         state = State.from_json(saved) if saved is not None else None
         self._clock = clock or _shanghai_now
-        self._ledger = Ledger(self.seed, self._clock, state)
+        self._ledger = Ledger(self.seed, self._clock, state, self.city)
         self._save()
 
     # ------------------------------------------------------------------------ sessions
@@ -171,7 +174,7 @@ class MockProvince:
     def reset(self) -> None:
         """Back to the seed: no visits, no stays but the seeded ones, no sessions."""
         with self._lock:
-            self._ledger = Ledger(self.seed, self._clock, None)
+            self._ledger = Ledger(self.seed, self._clock, None, self.city)
             self._save()
 
     def _save(self) -> None:

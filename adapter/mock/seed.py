@@ -24,6 +24,7 @@ persons:                      # required: aac001 aac002 aac003 aac004 aac006 sta
      aac006: "19900101", status: in_hospital_elsewhere, admitted_at: H44190000002}
 catalogue:                    # item code -> name, unit price, self_pay (全自费)
   XY0001: {name: 测试药品甲片, price: "3.1250", self_pay: false}
+city: refund_only             # optional: the city profile of spec/cities.yaml the province follows
 answers:                      # optional: how wire answers are written (adapter/mock/style.py)
   style: real                 #   strict (default: the spec's letter) | real (production-shaped)
   seed: 7                     #   which unlisted code values appear (deterministic per seed)
@@ -47,6 +48,7 @@ import yaml
 
 from adapter.errors import SeedError as SeedError
 from adapter.mock.style import STYLE_NAMES, AnswerStyle
+from generated.cities import CITIES, DEFAULT_CITY
 from generated.registry import CODE_LISTS
 
 STATUSES = ("valid", "frozen", "not_insured", "in_hospital_elsewhere")
@@ -113,6 +115,7 @@ class Seed:
     institutions: dict[str, str]
     catalogue: dict[str, CatalogueItem] = field(default_factory=dict)
     style: AnswerStyle = field(default_factory=AnswerStyle)
+    city: str = DEFAULT_CITY  # a key of generated.cities.CITIES
 
 
 def fee_category(item_code: str) -> tuple[str, str]:
@@ -200,7 +203,7 @@ def load_seed(path: str | Path) -> Seed:
 
 def _seed_from_data(data: Any) -> Seed:
     top = _mapping(data, "the file")
-    _no_unknown_keys(top, {"institutions", "users", "persons", "catalogue", "answers"}, "the file")
+    _no_unknown_keys(top, {"institutions", "users", "persons", "catalogue", "answers", "city"}, "the file")
     institutions = {str(k): _text(v, f"institutions.{k}") for k, v in _mapping(
         top.get("institutions"), "institutions").items()}
     users = [_record(User, row, f"users[{i}]") for i, row in enumerate(_list(top.get("users"), "users"))]
@@ -209,7 +212,7 @@ def _seed_from_data(data: Any) -> Seed:
     catalogue = {str(code): _catalogue_item(entry, f"catalogue.{code}") for code, entry in _mapping(
         top.get("catalogue", {}), "catalogue").items()}
     seed = Seed(users=users, persons=persons, institutions=institutions, catalogue=catalogue,
-                style=_answer_style(top.get("answers", {})))
+                style=_answer_style(top.get("answers", {})), city=_city(top.get("city", DEFAULT_CITY)))
     _check_consistency(seed)
     return seed
 
@@ -252,6 +255,13 @@ def _record(cls: type[User] | type[Person], row: Any, where: str) -> Any:
         key: None if value is None and key == "admitted_at" else _text(value, f"{where}.{key}")
         for key, value in mapping.items()}
     return cls(**values)
+
+
+def _city(value: Any) -> str:
+    if value not in CITIES:
+        raise SeedError(f"city: {value!r} is not a city profile of spec/cities.yaml "
+                        f"(one of {', '.join(CITIES)})")
+    return str(value)
 
 
 def _answer_style(entry: Any) -> AnswerStyle:

@@ -111,15 +111,17 @@ def serve(
     seed_path: str | Path | None = None,
     persist_path: str | Path | None = None,
     style: AnswerStyle | None = None,
+    city: str | None = None,
 ) -> None:
     """Run the mock province in the foreground until Ctrl+C (the `gdwi mock serve` command).
 
-    `style` None: the seed's answer style (strict unless the seed file says otherwise).
+    `style` / `city` None: the seed's answer style (strict unless the seed file says otherwise) and
+    city profile (the spec's default unless the seed file says otherwise).
     """
     from adapter.mock.province import MockProvince
     from adapter.mock.seed import load_seed
 
     seed = load_seed(seed_path) if seed_path is not None else None
-    province = MockProvince(seed, persist_path=persist_path)
+    province = MockProvince(seed, persist_path=persist_path, city=city)
     app = create_app(province, style=style)
     uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=False)).run()

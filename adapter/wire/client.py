@@ -262,6 +262,10 @@ class Client(SyncFunctions):
     def journal(self) -> Journal:
         return self._core.journal
 
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
     def call(
         self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]
     ) -> AnswerT:
@@ -351,6 +355,10 @@ class AsyncClient(AsyncFunctions):
     @property
     def journal(self) -> Journal:
         return self._core.journal
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
 
     async def acall(
         self, function_id: str, request: RequestT, build: Build[RequestT], parse: Parse[AnswerT]

@@ -14,6 +14,8 @@ never from code, and the password never from the command line (the process list 
   journal       journal SQLite file (default ./gdwi-journal.sqlite)
   ca_file, client_cert, client_key, client_key_password       TLS
   connect_timeout, read_timeout (seconds), max_body_bytes, query_retries, retry_backoff
+  city          the city profile of spec/cities.yaml (default: the spec's, huizhou): whether fees
+                may be deleted (bizh120004) and settlements cancelled in a later month
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pydantic_settings import (
 )
 
 from adapter.errors import ConfigError as ConfigError
+from generated.cities import CITIES, DEFAULT_CITY
 from generated.registry import FIELDS, SPEC
 
 __all__ = ["ENV_PREFIX", "ConfigError", "Settings", "check_akb020", "env_name", "load_values"]
@@ -75,6 +78,7 @@ class Settings(BaseModel):
     client_cert: str | None = None
     client_key: str | None = None
     client_key_password: str | None = Field(default=None, repr=False)
+    city: str = DEFAULT_CITY
 
     # Keyword names code used before the key was called `journal` everywhere.
     _RENAMED: ClassVar[dict[str, str]] = {"journal_path": "journal"}
@@ -89,6 +93,7 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _checked(self) -> Settings:
         check_akb020(self.akb020)
+        check_city(self.city)
         if not self.userid:
             raise ConfigError(f"{env_name('userid')}: the sys0001 login user id is empty")
         if not self.base_url.startswith(("http://", "https://")):
@@ -136,6 +141,12 @@ def check_akb020(value: str) -> None:
         raise ConfigError(
             f"{env_name('akb020')} akb020 医疗机构编码: must be 1-{limit} letters or digits, got {value!r}"
         )
+
+
+def check_city(value: str) -> None:
+    if value not in CITIES:
+        raise ConfigError(f"{env_name('city')}: {value!r} is not a city profile of spec/cities.yaml "
+                          f"(one of {', '.join(CITIES)})")
 
 
 def closest_key(key: str) -> str:
