@@ -14,6 +14,7 @@ from rich.table import Table
 
 from adapter.cli import context
 from adapter.cli.codes import codes_app
+from adapter.cli.drift import drift
 from adapter.cli.gateway import gateway_app
 from adapter.cli.handler import GdwiGroup
 from adapter.cli.journal import journal_app
@@ -78,6 +79,7 @@ def main(
     logs.new_request_id()
 spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
+spec_app.command("drift")(drift)  # gdwi spec drift: answers vs spec/, from the journal
 app.add_typer(journal_app, name="journal")
 app.add_typer(mock_app, name="mock")
 app.add_typer(codes_app, name="codes")
