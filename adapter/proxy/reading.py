@@ -13,14 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from adapter.errors import FieldProblem, InputError, XmlRefusedError
+from adapter.errors import InputError, XmlRefusedError
+from adapter.wire.client import converters
 from adapter.wire.codec import Decoded, decode, parse_document
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.masking import mask_value
-from adapter.wire.validation import describe, validate_message
-from generated.registry import FIELDS, FUNCTIONS, SPEC, models_for
+from adapter.wire.validation import validate_message
+from generated.registry import FIELDS, FUNCTIONS, SPEC
 
 __all__ = ["Request", "answer_deviations", "read_request", "return_code_of"]
 
@@ -89,53 +88,18 @@ def return_code_of(body: bytes, max_bytes: int) -> str | None:
 
 # --------------------------------------------------------------------------- answers
 
-_UNKNOWN_ELEMENT = re.compile(r"(?:(\w+) row (\d+): )?unknown element <([^>]+)> ignored")
-
 
 def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
-    """Where a successful answer differs from the spec: unknown elements, then invalid values."""
-    found = [_unknown_element(function_id, match) for warning in decoded.warnings
-             if (match := _UNKNOWN_ELEMENT.search(warning))]
-    _, response_model = models_for(function_id)
-    try:
-        response_model.model_validate(decoded.values)
-    except ValidationError as exc:
-        found += [_invalid(function_id, error, problem)
-                  for error, problem in zip(exc.errors(), describe(exc), strict=True)]
+    """Where a successful answer differs from the spec, found as the client finds it: the codec's
+    unknown and empty elements, then the generated parser's reading of every value."""
+    found = [Deviation(function_id, path, code, DeviationKind(kind), "", "")
+             for path, code, kind in decoded.found]
+
+    def report(path: str, code: str, kind: str, sample: str, detail: str) -> None:
+        found.append(Deviation(function_id, path, code, DeviationKind(kind), _masked(code, sample), detail))
+
+    converters(function_id).parse_answer(decoded.values, report)
     return found
-
-
-def _unknown_element(function_id: str, match: re.Match[str]) -> Deviation:
-    dataset, number, tag = match.groups()
-    path = f"{dataset}[{int(number) - 1}].{tag}" if dataset else tag
-    return Deviation(function_id, path, tag, DeviationKind.UNKNOWN_ELEMENT, "", "not in the spec")
-
-
-def _invalid(function_id: str, error: Any, problem: FieldProblem) -> Deviation:
-    code = problem.code or ""
-    value = error.get("input")
-    sample = _masked(code, value) if isinstance(value, str) else ""
-    return Deviation(function_id, problem.path or "", code, _kind(error["type"], code, value), sample,
-                     problem.message)
-
-
-def _kind(error_type: str, code: str, value: object) -> DeviationKind:
-    if error_type == "missing":
-        return DeviationKind.MISSING_FIELD
-    if error_type == "literal_error":
-        return DeviationKind.UNLISTED_CODE
-    if error_type == "extra_forbidden":
-        return DeviationKind.UNKNOWN_ELEMENT
-    field = FIELDS.get(code)
-    decimal = field is not None and field.type == "decimal"
-    if decimal and isinstance(value, str) and _more_places(value, field.scale if field else None):
-        return DeviationKind.EXTRA_PLACES
-    return DeviationKind.BAD_VALUE
-
-
-def _more_places(text: str, scale: int | None) -> bool:
-    whole, dot, places = text.strip().partition(".")
-    return bool(dot) and places.isdigit() and whole.lstrip("-").isdigit() and len(places) > (scale or 0)
 
 
 def _masked(code: str, value: str) -> str:
