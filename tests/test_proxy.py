@@ -477,6 +477,10 @@ def test_drift_from_the_real_shaped_mock_is_recorded_per_entry(tmp_path: Path) -
     fee_list = next(entry for entry in journal if entry.function_id == "bizh120113")
     assert (fee_list.id, "list[0].aae100", DeviationKind.UNKNOWN_ELEMENT) in by_entry  # drift of that entry
     assert not CITIZEN_ID.search(" ".join(d.sample for _, _, d in found))
+    report = CliRunner().invoke(cli, ["spec", "drift", "--json", "--db", str(tmp_path / "journal.sqlite")])
+    assert report.exit_code == 0, report.output
+    groups = {(item["function_id"], item["kind"]) for item in json.loads(report.output)}
+    assert ("bizh120113", "unknown_element") in groups and ("bizh120113", "empty_element") in groups
 
 
 # --------------------------------------------------------------------------- concurrency
