@@ -77,7 +77,7 @@ from adapter.wire.session import BEIJING
 from adapter.wire.validation import describe
 from generated._types import FunctionMeta
 from generated.cities import CityMeta
-from generated.registry import FUNCTIONS, SPEC, STAGE_MACHINES, row_model
+from generated.registry import FUNCTIONS, OPENERS, SPEC, STAGE_MACHINES, row_model
 
 __all__ = [
     "HisCommit",
@@ -152,8 +152,8 @@ def _forward_into(machine: str, stage: str) -> FunctionMeta | None:
     return found[0] if found else None
 
 
-UNDO_REGISTRATION = compensations_of("bizh110104")
-UNDO_ADMISSION = compensations_of("bizh120103")
+UNDO_REGISTRATION = compensations_of(OPENERS["outpatient"])
+UNDO_ADMISSION = compensations_of(OPENERS["inpatient"])
 UNDO_FEES = compensations_of("bizh120002")
 # Where the city offers no deletion, fees are offset through the upload itself (refund rows).
 FEE_UPLOAD = FUNCTIONS[UNDO_FEES[0]].compensates or ""
@@ -161,6 +161,10 @@ UNDO_DISCHARGE = compensations_of("bizh120105")
 # The reference pairs a failed HIS write after settlement with both reversals (the HIS books
 # 出院 and 结算 as one step), so the stay goes back to admitted, where fees may change again.
 UNDO_SETTLEMENT = compensations_of("bizh120106", "bizh120105")
+
+
+# The medical-record uploads: the spec's group medical_record, in function_id order.
+MEDICAL_RECORD_PARTS = tuple(sorted(fid for fid, meta in FUNCTIONS.items() if meta.group == "medical_record"))
 
 
 # --------------------------------------------------------------------------- shared machinery
@@ -575,11 +579,12 @@ class MedicalRecordService(_Service):
 
     @staticmethod
     def parts(record: MedicalRecord) -> tuple[str, ...]:
-        """The function ids to send: 200101, 200102 and 200106 always; 200103 (operations),
-        200104 (newborns) and 200105 (oncology) only when the record has that data."""
-        optional = (("bizh200103", bool(record.operations)), ("bizh200104", bool(record.newborns)),
-                    ("bizh200105", record.oncology is not None))
-        return ("bizh200101", "bizh200102", *(fid for fid, present in optional if present), "bizh200106")
+        """The function ids to send, in the spec's order of the medical_record group: every part,
+        except 200103 (operations), 200104 (newborns) and 200105 (oncology) when the record has
+        no such data."""
+        absent = {"bizh200103": not record.operations, "bizh200104": not record.newborns,
+                  "bizh200105": record.oncology is None}
+        return tuple(fid for fid in MEDICAL_RECORD_PARTS if not absent.get(fid, False))
 
     def upload(self, record: MedicalRecord) -> tuple[str, ...]:
         """Send the record's parts in order (bizh200101, bizh200102, bizh200103, bizh200104,

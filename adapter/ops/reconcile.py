@@ -40,6 +40,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from adapter.errors import BusinessError, ContractError, HisExportError, XmlRefusedError
 from adapter.ops.codes import WireCaller
 from adapter.wire.codec import decode
+from adapter.wire.invariants import evaluate, invariant
 from adapter.wire.journal import Entry, Journal, Status
 from adapter.wire.masking import scrub
 from generated.registry import FUNCTIONS, OPENERS
@@ -67,6 +68,20 @@ CANCELS = frozenset(FUNCTIONS[f].compensation for f in OPENS)  # cancel registra
 OUTPATIENT_CHARGE = "bizh110105"  # a charge, or a refund with negative rows; bka893=1 commits
 SETTLEMENT = "bizh120106"
 SETTLEMENT_CANCEL = FUNCTIONS[SETTLEMENT].compensation
+
+
+def _confirming(function_id: str, role: str) -> str:
+    """A read-only query spec/ names to read back a state change (its `confirm`), by role."""
+    confirm = FUNCTIONS[function_id].confirm
+    assert confirm is not None, function_id  # every state-changing function declares one
+    return confirm.query(role)
+
+
+# The province side asks the queries spec/ declares for reading back outcomes.
+VISIT_LISTING = _confirming(OPENERS["outpatient"], "listing")  # bizh110102
+STAY_LISTING = _confirming(OPENERS["inpatient"], "listing")  # bizh120102
+CHARGED_BATCHES = _confirming(OUTPATIENT_CHARGE, "batches")  # bizh110103
+SETTLEMENT_SHEET = _confirming(SETTLEMENT, "sheet")  # bizh120206
 COMMIT = "1"  # bka893 结算收费 (0 is a trial that saves nothing)
 OPEN_STATUSES = (Status.UNKNOWN, Status.PENDING)
 EVERYTHING = 1_000_000  # Journal.list needs a limit; a hospital's day is far below it
@@ -424,7 +439,7 @@ def _by_aaz218(aaz218: str) -> dict[str, str]:
 
 
 def _outpatient(client: WireCaller, aaz218: str) -> ProvinceBusiness:
-    found = client.call_wire("bizh110102", {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT})
+    found = client.call_wire(VISIT_LISTING, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT})
     rows = found.get("bizinfo") or []
     if not rows:
         # A visit can only be cancelled with every charge refunded: no money left.
@@ -432,7 +447,7 @@ def _outpatient(client: WireCaller, aaz218: str) -> ProvinceBusiness:
     if rows[0].get("bka891") != "1":
         return ProvinceBusiness(True, True, Amounts(ZERO), "registered, nothing charged")
     try:
-        open_fees = client.call_wire("bizh110103", {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT,
+        open_fees = client.call_wire(CHARGED_BATCHES, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT,
                                                     "bka001": ALL_BATCHES})
     except BusinessError as exc:  # the visit is known (bizh110102): only its amount is not
         return ProvinceBusiness(True, True, None, f"charged; bizh110103 refused: {scrub(exc.message)}")
@@ -446,7 +461,7 @@ def _outpatient(client: WireCaller, aaz218: str) -> ProvinceBusiness:
 
 
 def _inpatient(client: WireCaller, aaz218: str, day: date) -> ProvinceBusiness:
-    found = client.call_wire("bizh120102", {**_by_aaz218(aaz218), "aka130": INPATIENT_BUSINESS})
+    found = client.call_wire(STAY_LISTING, {**_by_aaz218(aaz218), "aka130": INPATIENT_BUSINESS})
     rows = found.get("bizinfo") or []
     if not rows:
         return ProvinceBusiness(True, False, NOTHING, "no live admission (cancelled)")
@@ -458,7 +473,7 @@ def _inpatient(client: WireCaller, aaz218: str, day: date) -> ProvinceBusiness:
     if settled_on != day:
         return ProvinceBusiness(True, True, NOTHING, f"settled on {settled_on or 'an unknown day'}")
     try:
-        sheet = client.call_wire("bizh120206", {"aaz218": aaz218})
+        sheet = client.call_wire(SETTLEMENT_SHEET, {"aaz218": aaz218})
     except BusinessError as exc:  # the stay is known (bizh120102): only its amount is not
         return ProvinceBusiness(True, True, None, f"settled; bizh120206 refused: {scrub(exc.message)}")
     amounts = _amounts(sheet, "bka979", "bka812", "bka811")
@@ -650,10 +665,15 @@ def reconcile(journal: Journal, client: WireCaller, his: HisExport, day: date) -
                   ours.notes)
 
 
+# An HIS export row holds the same three amounts as the answers: spec/'s identity for them.
+_TOTAL_IDENTITY = invariant("total_is_personal_plus_fund")  # akc264 = bka831 + bka832
+
+
 def _adds_up(amounts: Amounts) -> bool:
-    if amounts.personal is None or amounts.fund is None:
-        return True
-    return amounts.total == amounts.personal + amounts.fund
+    """The spec's identity on a row's amounts (a row without personal/fund shows nothing)."""
+    total, (personal, fund) = _TOTAL_IDENTITY.total, _TOTAL_IDENTITY.parts
+    result = evaluate(_TOTAL_IDENTITY, {total: amounts.total, personal: amounts.personal, fund: amounts.fund})
+    return result is None or result[0] == result[1]
 
 
 def _inconsistent_row(row: HisRow) -> Finding:
@@ -665,7 +685,7 @@ def _inconsistent_row(row: HisRow) -> Finding:
 
 def _unknown_finding(entry: Entry) -> Finding:
     kind = _kind_of(entry.function_id) or ""
-    query = "bizh110102" if kind == "outpatient" else "bizh120102 / bizh120206"
+    query = VISIT_LISTING if kind == "outpatient" else f"{STAY_LISTING} / {SETTLEMENT_SHEET}"
     name = FUNCTIONS[entry.function_id].name
     detail = (f"journal entry {entry.id} {entry.function_id} {name} is {entry.status.value}: sent, no "
               f"answer recorded. Resolve it first (query {query}), never resend blindly")
