@@ -60,6 +60,7 @@ __all__ = [
     "HttpStatusError",
     "InputError",
     "JournalError",
+    "JournalIntegrityError",
     "MappingError",
     "MaybeSentError",
     "MockError",
@@ -77,6 +78,7 @@ __all__ = [
     "TooLarge",
     "TransportError",
     "UnknownFunctionError",
+    "UnresolvedEntryError",
     "XmlRefusedError",
     "describe_error",
 ]
@@ -434,3 +436,38 @@ class ProxyConfigError(ConfigError):
 
 class ReplayError(GdwiError):
     """Replay cannot start: the target refused the login, or is not a mock where one is required."""
+
+
+# --------------------------------------------------------------------------- reliability (issue 11)
+
+
+class UnresolvedEntryError(GdwiError):
+    """A state-changing call refused because an earlier one on the same business is unresolved.
+
+    The earlier entry is `pending` (no outcome recorded) or `unknown` (sent, no answer): it may
+    have been committed, so sending again could charge, upload or settle twice. Nothing was sent.
+    """
+
+    def __init__(self, function_id: str, business: str, entry_id: int, entry_function: str,
+                 status: str) -> None:
+        self.function_id = function_id
+        self.business = business
+        self.entry_id = entry_id
+        super().__init__(
+            f"{function_id} on {business} refused, nothing sent: journal entry {entry_id} "
+            f"({entry_function}, {status}) on the same business is unresolved and may have been "
+            "committed; run `gdwi journal recover` to settle it first"
+        )
+
+
+class JournalIntegrityError(JournalError):
+    """The journal file is damaged (integrity check failed, or an existing file is empty).
+
+    The client refuses to send while the journal cannot be trusted; `gdwi journal check` tells
+    what is wrong.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"journal {path} is damaged, refusing to send: {detail} "
+                         "(see `gdwi journal check`)")

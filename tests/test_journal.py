@@ -69,7 +69,7 @@ def test_new_file_and_wal_are_owner_only(journal: Journal, db: Path) -> None:
 
 
 def test_existing_file_is_tightened_to_0600(db: Path) -> None:
-    db.touch()
+    Journal(db).close()
     db.chmod(0o644)
     Journal(db).close()
     assert mode(db) == 0o600

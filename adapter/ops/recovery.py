@@ -2,8 +2,8 @@
 
 The province has no idempotency key: after a timeout a state-changing call may or may not have
 been committed, and a blind resend can register, charge or settle twice. Recovery never resends
-anything. For each `unknown` entry (and each `pending` one old enough that its process must have
-died), oldest first, it decodes the journaled request, asks the province with read-only queries
+anything. For each `unknown` entry (and each `pending` one whose owner process is gone: see
+"Owners" below), oldest first, it decodes the journaled request, asks the province with read-only queries
 through the same Client (so those are journaled too) and records:
 
     ok       committed: the province has it; the HIS must not resend
@@ -18,15 +18,25 @@ or stay by the aaz218 its registration got, a charge batch by its bka001, fee ro
 that sent them). A visit, batch or fee row that an ok entry explains is never taken for the lost
 one. Each decider below states its matching rule; docs/decisions.md D17 sums them up with what
 the mock cannot show.
+
+Owners and the answer window (issue 11). A `pending` entry is taken up as soon as the process
+that wrote it is gone (Journal.owner_alive: pid plus start time from /proc), at once after a
+crash; one whose owner still runs is never touched, however old. Only an entry whose owner
+cannot be checked (written on another host) waits for `stale_pending_after`. A request whose
+sender died may still be in flight at the province, so "committed" is concluded as soon as a
+query shows it, but "not committed" only once the sender's answer window (send time plus its
+read timeout) has passed: before that, recovery waits for the window to close and asks again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +50,8 @@ from generated._types import FunctionMeta, StageMeta
 from generated.registry import FUNCTIONS, OPENERS
 
 __all__ = ["RecoveryResult", "recover"]
+
+log = logging.getLogger("gdwi.recovery")
 
 Row = dict[str, str]
 FeeKey = tuple[str, Decimal, Decimal, Decimal]
@@ -92,20 +104,29 @@ def _not_committed(how: str) -> _Verdict:
 def recover(
     client: Client, *, stale_pending_after: timedelta = timedelta(minutes=10)
 ) -> list[RecoveryResult]:
-    """Settle every unknown entry (and every pending one older than `stale_pending_after`)."""
+    """Settle every unknown entry and every pending one nobody will finish.
+
+    A pending entry is taken when its owner process is gone; `stale_pending_after` applies only
+    to entries whose owner cannot be checked (another host, or written before owners were kept).
+    """
     journal = client.journal
-    # A pending entry this old belongs to a process that died between sending and recording.
-    stale = {entry.id for entry in journal.stale_pending(stale_pending_after)}
-    journal.expire_pending(stale_pending_after)
+    taken = {entry.id for entry in journal.orphaned_pending(stale_pending_after)
+             if journal.take_over(entry.id, _orphan_reason(journal, entry))}
     results: list[RecoveryResult] = []
     seen: set[int] = set()
     # A second round settles the queries this one made that themselves ended unknown.
     while batch := [entry for entry in journal.unknown_entries() if entry.id not in seen]:
         for entry in batch:
             seen.add(entry.id)
-            before = Status.PENDING if entry.id in stale else Status.UNKNOWN
+            before = Status.PENDING if entry.id in taken else Status.UNKNOWN
             results.append(_settle(client, entry, before))
     return results
+
+
+def _orphan_reason(journal: Journal, entry: Entry) -> str:
+    if journal.owner_alive(entry) is False:
+        return f"the process that sent it (pid {entry.owner_pid}) ended before the outcome was recorded"
+    return "pending too long on a process recovery cannot check (another host or an old entry)"
 
 
 def _settle(client: Client, entry: Entry, before: Status) -> RecoveryResult:
@@ -114,6 +135,14 @@ def _settle(client: Client, entry: Entry, before: Status) -> RecoveryResult:
 
     try:
         verdict = _decide(client, entry)
+        wait = _window_left(client, entry) if verdict.status == Status.FAILED and \
+            verdict.how.startswith("not committed") else 0.0
+        if wait > 0:
+            # The sender may still be waiting and the province still processing: only after the
+            # window may "not committed" stand. Ask again then.
+            log.info("entry %s: not committed so far; waiting %.1f s for its answer window", entry.id, wait)
+            time.sleep(wait)
+            verdict = _decide(client, entry)
     except _CannotTell as exc:
         return result(Status.UNKNOWN, f"undecided: {exc}")
     try:
@@ -122,6 +151,13 @@ def _settle(client: Client, entry: Entry, before: Status) -> RecoveryResult:
         now = client.journal.get(entry.id)
         return result(now.status if now else Status.UNKNOWN, f"not recorded: {exc}")
     return result(verdict.status, verdict.how)
+
+
+def _window_left(client: Client, entry: Entry) -> float:
+    """Seconds until the entry's request can no longer be answered (send time + read timeout)."""
+    window = entry.answer_window_s if entry.answer_window_s is not None else client.settings.read_timeout
+    closes = entry.created_at + timedelta(seconds=window)
+    return max(0.0, (closes - datetime.now(UTC)).total_seconds())
 
 
 def _decide(client: Client, entry: Entry) -> _Verdict:

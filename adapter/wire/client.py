@@ -44,7 +44,7 @@ from adapter.wire.codec import Decoded, decode, encode, to_wire
 from adapter.wire.config import Settings
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.invariants import deviations as invariant_deviations
-from adapter.wire.journal import Journal, Status
+from adapter.wire.journal import Journal, JournalError, Status
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
 from adapter.wire.validation import problem, unknown_function, validate_message
@@ -155,13 +155,29 @@ class _Core:
         text = body.decode("utf-8")
         if log.isEnabledFor(logging.DEBUG):  # masking a 300-row body is not free
             log.debug("send %s: %s", function_id, mask_xml_text(text))
+        # exclusive: a state-changing call on a business with an unresolved entry is refused
+        # (UnresolvedEntryError, nothing sent) — it could repeat a change already committed.
         return self.journal.begin(
             function_id,
             FUNCTIONS[function_id].kind,
             text,
             akb020=wire.get("akb020"),
             aaz218=wire.get("aaz218"),
+            aac001=wire.get("aac001") if isinstance(wire.get("aac001"), str) else None,
+            exclusive=True,
+            answer_window_s=self.settings.read_timeout,
         )
+
+    def record(self, entry: int, function_id: str, status: Status, **outcome: Any) -> None:
+        """journal.finish after the send: a failing write (e.g. disk full) leaves the outcome
+        unknown — the entry stays pending, which keeps a resend out until recovery settles it."""
+        try:
+            self.journal.finish(entry, status, **outcome)
+        except JournalError as exc:
+            log.error("%s: journal entry %s: the outcome (%s) could not be recorded: %s",
+                      function_id, entry, status, exc)
+            raise OutcomeUnknownError(
+                function_id, entry, f"the journal could not record the outcome ({status}): {exc}") from exc
 
     def transport_failed(
         self, entry: int, function_id: str, exc: TransportError, started: float
@@ -174,9 +190,9 @@ class _Core:
             self.journal.finish(entry, Status.FAILED, message=str(exc), duration_ms=duration)
             return EndpointError(exc.url, exc.status, ENDPOINT_STATUSES[exc.status])
         if isinstance(exc, transport.NotSentError):
-            self.journal.finish(entry, Status.FAILED, message=str(exc), duration_ms=duration)
+            self.record(entry, function_id, Status.FAILED, message=str(exc), duration_ms=duration)
             return exc
-        self.journal.finish(entry, Status.UNKNOWN, message=str(exc), duration_ms=duration)
+        self.record(entry, function_id, Status.UNKNOWN, message=str(exc), duration_ms=duration)
         return OutcomeUnknownError(function_id, entry, str(exc))
 
     def complete(
@@ -190,16 +206,16 @@ class _Core:
         try:
             decoded = decode(raw, function_id, "response", max_bytes=self.settings.max_body_bytes)
         except Exception as exc:
-            self.journal.finish(entry, Status.UNKNOWN, response_xml=text, message=str(exc),
-                                duration_ms=duration)
+            self.record(entry, function_id, Status.UNKNOWN, response_xml=text, message=str(exc),
+                        duration_ms=duration)
             raise OutcomeUnknownError(function_id, entry, f"unreadable answer: {exc}") from exc
         for warning in decoded.warnings:
             log.warning("%s", warning)
         code = str(decoded.values.get("return_code", ""))
         message = str(decoded.values.get("return_code_message") or "")
         if code != SPEC.success_code:
-            self.journal.finish(entry, Status.REJECTED, response_xml=text, return_code=code,
-                                message=message, duration_ms=duration)
+            self.record(entry, function_id, Status.REJECTED, response_xml=text, return_code=code,
+                        message=message, duration_ms=duration)
             error = SessionExpiredError if code == SPEC.session_expired_code else BusinessError
             raise error(function_id, code, message or "(no message)")
         findings = _Findings(function_id, decoded.found)
@@ -207,8 +223,8 @@ class _Core:
         # A registration's or admission's answer names the new aaz218: journal it with the entry,
         # so recovery can tell this visit or stay from one whose answer was lost.
         assigned = getattr(answer, "visit_registration_no", None)
-        self.journal.finish(entry, Status.OK, response_xml=text, return_code=code, duration_ms=duration,
-                            aaz218=assigned if isinstance(assigned, str) else None)
+        self.record(entry, function_id, Status.OK, response_xml=text, return_code=code,
+                    duration_ms=duration, aaz218=assigned if isinstance(assigned, str) else None)
         # An amount identity that does not hold is a warning on a committed answer, never a failure.
         findings.items.extend(invariant_deviations(function_id, decoded.values))
         self.journal.record_deviations(entry, findings.items)

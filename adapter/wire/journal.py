@@ -15,13 +15,28 @@ Status transitions (anything else raises `JournalError`):
 
 The journal holds the full request (it is the record to resend or reconcile from), so the file
 is created owner-only (0600). The one thing it never holds is the sys0001 password: `begin`
-and `finish` pass the XML through `masking.redact_password` first.
+and `finish` pass the XML through `masking.redact_password` first. An answer is kept whole up
+to BODY_LIMIT characters; a longer one is kept as its first BODY_LIMIT characters with its full
+size and SHA-256 (an oversized answer must not grow the journal without bound).
+
+Exactly-once guards (issue 11):
+- Every entry records its owner: pid, process start time (from /proc, with the boot id) and
+  host. Recovery takes a `pending` entry as soon as its owner is gone (`owner_alive`), never one
+  whose owner still runs; an entry of this very process is alive while it is in flight.
+- `begin(..., exclusive=True)` refuses a state-changing call on a business (its aaz218, or the
+  person aac001 for a call that opens one) while another state-changing entry on it is pending
+  or unknown: it may have been committed, so sending again could duplicate it.
+- A `finish` on an entry recovery has settled meanwhile reconciles the two instead of failing.
+- The file is checked at open (`PRAGMA quick_check`); an existing empty file is refused.
 """
 
 from __future__ import annotations
 
 import builtins
+import hashlib
+import logging
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -32,11 +47,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from adapter.errors import JournalError
+from adapter.errors import JournalError, JournalIntegrityError, UnresolvedEntryError
 from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.masking import redact_password
 
-__all__ = ["KINDS", "Entry", "Journal", "JournalError", "Status"]
+__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems"]
+
+log = logging.getLogger("gdwi.journal")
+# Characters of an answer kept in the journal; the largest legitimate answers (a long stay's
+# fee list) stay well below it.
+BODY_LIMIT = 1024 * 1024
 
 
 class Status(StrEnum):
@@ -54,7 +74,18 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.UNKNOWN: frozenset({Status.OK, Status.REJECTED, Status.FAILED}),
 }
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+# Columns version 2 added (ALTER TABLE for a version 1 file; all NULL on its old rows).
+_ADDED_COLUMNS = (
+    ("aac001", "TEXT"),
+    ("owner_pid", "INTEGER"),
+    ("owner_started", "TEXT"),
+    ("owner_host", "TEXT"),
+    ("answer_window_s", "REAL"),
+    ("response_bytes", "INTEGER"),
+    ("response_sha256", "TEXT"),
+    ("settled_by", "TEXT"),
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY,
@@ -71,7 +102,15 @@ CREATE TABLE IF NOT EXISTS entries (
     return_code TEXT,
     message TEXT,
     duration_ms REAL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    aac001 TEXT,
+    owner_pid INTEGER,
+    owner_started TEXT,
+    owner_host TEXT,
+    answer_window_s REAL,
+    response_bytes INTEGER,
+    response_sha256 TEXT,
+    settled_by TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_created_at ON entries (created_at);
 CREATE INDEX IF NOT EXISTS entries_function_id ON entries (function_id);
@@ -110,9 +149,86 @@ class Entry:
     message: str | None
     duration_ms: float | None
     updated_at: datetime
+    aac001: str | None = None
+    owner_pid: int | None = None
+    owner_started: str | None = None
+    owner_host: str | None = None
+    answer_window_s: float | None = None  # how long the sender waited for an answer
+    response_bytes: int | None = None  # size of the whole answer (response_xml may be a prefix)
+    response_sha256: str | None = None  # of the whole answer, when response_xml is a prefix
+    settled_by: str | None = None  # "recovery" once `resolve` decided the outcome
+
+    @property
+    def business(self) -> str | None:
+        """The business a state-changing entry acts on: its aaz218, or the person for an opener."""
+        if self.aaz218:
+            return f"aaz218 {self.aaz218}"
+        return f"aac001 {self.aac001}" if self.aac001 else None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that wrote an entry. `started` tells a reused pid from the original."""
+
+    pid: int
+    started: str | None  # "<boot id>:<start time in clock ticks>"; None without /proc
+    host: str
+
+    @classmethod
+    def current(cls) -> Owner:
+        pid = os.getpid()
+        return cls(pid, process_started(pid), socket.gethostname())
+
+
+def process_started(pid: int) -> str | None:
+    """When process `pid` started, as "<boot id>:<ticks since boot>"; None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    # Field 22 (starttime); the command name in field 2 may hold spaces or parentheses.
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+# Entries in flight (begun, not finished) per journal file, in this process.
+_IN_FLIGHT: dict[str, set[int]] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
 
 
 _COLUMNS = ", ".join(field.name for field in fields(Entry))
+
+
+def integrity_problems(path: str | Path, *, quick: bool = False) -> builtins.list[str]:
+    """What SQLite's integrity check finds wrong with a journal file ([] when sound).
+
+    Opened read-only: checking never changes or creates the file.
+    """
+    target = Path(path)
+    if not target.is_file():
+        return [f"{target}: no such file"]
+    if target.stat().st_size == 0:
+        return [f"{target}: empty file (0 bytes), not a journal"]
+    try:
+        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            pragma = "quick_check" if quick else "integrity_check"
+            rows = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}(20)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return [f"{target}: {exc}"]
+    return [] if rows == ["ok"] else rows
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
@@ -166,12 +282,36 @@ class Journal:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self._key = str(self.path.resolve())
+        self._mine: set[int] = set()  # entries this object began and has not finished
+        self.owner = Owner.current()
+        existed = self.path.exists()
+        if existed and self.path.is_file() and self.path.stat().st_size == 0:
+            # A journal is never empty once created (the schema is written at once): an empty
+            # file is a truncated or wrongly restored one, and starting afresh would forget
+            # every unresolved entry.
+            raise JournalIntegrityError(str(self.path), "the file exists but is empty (0 bytes)")
         try:
             _create_owner_only(self.path)
             self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
-            self._configure()
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            if existed:
+                self._verify()
+            self._configure()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed", ...
+            self._conn.close()
+            raise JournalIntegrityError(str(self.path), str(exc)) from exc
+        except (OSError, sqlite3.Error, JournalError):
+            self._conn.close()
+            raise
+
+    def _verify(self) -> None:
+        problems = [str(row[0]) for row in self._conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            self._conn.close()
+            raise JournalIntegrityError(str(self.path), "; ".join(problems))
 
     def _configure(self) -> None:
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -182,6 +322,10 @@ class Journal:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._conn:
             self._conn.executescript(_SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(entries)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE entries ADD COLUMN {name} {declaration}")
             self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     # --- writing ------------------------------------------------------------------------
@@ -195,33 +339,78 @@ class Journal:
         akb020: str | None = None,
         aaz218: str | None = None,
         his_ref: str | None = None,
+        aac001: str | None = None,
+        exclusive: bool = False,
+        answer_window_s: float | None = None,
     ) -> int:
         """Record a request as `pending`; returns the entry id. Call before sending.
 
         Committed before it returns: this is the write-ahead step. The password is redacted.
+        `exclusive` (state-changing calls from the client): refuse with UnresolvedEntryError,
+        writing nothing, while a state-changing entry on the same business is pending or
+        unknown; the check and the insert are one transaction, across processes too.
+        `answer_window_s`: how long the sender will wait for the answer (recovery concludes
+        "not committed" only after it).
         """
         if kind not in KINDS:
             raise JournalError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
         now = _iso(self._clock())
-        row = (now, function_id, kind, akb020, aaz218, his_ref, redact_password(request_xml))
+        owner = self.owner
+        row = (now, function_id, kind, akb020, aaz218, his_ref, redact_password(request_xml), now, aac001,
+               owner.pid, owner.started, owner.host, answer_window_s)
+        guard = exclusive and kind == "state_changing"
         with self._lock:
-            # The pending entry must survive even a power cut between here and the province
-            # committing a settlement: this commit alone is fsynced (synchronous=FULL). A lost
-            # outcome record later is safe: the entry stays pending and recovery asks the
-            # province.
-            self._conn.execute("PRAGMA synchronous=FULL")
             try:
-                with self._conn:
-                    cursor = self._conn.execute(
-                        "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, his_ref,"
-                        " request_xml, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                        (*row, now),
-                    )
-            finally:
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-        entry_id = cursor.lastrowid
-        assert entry_id is not None  # set by every INSERT
+                entry_id = self._insert(row, function_id, aaz218, aac001, guard)
+            except sqlite3.Error as exc:  # e.g. disk full: nothing was sent
+                raise JournalError(f"journal {self.path}: cannot record {function_id} before sending "
+                                   f"it, nothing sent: {exc}") from exc
+            self._mine.add(entry_id)
+            with _IN_FLIGHT_LOCK:
+                _IN_FLIGHT.setdefault(self._key, set()).add(entry_id)
         return entry_id
+
+    def _insert(self, row: tuple[Any, ...], function_id: str, aaz218: str | None, aac001: str | None,
+                guard: bool) -> int:
+        # The pending entry must survive even a power cut between here and the province
+        # committing a settlement: this commit alone is fsynced (synchronous=FULL). A lost
+        # outcome record later is safe: the entry stays pending and recovery asks the province.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")  # the guard's read and the insert, atomically
+            try:
+                if guard:
+                    self._refuse_if_unresolved(function_id, aaz218, aac001)
+                cursor = self._conn.execute(
+                    "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, his_ref,"
+                    " request_xml, status, updated_at, aac001, owner_pid, owner_started, owner_host,"
+                    " answer_window_s) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+        finally:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        assert cursor.lastrowid is not None  # set by every INSERT
+        return cursor.lastrowid
+
+    def _refuse_if_unresolved(self, function_id: str, aaz218: str | None, aac001: str | None) -> None:
+        if aaz218:
+            business, where, value = f"aaz218 {aaz218}", "aaz218 = ?", aaz218
+        elif aac001:
+            # An opener (registration, admission) names no aaz218 yet: one per person at a time.
+            business, where, value = f"aac001 {aac001}", "aac001 = ? AND aaz218 IS NULL", aac001
+        else:
+            return
+        found = self._conn.execute(
+            "SELECT id, function_id, status FROM entries WHERE status IN ('pending', 'unknown')"
+            f" AND kind = 'state_changing' AND {where} ORDER BY id LIMIT 1",
+            (value,),
+        ).fetchone()
+        if found is not None:
+            raise UnresolvedEntryError(function_id, business, found[0], found[1], found[2])
 
     def finish(
         self,
@@ -239,17 +428,76 @@ class Journal:
         `aaz218` is the business key the answer assigned (a registration or admission): it is
         stored when the request had none, so the entry that opened a visit or stay can be found
         by its key later (recovery tells "ours" from "someone else's" that way).
+
+        If recovery has settled the entry meanwhile (possible only when it was told to take a
+        foreign host's entries after --stale-after), the live outcome is reconciled with its
+        verdict: agreement is noted; disagreement is logged as an error and recorded, the
+        answer the province gave this call winning over recovery's inference.
+        A write that fails (e.g. disk full) raises JournalError; the entry stays pending.
         """
         target = Status(status)
         response = redact_password(response_xml) if response_xml is not None else None
-        with self._lock, self._conn:
-            self._check_transition(entry_id, target)
+        size = None if response is None else len(response.encode("utf-8", "surrogateescape"))
+        digest = None
+        if response is not None and len(response) > BODY_LIMIT:
+            digest = hashlib.sha256(response.encode("utf-8", "surrogateescape")).hexdigest()
+            response = response[:BODY_LIMIT]
+        try:
+            with self._lock, self._conn:
+                current, settled_by = self._status_of(entry_id)
+                if settled_by == "recovery" and current != Status.UNKNOWN:
+                    self._reconcile(entry_id, current, target, message)
+                    return
+                self._check_transition(entry_id, target)
+                self._conn.execute(
+                    "UPDATE entries SET status = ?, response_xml = ?, return_code = ?, message = ?,"
+                    " duration_ms = ?, aaz218 = COALESCE(aaz218, ?), response_bytes = ?,"
+                    " response_sha256 = ?, updated_at = ? WHERE id = ?",
+                    (target, response, return_code, message, duration_ms, aaz218, size, digest,
+                     _iso(self._clock()), entry_id),
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot record the outcome of entry {entry_id}: "
+                               f"{exc}") from exc
+        finally:
+            self._release(entry_id)
+
+    def _release(self, entry_id: int) -> None:
+        self._mine.discard(entry_id)
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.get(self._key, set()).discard(entry_id)
+
+    def _status_of(self, entry_id: int) -> tuple[Status, str | None]:
+        row = self._conn.execute("SELECT status, settled_by FROM entries WHERE id = ?",
+                                 (entry_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"journal entry {entry_id} does not exist")
+        return Status(row[0]), row[1]
+
+    def _reconcile(self, entry_id: int, settled: Status, live: Status, message: str | None) -> None:
+        """A live outcome arriving for an entry recovery already settled (see `finish`)."""
+        if live == Status.UNKNOWN or (live == Status.OK) == (settled == Status.OK):
+            note = f"live outcome {live} agrees with recovery's {settled}"
             self._conn.execute(
-                "UPDATE entries SET status = ?, response_xml = ?, return_code = ?, message = ?,"
-                " duration_ms = ?, aaz218 = COALESCE(aaz218, ?), updated_at = ? WHERE id = ?",
-                (target, response, return_code, message, duration_ms, aaz218, _iso(self._clock()),
-                 entry_id),
-            )
+                "UPDATE entries SET message = COALESCE(message, '') || ' | ' || ? WHERE id = ?",
+                (note, entry_id))
+            return
+        if live == Status.FAILED:  # no answer from the province to set against recovery's query
+            log.error("journal entry %s: the live call was not sent, but recovery concluded %s",
+                      entry_id, settled)
+            self._conn.execute(
+                "UPDATE entries SET message = COALESCE(message, '') || ' | CONFLICT: the live call ended "
+                "failed (not sent)' WHERE id = ?", (entry_id,))
+            return
+        log.error("journal entry %s: the province answered %s after recovery had settled it as %s; "
+                  "recorded the answer, check this business", entry_id, live, settled)
+        note = f"CONFLICT: the live call ended {live} ({message or 'no message'}) after recovery had " \
+               f"concluded {settled}"
+        self._conn.execute(
+            "UPDATE entries SET status = ?, message = ? || ' | before: ' || COALESCE(message, ''),"
+            " updated_at = ? WHERE id = ?",
+            (live, note, _iso(self._clock()), entry_id))
+
 
     def resolve(
         self, entry_id: int, status: Status | str, how: str, *, aaz218: str | None = None
@@ -268,7 +516,7 @@ class Journal:
             self._check_transition(entry_id, target)
             self._conn.execute(
                 "UPDATE entries SET status = ?, message = ? || COALESCE(' | before: ' || message, ''),"
-                " aaz218 = COALESCE(aaz218, ?), updated_at = ? WHERE id = ?",
+                " aaz218 = COALESCE(aaz218, ?), settled_by = 'recovery', updated_at = ? WHERE id = ?",
                 (target, how, aaz218, _iso(self._clock()), entry_id),
             )
 
@@ -279,6 +527,12 @@ class Journal:
         now = _iso(self._clock())
         rows = [(entry_id, now, d.function_id, d.path, d.code, str(d.kind), d.sample, d.detail)
                 for d in deviations]
+        try:
+            self._insert_deviations(rows)
+        except sqlite3.Error as exc:  # advisory: the outcome itself is already recorded
+            log.warning("journal entry %s: %d deviation(s) not recorded: %s", entry_id, len(rows), exc)
+
+    def _insert_deviations(self, rows: builtins.list[tuple[Any, ...]]) -> None:
         with self._lock, self._conn:
             self._conn.executemany(
                 "INSERT INTO deviations (entry_id, seen_at, function_id, path, code, kind, sample,"
@@ -317,6 +571,36 @@ class Journal:
         current = Status(row[0])
         if target not in _ALLOWED.get(current, frozenset()):
             raise JournalError(f"journal entry {entry_id}: {current} -> {target} is not allowed")
+
+    def owner_alive(self, entry: Entry) -> bool | None:
+        """Whether the process that wrote `entry` still runs: for this very process, whether the
+        entry is still in flight here. None when it cannot be told: another host, or an entry
+        written before owners were recorded."""
+        if entry.owner_pid is None or entry.owner_host != self.owner.host:
+            return None
+        if entry.owner_pid == self.owner.pid and entry.owner_started == self.owner.started:
+            with _IN_FLIGHT_LOCK:
+                return entry.id in _IN_FLIGHT.get(self._key, set())
+        if entry.owner_started is None:  # no /proc where it was written: the pid is all we have
+            return _pid_exists(entry.owner_pid)
+        return process_started(entry.owner_pid) == entry.owner_started
+
+    def orphaned_pending(self, foreign_older_than: timedelta) -> builtins.list[Entry]:
+        """`pending` entries nobody will finish, oldest first: their owner is gone, or it cannot
+        be told (another host) and they are older than `foreign_older_than`."""
+        cutoff = self._clock() - foreign_older_than
+        pending = self._select("WHERE status = 'pending' ORDER BY created_at, id", ())
+        return [entry for entry in pending if (alive := self.owner_alive(entry)) is False
+                or (alive is None and entry.created_at < cutoff)]
+
+    def take_over(self, entry_id: int, why: str) -> bool:
+        """Mark an orphaned `pending` entry `unknown` for recovery; False if it is no longer pending."""
+        with self._lock, self._conn:
+            cursor = self._conn.execute(
+                "UPDATE entries SET status = 'unknown', message = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (why, _iso(self._clock()), entry_id))
+        return cursor.rowcount == 1
 
     def expire_pending(self, older_than: timedelta) -> int:
         """Mark `pending` entries older than `older_than` as `unknown`; returns how many.
@@ -385,6 +669,8 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            for entry_id in list(self._mine):  # never finished here: nobody will finish them now
+                self._release(entry_id)
             self._conn.close()
 
     def __enter__(self) -> Journal:

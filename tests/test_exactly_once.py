@@ -1,0 +1,219 @@
+"""Exactly-once at the edges (issue 11): no resend of an unresolved change, a journal that fails
+after the send, owners of entries, over a real loopback MockServer (and a real tmpfs when root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapter.errors import OutcomeUnknownError, UnresolvedEntryError
+from adapter.mock.server import MockServer
+from adapter.ops.recovery import recover
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
+from adapter.wire.journal import Journal, Status
+
+USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
+IN_PERSON, OTHER_PERSON = "1000000002", "1000000006"
+ADMISSION = {"aac001": IN_PERSON, "aka130": "42", "bka006": "420", "bka014": "T001", "bka015": "测试操作员",
+             "bka017": "20190508", "bka019": "ZYK01", "bka020": "内科", "bka021": "BQ01", "bka022": "内科病区",
+             "bka023": "ZY2019001", "bka025": "12", "bka026": "S62.501"}
+FEES = [{"ake005": "XY0001", "ake006": "测试药品甲片", "bka056": "3.1250", "bka057": "4.00", "bka058": "12.50",
+         "bka051": "20190508", "bka063": "T001", "bka064": "测试操作员"}]
+
+
+def settings(server: MockServer, journal: Path, read_timeout: float = 5.0) -> Settings:
+    return Settings(base_url=server.url, userid=USERID, password=PASSWORD, akb020=AKB020,
+                    journal_path=str(journal), read_timeout=read_timeout, retry_backoff=0.01)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer() as running:
+        yield running
+
+
+@pytest.fixture
+def mock(server: MockServer) -> MockServer:
+    server.province.reset()
+    server.faults.clear()
+    server.requests.clear()
+    return server
+
+
+@pytest.fixture
+def client(mock: MockServer, tmp_path: Path) -> Iterator[Client]:
+    with Client(settings(mock, tmp_path / "journal.sqlite")) as opened:
+        yield opened
+
+
+def uploads(server: MockServer) -> int:
+    return sum(r.function_id == "bizh120002" for r in server.requests.records())
+
+
+def fee_rows(client: Client, aaz218: str) -> int:
+    return len(client.call_wire("bizh120113", {"aaz218": aaz218, "operate": "2"})["list"])
+
+
+def admit(client: Client, person: str = IN_PERSON) -> str:
+    return str(client.call_wire("bizh120103", {**ADMISSION, "aac001": person})["aaz218"])
+
+
+# --------------------------------------------------------------------------- rule 1
+
+
+def test_a_change_on_a_business_with_an_unknown_entry_is_refused_until_recovered(
+    client: Client, mock: MockServer
+) -> None:
+    aaz218 = admit(client)
+    mock.faults.add("commit_then_drop", function_id="bizh120002", times=1)
+    with pytest.raises(OutcomeUnknownError) as lost:
+        client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})
+    sent = uploads(mock)
+    with pytest.raises(UnresolvedEntryError) as refused:
+        client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})  # the HIS resends
+    message = str(refused.value)
+    assert f"journal entry {lost.value.journal_id}" in message and "gdwi journal recover" in message
+    assert f"aaz218 {aaz218}" in message and "nothing sent" in message
+    assert uploads(mock) == sent  # the resend never left
+    assert fee_rows(client, aaz218) == 1  # reading the business is not refused
+    results = recover(client)
+    assert [(r.entry_id, r.after) for r in results if r.function_id == "bizh120002"] == [
+        (lost.value.journal_id, Status.OK)]
+    client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})  # a new upload, once settled
+    assert fee_rows(client, aaz218) == 2
+
+
+def test_an_unresolved_opener_blocks_the_same_person_only(client: Client, mock: MockServer) -> None:
+    mock.faults.add("http500", function_id="bizh120103", times=1)
+    with pytest.raises(OutcomeUnknownError) as lost:
+        admit(client)
+    with pytest.raises(UnresolvedEntryError, match=f"aac001 {IN_PERSON}.*journal entry {lost.value.journal_id}"):
+        admit(client)
+    admit(client, OTHER_PERSON)  # another person is another business
+    recover(client)  # http500: not committed
+    assert lost.value.journal_id is not None
+    entry = client.journal.get(lost.value.journal_id)
+    assert entry is not None and entry.status == Status.FAILED
+    admit(client)
+
+
+def test_the_guard_holds_across_processes(client: Client, mock: MockServer, tmp_path: Path) -> None:
+    """Another process on the same journal file is refused too (one transaction: check + insert)."""
+    aaz218 = admit(client)
+    mock.faults.add("commit_then_drop", function_id="bizh120002", times=1)
+    with pytest.raises(OutcomeUnknownError):
+        client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})
+    script = (
+        "import sys, json\n"
+        "from adapter.wire.client import Client\nfrom adapter.wire.config import Settings\n"
+        "from adapter.errors import UnresolvedEntryError\n"
+        "s = Settings(**json.loads(sys.argv[1]))\n"
+        "with Client(s) as c:\n"
+        "    try:\n"
+        f"        c.call_wire('bizh120002', {{'aaz218': '{aaz218}', 'feeinfo': {FEES!r}}})\n"
+        "    except UnresolvedEntryError as e:\n"
+        "        print('REFUSED', e)\n"
+    )
+    config = {"base_url": mock.url, "userid": USERID, "password": PASSWORD, "akb020": AKB020,
+              "journal_path": str(client.journal.path)}
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(config)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.startswith("REFUSED"), done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- rule 2
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB tmpfs, mounted for this test (needs root; CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs the suite as root)")
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros until the file system is full; returns the filler file."""
+    filler = folder / "filler"
+    with filler.open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def fill_when_pending(journal: Path, function_id: str, folder: Path) -> threading.Thread:
+    """Fill the disk once the call is journaled as pending (i.e. while it is at the province)."""
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with Journal(journal) as reader:
+                if reader.list(function_id=function_id, status=Status.PENDING):
+                    break
+            time.sleep(0.01)
+        fill(folder)
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_full_disk_after_sending_is_an_unknown_outcome_and_never_a_duplicate(
+    mock: MockServer, small_disk: Path
+) -> None:
+    path = small_disk / "journal.sqlite"
+    with Client(settings(mock, path)) as client:
+        aaz218 = admit(client)
+        rows = [{**FEES[0], "bka057": f"{n + 1}.00", "bka058": f"{3.125 * (n + 1):.2f}"} for n in range(300)]
+        mock.faults.add("latency", function_id="bizh120002", times=1, ms=400)
+        filling = fill_when_pending(path, "bizh120002", small_disk)
+        with pytest.raises(OutcomeUnknownError) as lost:
+            client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
+        filling.join(timeout=10)
+        assert lost.value.journal_id is not None
+        assert "journal could not record" in str(lost.value)
+        with pytest.raises(UnresolvedEntryError, match=f"journal entry {lost.value.journal_id}"):
+            client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})  # the HIS resends
+        (small_disk / "filler").unlink()  # the operator frees the disk
+        with pytest.raises(UnresolvedEntryError):
+            client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})  # still refused
+        results = recover(client)  # this process no longer has the call in flight: taken at once
+        [settled] = [r for r in results if r.entry_id == lost.value.journal_id]
+        assert (settled.before, settled.after) == (Status.PENDING, Status.OK), settled.how
+        assert fee_rows(client, aaz218) == 300  # once: ¥ billed once
+        assert uploads(mock) == 1
+
+
+def test_a_full_disk_before_sending_sends_nothing(mock: MockServer, small_disk: Path) -> None:
+    path = small_disk / "journal.sqlite"
+    with Client(settings(mock, path)) as client:
+        aaz218 = admit(client)
+        filler = fill(small_disk)
+        with pytest.raises(Exception, match="nothing sent") as raised:
+            client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})
+        assert type(raised.value).__name__ == "JournalError"
+        assert uploads(mock) == 0
+        filler.unlink()
+        client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})
+        assert fee_rows(client, aaz218) == 1
