@@ -147,7 +147,9 @@ def _summary(entry: Entry) -> list[tuple[str, object]]:
 @journal_app.command("recover")
 def recover_entries(
     stale_after: int = typer.Option(
-        10, "--stale-after", min=1, help="minutes after which a pending entry counts as abandoned"
+        10, "--stale-after", min=1,
+        help="minutes after which a pending entry of another host counts as abandoned (entries of this "
+             "host are taken as soon as their process is gone, never while it runs)"
     ),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
