@@ -474,9 +474,13 @@ def test_socket_http500_and_malformed_leave_state_changes_unknown(client: Client
     live.faults.add("http500", function_id="bizh110104", times=1)
     live.faults.add("malformed", function_id="bizh110104", times=1)
     for _ in range(2):
-        with pytest.raises(OutcomeUnknownError):
+        with pytest.raises(OutcomeUnknownError) as raised:
             client.call_wire("bizh110104", OUTPATIENT_REGISTRATION)
-    assert [e.status for e in client.journal.list()][:2] == [Status.UNKNOWN, Status.UNKNOWN]
+        entries = [e.status for e in client.journal.list()]
+        assert entries[0] == Status.UNKNOWN
+        # Settled by hand, as recovery would: the next registration of this person is refused
+        # while one is unresolved.
+        client.journal.resolve(raised.value.journal_id or 0, Status.FAILED, "not committed: test")
 
 
 def test_socket_commit_then_drop(client: Client, live: MockServer) -> None:
