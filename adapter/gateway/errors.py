@@ -20,6 +20,7 @@
 | province_login_failed | 503  | the gateway's own login (sys0001) fails: its settings, not the HIS's  |
 | contract            | 502    | the province answered outside the spec (the call itself went through) |
 | outcome_unknown     | 504    | sent, no usable answer: `journal_id`; run `gdwi journal recover`      |
+| unresolved_entry    | 409    | nothing sent: an earlier change here is unresolved (`journal_id`)     |
 | internal            | 500    | a gateway fault; the message names only the error type               |
 
 Messages are the gdwi errors' own (written never to hold a password) passed through
@@ -54,6 +55,7 @@ from adapter.errors import (
     SessionExpiredError,
     TooLarge,
     TransportError,
+    UnresolvedEntryError,
 )
 from adapter.his import mapping
 from adapter.wire.masking import scrub
@@ -72,7 +74,7 @@ __all__ = [
 
 STATUS: dict[str, int] = {
     "input": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405, "too_large": 413,
-    "compensated": 409, "compensation_failed": 409,
+    "compensated": 409, "compensation_failed": 409, "unresolved_entry": 409,
     "business": 422, "amount_mismatch": 422, "workflow": 422,
     "transport": 502, "session": 502, "contract": 502, "province_login_failed": 503,
     "outcome_unknown": 504, "internal": 500,
@@ -106,6 +108,7 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (SessionExpiredError, "session"),  # -9 again right after a fresh login: not the HIS's doing
     (BusinessError, "business"),
     (OutcomeUnknownError, "outcome_unknown"),
+    (UnresolvedEntryError, "unresolved_entry"),
     (TransportError, "transport"),
     (ContractError, "contract"),
     (ValueError, "input"),  # the HIS mapping refusing a value it cannot put on the wire
@@ -156,6 +159,8 @@ def _describe(exc: BaseException, context: ErrorContext, offset: int = 0) -> dic
     }
     if isinstance(exc, OutcomeUnknownError) and kind == "outcome_unknown":
         body.update(journal_id=exc.journal_id, hint=RECOVER_HINT)
+    if isinstance(exc, UnresolvedEntryError):
+        body.update(journal_id=exc.entry_id, hint=RECOVER_HINT)
     if kind == "province_login_failed":
         body["hint"] = LOGIN_HINT
     notes = getattr(exc, "__notes__", None)
