@@ -191,12 +191,22 @@ def test_business_refusal_raises_typed_error_and_is_journaled(client: Client, pr
     assert client.journal.list(function_id="bizh120103")[0].status == Status.REJECTED
 
 
-def test_connect_failure_is_failed_not_unknown(client: Client, province: FakeProvince) -> None:
+def test_connect_failure_is_failed_not_unknown_and_resent(client: Client, province: FakeProvince) -> None:
+    """Certainly not sent: journaled failed, and sent again (a state change too)."""
     client.bizh120001(example_request("bizh120001"))
     province.fail_next.append(httpx.ConnectError("refused"))
-    with pytest.raises(TransportError):
+    client.bizh120103(example_request("bizh120103"))
+    assert [e.status for e in client.journal.list(function_id="bizh120103")] == [Status.OK, Status.FAILED]
+    assert province.calls.count("bizh120103") == 2  # the fake counts the refused attempt too
+
+
+def test_connect_failures_are_resent_a_bounded_number_of_times(client: Client, province: FakeProvince) -> None:
+    client.bizh120001(example_request("bizh120001"))
+    retries = client.settings.send_retries
+    province.fail_next.extend(httpx.ConnectError("refused") for _ in range(retries + 1))
+    with pytest.raises(TransportError, match="could not connect"):
         client.bizh120103(example_request("bizh120103"))
-    assert client.journal.list(function_id="bizh120103")[0].status == Status.FAILED
+    assert [e.status for e in client.journal.list(function_id="bizh120103")] == [Status.FAILED] * (retries + 1)
 
 
 def test_timeout_on_state_change_leaves_unknown_and_is_not_retried(

@@ -4,23 +4,31 @@ after the send, owners of entries, over a real loopback MockServer (and a real t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from faulty_net import DroppingProxy, FakeProvince, flood, trickle
 
 from adapter.errors import OutcomeUnknownError, UnresolvedEntryError
+from adapter.his import FeeItem, InpatientService, Operator
 from adapter.mock.server import MockServer
 from adapter.ops.recovery import recover
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
-from adapter.wire.journal import Journal, Status
+from adapter.wire.journal import BODY_LIMIT, Journal, Status
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 IN_PERSON, OTHER_PERSON = "1000000002", "1000000006"
@@ -31,7 +39,7 @@ FEES = [{"ake005": "XY0001", "ake006": "测试药品甲片", "bka056": "3.1250",
          "bka051": "20190508", "bka063": "T001", "bka064": "测试操作员"}]
 
 
-def settings(server: MockServer, journal: Path, read_timeout: float = 5.0) -> Settings:
+def settings(server: MockServer | DroppingProxy, journal: Path, read_timeout: float = 5.0) -> Settings:
     return Settings(base_url=server.url, userid=USERID, password=PASSWORD, akb020=AKB020,
                     journal_path=str(journal), read_timeout=read_timeout, retry_backoff=0.01)
 
@@ -217,3 +225,139 @@ def test_a_full_disk_before_sending_sends_nothing(mock: MockServer, small_disk: 
         filler.unlink()
         client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": FEES})
         assert fee_rows(client, aaz218) == 1
+
+
+# --------------------------------------------------------------------------- rule 4: not sent means retry
+
+
+OPERATOR = Operator("T001", "测试操作员")
+
+
+def fee_items(count: int) -> list[FeeItem]:
+    """Distinct rows (own hospital fee id, own quantity), so a lost or doubled row shows."""
+    return [FeeItem(item_code="XY0001", item_name="测试药品甲片", unit_price=Decimal("1.0000"),
+                    quantity=Decimal(n + 1), amount=Decimal(n + 1).quantize(Decimal("0.01")),
+                    fee_date=date(2019, 5, 8), hospital_fee_id=f"F{n:06d}", entered_by=OPERATOR)
+            for n in range(count)]
+
+
+def province_rows(mock: MockServer, aaz218: str) -> Counter[str]:
+    """The stay's fee rows as the province holds them, by hospital fee id (bka071)."""
+    stay = mock.province.snapshot()["stays"][aaz218]
+    return Counter(str(row.get("bka071")) for row in stay["fees"])
+
+
+@pytest.fixture
+def proxied(mock: MockServer, tmp_path: Path) -> Iterator[tuple[DroppingProxy, Client]]:
+    port = urlsplit(mock.url).port
+    assert port is not None
+    with DroppingProxy(port) as proxy, Client(settings(proxy, tmp_path / "journal.sqlite")) as client:
+        yield proxy, client
+
+
+def test_a_refused_connection_mid_upload_is_resent_not_compensated(
+    mock: MockServer, proxied: tuple[DroppingProxy, Client]
+) -> None:
+    proxy, client = proxied
+    aaz218 = admit(client)
+
+    def blip(done: int, total: int) -> None:
+        if done == 1500:  # after chunk 5 of 10: the next connect is refused for a moment
+            proxy.refuse_for(0.3)
+
+    upload = InpatientService(client).upload_fees(aaz218, fee_items(3000), progress=blip)
+    assert (upload.rows, upload.calls) == (3000, 10)
+    held = province_rows(mock, aaz218)
+    assert len(held) == 3000 and set(held.values()) == {1}  # every row once
+    assert uploads(mock) == 10 and not [r for r in mock.requests.records() if r.function_id == "bizh120004"]
+    statuses = [e.status for e in client.journal.list(function_id="bizh120002", limit=100)]
+    assert statuses.count(Status.OK) == 10 and Status.FAILED in statuses  # refused attempts: journaled
+
+
+def test_an_unanswered_chunk_resumes_after_recovery_without_duplicates(
+    mock: MockServer, proxied: tuple[DroppingProxy, Client]
+) -> None:
+    proxy, client = proxied
+    aaz218 = admit(client)
+    service = InpatientService(client)
+    items = fee_items(3000)
+
+    def drop(done: int, total: int) -> None:
+        if done == 1500:  # chunk 6 is read by the proxy and dropped: never delivered, no answer
+            proxy.swallow_next()
+
+    with pytest.raises(OutcomeUnknownError) as lost:
+        service.upload_fees(aaz218, items, progress=drop)
+    assert "1500 of 3000 fee rows were saved" in "".join(lost.value.__notes__)
+    assert proxy.swallowed == 1 and len(province_rows(mock, aaz218)) == 1500
+    with pytest.raises(UnresolvedEntryError):
+        service.upload_fees(aaz218, items)  # the unknown chunk must be settled first
+    results = recover(client)
+    assert [r.after for r in results if r.function_id == "bizh120002"] == [Status.FAILED]
+    upload = service.upload_fees(aaz218, items)  # again, the same list: resumes at chunk 6
+    assert (upload.rows, upload.calls) == (3000, 5)
+    held = province_rows(mock, aaz218)
+    assert len(held) == 3000 and set(held.values()) == {1}
+    assert service.upload_fees(aaz218, items).calls == 0  # all saved: nothing is sent twice
+
+
+# --------------------------------------------------------------------------- rule 5: bounded answers
+
+
+def quick_settings(url: str, journal: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {"base_url": url, "userid": USERID, "password": PASSWORD, "akb020": AKB020,
+                              "journal_path": str(journal), "retry_backoff": 0.05, **changes}
+    return Settings(**values)
+
+
+LOOKUP = {"bka895": "aac001", "bka896": IN_PERSON, "aka130": "42", "bka006": "420"}
+
+
+def test_a_trickling_province_is_cut_at_the_call_deadline_retries_included(tmp_path: Path) -> None:
+    with FakeProvince(trickle(0.2)) as province, \
+            Client(quick_settings(province.url, tmp_path / "j.sqlite", read_timeout=1.0,
+                                  call_deadline=1.5)) as client:
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknownError, match="deadline"):
+            client.call_wire("bizh120001", LOOKUP)  # a query: retried, within the same deadline
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5 + 0.5, elapsed  # deadline plus at most one trickle interval and slack
+
+
+def test_an_oversized_answer_is_cut_at_the_limit_and_not_journaled(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    with FakeProvince(flood(200 * 1024 * 1024)) as province, \
+            Client(quick_settings(province.url, journal, max_body_bytes=1024 * 1024, query_retries=0)) as client:
+        before = peak_rss_kib()
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknownError, match="larger than the limit"):
+            client.call_wire("bizh120001", LOOKUP)
+        elapsed = time.monotonic() - started
+        grown_mib = (peak_rss_kib() - before) / 1024
+    assert elapsed < 5, elapsed
+    assert grown_mib < 50, grown_mib  # a 200 MB answer read whole would add hundreds of MB
+    assert journal.stat().st_size + wal_size(journal) < 2 * 1024 * 1024
+
+
+def peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wal_size(journal: Path) -> int:
+    wal = journal.with_name(journal.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_the_journal_keeps_a_bounded_prefix_of_a_long_answer(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        entry_id = journal.begin("bizh120113", "query", "<program/>")
+        answer = "<program>" + "x" * (BODY_LIMIT + 1000) + "</program>"
+        journal.finish(entry_id, Status.UNKNOWN, response_xml=answer, message="unreadable")
+        entry = journal.get(entry_id)
+    assert entry is not None and entry.response_xml is not None
+    assert len(entry.response_xml) == BODY_LIMIT
+    assert entry.response_bytes == len(answer.encode())
+    assert entry.response_sha256 == hashlib.sha256(answer.encode()).hexdigest()

@@ -39,6 +39,7 @@ threads if the client does (adapter.Client does).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -47,7 +48,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from adapter.errors import BusinessError, FieldProblem, InputError, OutcomeUnknownError
+from adapter.errors import BusinessError, FieldProblem, GdwiError, InputError, OutcomeUnknownError
 from adapter.his import mapping, offsets
 from adapter.his.errors import (
     AmountMismatch,
@@ -73,6 +74,8 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
+from adapter.wire.codec import decode, to_wire
+from adapter.wire.journal import Journal, Status
 from adapter.wire.session import BEIJING
 from adapter.wire.validation import describe
 from generated._types import FunctionMeta
@@ -216,6 +219,52 @@ def _settings_city(client: WireCaller) -> str | None:
     """The city of the client's settings, when the caller has settings (adapter.Client does)."""
     city = getattr(getattr(client, "settings", None), "city", None)
     return city if isinstance(city, str) else None
+
+
+RowKey = tuple[tuple[str, str], ...]
+
+
+def _row_key(row: dict[str, Any]) -> RowKey:
+    """A fee row as wire text: what the journal's request of it decodes to."""
+    return tuple(sorted((code, str(value)) for code, value in row.items()))
+
+
+def _chunk_rows(wire: dict[str, Any]) -> Counter[RowKey]:
+    return Counter(_row_key(row) for row in to_wire(wire).get("feeinfo") or [])
+
+
+def _saved_rows(client: WireCaller, visit_no: str) -> Counter[RowKey]:
+    """Fee rows the journal shows saved on the stay and not taken back: ok uploads since the last
+    ok delete-all, a refund row (negative amount) cancelling the row it negates.
+
+    A client without a journal (a test double) resumes nothing.
+    """
+    journal = getattr(client, "journal", None)
+    if not isinstance(journal, Journal):
+        return Counter()
+    rows: Counter[RowKey] = Counter()
+    for entry in journal.history(visit_no):
+        if entry.status != Status.OK:
+            continue
+        if entry.function_id in UNDO_FEES:  # the delete-all
+            rows.clear()
+        elif entry.function_id == FEE_UPLOAD:
+            try:
+                request = decode(entry.request_xml.encode("utf-8"), FEE_UPLOAD, "request").values
+            except (GdwiError, ValueError):
+                continue  # unreadable: its rows are not skipped, the province judges a resend
+            for row in to_wire(request).get("feeinfo") or []:
+                _count_saved(rows, row)
+    return rows
+
+
+def _count_saved(rows: Counter[RowKey], row: dict[str, str]) -> None:
+    if row.get("bka058", "").startswith("-"):
+        taken_back = _row_key(offsets.refund_rows([row])[0])  # negating twice: the original row
+        if rows[taken_back] > 0:
+            rows[taken_back] -= 1
+            return
+    rows[_row_key(row)] += 1
 
 
 def _visit_no(business: OutpatientVisit | InpatientStay | str) -> str:
@@ -371,10 +420,13 @@ class InpatientService(_Service):
         """bizh120002 in chunks of at most SPEC.fee_rows_per_call rows; `progress(done, total)`
         after each saved chunk.
 
-        A chunk refused after earlier chunks were saved: bizh120004 deletes every fee of the stay
-        and FeeUploadFailed reports it (re-upload the whole list). A first chunk refused: its
-        error as is (nothing was saved). A chunk whose outcome is unknown: OutcomeUnknownError as
-        is, nothing deleted (its note says how many rows were saved before).
+        A chunk refused by the province after earlier chunks were saved: bizh120004 deletes every
+        fee of the stay and FeeUploadFailed reports it (re-upload the whole list). A first chunk
+        refused: its error as is (nothing was saved). Any other failure (not sent after the
+        client's retries, outcome unknown, journal trouble) deletes nothing: its note says how
+        many rows were saved. Resumable: called again with the same list, the chunks the
+        journal shows as saved (ok uploads of this stay since its last delete-all, matched row
+        for row, hospital fee id bka071 included) are skipped, so nothing is sent twice.
         """
         visit_no = _visit_no(stay)
         size = SPEC.fee_rows_per_call
@@ -385,29 +437,42 @@ class InpatientService(_Service):
         # Check every row against the spec before the first chunk goes out: a bad row in chunk
         # 3 is then refused with nothing saved, instead of saving chunks 1-2 and deleting them.
         _refuse_bad_fee_rows([row for _, wire in chunks for row in wire["feeinfo"]])
-        saved = 0
+        already = _saved_rows(self._client, visit_no)
+        saved = calls = 0
         saved_rows: list[dict[str, str]] = []  # what a refund-row compensation must offset
         for rows, wire in chunks:
-            self._send_chunk(visit_no, wire, saved, len(fees), saved_rows)
+            chunk = _chunk_rows(wire)
+            if not chunk - already:  # saved by an earlier, interrupted call with this list
+                already -= chunk
+                log.info("fee chunk of %d rows for aaz218 %s is saved already (journal): skipped",
+                         rows, visit_no)
+            else:
+                self._send_chunk(visit_no, wire, saved, len(fees), saved_rows)
+                calls += 1
             saved += rows
             saved_rows += wire["feeinfo"]
             if progress is not None:
                 progress(saved, len(fees))
-        return FeeUpload(visit_no, saved, len(chunks))
+        return FeeUpload(visit_no, saved, calls)
 
     def _send_chunk(
         self, visit_no: str, wire: dict[str, Any], saved: int, total: int, saved_rows: list[dict[str, str]],
     ) -> None:
         try:
             self._call("bizh120002", wire)
-        except OutcomeUnknownError as exc:
-            exc.add_note(f"{saved} of {total} fee rows were saved before this chunk; nothing was deleted")
-            raise
-        except Exception as exc:
+        except BusinessError as exc:  # the province refused this chunk: undo the ones it saved
             if saved == 0:
                 raise  # nothing was saved: nothing to undo
             done = self._take_back_saved(visit_no, exc, saved_rows)
             raise FeeUploadFailed(visit_no, exc, done, saved, total) from exc
+        except Exception as exc:
+            # Not a refusal: not sent, or the outcome is unknown. Deleting the saved rows would
+            # turn a blip into a full re-upload; calling again resumes after the saved chunks.
+            exc.add_note(f"{saved} of {total} fee rows were saved before this chunk; nothing was deleted. "
+                         "Call again with the same list to resume (saved chunks are skipped)"
+                         + ("; first settle the unknown chunk with `gdwi journal recover`"
+                            if isinstance(exc, OutcomeUnknownError) else ""))
+            raise
 
     def _take_back_saved(
         self, visit_no: str, original: BaseException, saved_rows: list[dict[str, str]],

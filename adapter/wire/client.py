@@ -168,6 +168,32 @@ class _Core:
             answer_window_s=self.settings.read_timeout,
         )
 
+    def deadline(self) -> float:
+        """When a call starting now must end, retries included (a time.monotonic() value)."""
+        return time.monotonic() + self.settings.call_deadline
+
+    def pause_before_retry(
+        self, function_id: str, exc: TransportError, attempt: int, deadline: float
+    ) -> float | None:
+        """Seconds to wait before sending again, or None to give up.
+
+        A request that certainly never left (NotSentError) is resent for any function, up to
+        send_retries times; any other transport failure only for a read-only query, up to
+        query_retries. Never past the call's deadline.
+        """
+        if isinstance(exc, transport.NotSentError):
+            limit = self.settings.send_retries
+        elif FUNCTIONS[function_id].read_only:
+            limit = self.settings.query_retries
+        else:
+            return None
+        pause = float(self.settings.retry_backoff * 2**attempt)
+        if attempt >= limit or time.monotonic() + pause >= deadline:
+            return None
+        log.info("%s: %s; sending again in %.2f s (retry %d of %d)",
+                 function_id, exc, pause, attempt + 1, limit)
+        return pause
+
     def record(self, entry: int, function_id: str, status: Status, **outcome: Any) -> None:
         """journal.finish after the send: a failing write (e.g. disk full) leaves the outcome
         unknown — the entry stays pending, which keeps a resend out until recovery settles it."""
@@ -307,35 +333,40 @@ class Client(SyncFunctions):
     def _exchange(self, function_id: str, wire: dict[str, Any], parse: Parse[AnswerT]) -> Reply[AnswerT]:
         if function_id == LOGIN:
             return self._send(LOGIN, wire, None, parse)
+        deadline = self._core.deadline()  # the whole call: every retry and the -9 repeat
         session_id = self.session.get()
         try:
-            return self._send_with_retries(function_id, wire, session_id, parse)
+            return self._send_with_retries(function_id, wire, session_id, parse, deadline)
         except SessionExpiredError:
             # -9: log in again once and repeat; the expired request was refused, not processed.
             fresh = self.session.get(stale=session_id)
-            return self._send_with_retries(function_id, wire, fresh, parse)
+            return self._send_with_retries(function_id, wire, fresh, parse, deadline)
 
     def _send_with_retries(
-        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT]
+        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT], deadline: float
     ) -> Reply[AnswerT]:
-        attempts = 1 + (self._core.settings.query_retries if FUNCTIONS[function_id].read_only else 0)
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
             try:
-                return self._send(function_id, wire, session_id, parse)
-            except (TransportError, OutcomeUnknownError):
-                if attempt + 1 == attempts:
+                return self._send(function_id, wire, session_id, parse, deadline)
+            except TransportError as exc:
+                pause = self._core.pause_before_retry(function_id, exc, attempt, deadline)
+                if pause is None:
                     raise
-                time.sleep(self._core.settings.retry_backoff * 2**attempt)
-        raise AssertionError("unreachable")
+                time.sleep(pause)
+                attempt += 1
 
     def _send(
-        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT]
+        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT],
+        deadline: float | None = None,
     ) -> Reply[AnswerT]:
         body = encode(function_id, "request", wire, session_id=session_id)
         entry = self._core.begin(function_id, body, wire)
         started = time.perf_counter()
         try:
-            raw = transport.post(self._http, self._core.settings.url, body)
+            raw = transport.post(self._http, self._core.settings.url, body,
+                                 max_bytes=self._core.settings.max_body_bytes,
+                                 deadline=deadline or self._core.deadline())
         except TransportError as exc:
             raise self._core.transport_failed(entry, function_id, exc, started) from exc
         return self._core.complete(entry, function_id, raw, started, parse)
@@ -399,34 +430,39 @@ class AsyncClient(AsyncFunctions):
     ) -> Reply[AnswerT]:
         if function_id == LOGIN:
             return await self._send(LOGIN, wire, None, parse)
+        deadline = self._core.deadline()
         session_id = await self.session.get()
         try:
-            return await self._send_with_retries(function_id, wire, session_id, parse)
+            return await self._send_with_retries(function_id, wire, session_id, parse, deadline)
         except SessionExpiredError:
             fresh = await self.session.get(stale=session_id)
-            return await self._send_with_retries(function_id, wire, fresh, parse)
+            return await self._send_with_retries(function_id, wire, fresh, parse, deadline)
 
     async def _send_with_retries(
-        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT]
+        self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT], deadline: float
     ) -> Reply[AnswerT]:
-        attempts = 1 + (self._core.settings.query_retries if FUNCTIONS[function_id].read_only else 0)
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
             try:
-                return await self._send(function_id, wire, session_id, parse)
-            except (TransportError, OutcomeUnknownError):
-                if attempt + 1 == attempts:
+                return await self._send(function_id, wire, session_id, parse, deadline)
+            except TransportError as exc:
+                pause = self._core.pause_before_retry(function_id, exc, attempt, deadline)
+                if pause is None:
                     raise
-                await asyncio.sleep(self._core.settings.retry_backoff * 2**attempt)
-        raise AssertionError("unreachable")
+                await asyncio.sleep(pause)
+                attempt += 1
 
     async def _send(
-        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT]
+        self, function_id: str, wire: dict[str, Any], session_id: str | None, parse: Parse[AnswerT],
+        deadline: float | None = None,
     ) -> Reply[AnswerT]:
         body = encode(function_id, "request", wire, session_id=session_id)
         entry = self._core.begin(function_id, body, wire)
         started = time.perf_counter()
         try:
-            raw = await transport.apost(self._http, self._core.settings.url, body)
+            raw = await transport.apost(self._http, self._core.settings.url, body,
+                                        max_bytes=self._core.settings.max_body_bytes,
+                                        deadline=deadline or self._core.deadline())
         except TransportError as exc:
             raise self._core.transport_failed(entry, function_id, exc, started) from exc
         return self._core.complete(entry, function_id, raw, started, parse)

@@ -16,6 +16,8 @@ never from code, and the password never from the command line (the process list 
   connect_timeout, read_timeout (seconds), max_body_bytes, query_retries, retry_backoff
   city          the city profile of spec/cities.yaml (default: the spec's, huizhou): whether fees
                 may be deleted (bizh120004) and settlements cancelled in a later month
+  call_deadline (seconds for a whole call, retries included), send_retries (resends of a
+                request that certainly never left)
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class Settings(BaseModel):
     max_body_bytes: int = 10 * 1024 * 1024
     query_retries: int = 2
     retry_backoff: float = 0.2
+    # A whole call, every retry and a trickling answer included, ends by then (issue 11): the
+    # read timeout alone restarts with every byte that arrives.
+    call_deadline: float = 300.0
+    # Resends of a request that certainly never left (connect refused), any function.
+    send_retries: int = 3
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None

@@ -7,8 +7,10 @@ has an unknown outcome and must be queried first.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+import time
 
 import httpx
 
@@ -80,12 +82,64 @@ def async_client(
 
 def check_answer(response: httpx.Response) -> bytes:
     """The body of a usable answer; a non-200 or a server-fault body is an error."""
+    _check_status(response)
+    return _check_body(response.content)
+
+
+def _check_status(response: httpx.Response) -> None:
     if response.status_code != 200:
         raise HttpStatusError(str(response.request.url), response.status_code)
-    body = response.content
+
+
+def _check_body(body: bytes) -> bytes:
     if SPEC.server_fault_text.encode("utf-8") in body:
         raise ServerFaultError(f"the province reported a server exception ({SPEC.server_fault_text})")
     return body
+
+
+class _Bounded:
+    """The answer's bytes as they stream in, refused past `max_bytes` or past `deadline`.
+
+    Reading stops there: an oversized or trickling answer costs at most `max_bytes` of memory and
+    `deadline` of time, never the whole body. Either way the request was sent, so the outcome is
+    unknown (MaybeSentError), as for a timeout.
+    """
+
+    def __init__(self, max_bytes: int | None, deadline: float | None) -> None:
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise MaybeSentError(f"answer larger than the limit of {self.max_bytes} bytes: stopped reading")
+        passed_deadline(self.deadline)
+        self.parts.append(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def passed_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise MaybeSentError("no complete answer before the call's deadline (call_deadline)")
+
+
+def _capped(timeout: httpx.Timeout, deadline: float | None) -> httpx.Timeout:
+    """The client's timeouts, none longer than what is left until `deadline`."""
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise NotSentError("the call's deadline passed before sending (call_deadline)")
+
+    def cap(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write),
+                         pool=cap(timeout.pool))
 
 
 def classify(exc: httpx.HTTPError, url: str = "") -> TransportError:
@@ -128,17 +182,40 @@ def _diagnosis(exc: httpx.HTTPError, cause: BaseException) -> tuple[str, str, st
     return "read", f"{type(exc).__name__}: {cause}", "query before resending"
 
 
-def post(client: httpx.Client, url: str, body: bytes) -> bytes:
+def post(
+    client: httpx.Client, url: str, body: bytes, *, max_bytes: int | None = None,
+    deadline: float | None = None,
+) -> bytes:
+    """POST `body`; the answer is streamed and refused past `max_bytes` or `deadline`
+    (a time.monotonic() value covering the whole call)."""
+    timeout = _capped(client.timeout, deadline)
     try:
-        response = client.post(url, content=body, headers=HEADERS)
+        with client.stream("POST", url, content=body, headers=HEADERS, timeout=timeout) as response:
+            _check_status(response)
+            answer = _Bounded(max_bytes, deadline)
+            for chunk in response.iter_bytes():
+                answer.add(chunk)
     except httpx.HTTPError as exc:
         raise classify(exc, url) from exc
-    return check_answer(response)
+    return _check_body(answer.body())
 
 
-async def apost(client: httpx.AsyncClient, url: str, body: bytes) -> bytes:
+async def apost(
+    client: httpx.AsyncClient, url: str, body: bytes, *, max_bytes: int | None = None,
+    deadline: float | None = None,
+) -> bytes:
+    timeout = _capped(client.timeout, deadline)
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
     try:
-        response = await client.post(url, content=body, headers=HEADERS)
+        async with asyncio.timeout(left):
+            async with client.stream("POST", url, content=body, headers=HEADERS, timeout=timeout) as response:
+                _check_status(response)
+                answer = _Bounded(max_bytes, deadline)
+                async for chunk in response.aiter_bytes():
+                    answer.add(chunk)
     except httpx.HTTPError as exc:
         raise classify(exc, url) from exc
-    return check_answer(response)
+    except TimeoutError:
+        passed_deadline(deadline)
+        raise
+    return _check_body(answer.body())
