@@ -34,7 +34,7 @@ ERROR_SCHEMA: dict[str, Any] = {
     "description": "A refused call: negative return_code and a message naming the problem",
     "type": "object",
     "properties": {
-        "return_code": {"type": "string", "pattern": r"^-\d+$"},
+        "return_code": {"type": "string", "pattern": r"^-[0-9]+$"},
         "return_code_message": {"type": "string", "minLength": 1},
     },
     "required": ["return_code", "return_code_message"],

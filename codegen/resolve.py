@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 from codegen.spec_model import CodeList, FieldDef, FieldUse
 
+# [0-9], never \d: pydantic's regex engine (and Python's) take \d as any Unicode digit, so a
+# full-width １２.５０ or a date in Arabic-Indic digits would pass and reach the province.
 _DATE_TOKENS = {
-    "yyyy": r"\d{4}",
+    "yyyy": r"[0-9]{4}",
     "MM": r"(0[1-9]|1[0-2])",
-    "dd": r"(0[1-9]|[12]\d|3[01])",
-    "HH": r"([01]\d|2[0-3])",
-    "mm": r"[0-5]\d",
-    "ss": r"[0-5]\d",
+    "dd": r"(0[1-9]|[12][0-9]|3[01])",
+    "HH": r"([01][0-9]|2[0-3])",
+    "mm": r"[0-5][0-9]",
+    "ss": r"[0-5][0-9]",
 }
 _TOKEN_RE = re.compile("|".join(_DATE_TOKENS))
 
@@ -64,11 +66,11 @@ class ResolvedField:
         if self.type == "decimal":
             assert self.digits is not None and self.scale is not None
             whole = max(self.digits - self.scale, 1)
-            fraction = rf"(\.\d{{1,{self.scale}}})?" if self.scale else ""
-            return rf"^-?\d{{1,{whole}}}{fraction}$"
+            fraction = rf"(\.[0-9]{{1,{self.scale}}})?" if self.scale else ""
+            return rf"^-?[0-9]{{1,{whole}}}{fraction}$"
         if self.type == "integer":
             count = f"{{1,{self.max_length}}}" if self.max_length else "+"
-            return rf"^-?\d{count}$"
+            return rf"^-?[0-9]{count}$"
         if self.type in ("date", "datetime"):
             assert self.format is not None
             return date_pattern(self.format)

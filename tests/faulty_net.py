@@ -73,6 +73,10 @@ class DroppingProxy:
     def refuse_for(self, seconds: float) -> None:
         with self._lock:
             self.refused_until = time.monotonic() + seconds
+            # shutdown first: a bare close leaves the kernel listener alive while another thread
+            # sits in accept(), and a connect landing there is reset after the request went out.
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
         self._close_all()
 

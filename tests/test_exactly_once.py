@@ -39,9 +39,10 @@ FEES = [{"ake005": "XY0001", "ake006": "测试药品甲片", "bka056": "3.1250",
          "bka051": "20190508", "bka063": "T001", "bka064": "测试操作员"}]
 
 
-def settings(server: MockServer | DroppingProxy, journal: Path, read_timeout: float = 5.0) -> Settings:
+def settings(server: MockServer | DroppingProxy, journal: Path, read_timeout: float = 5.0,
+             retry_backoff: float = 0.01) -> Settings:
     return Settings(base_url=server.url, userid=USERID, password=PASSWORD, akb020=AKB020,
-                    journal_path=str(journal), read_timeout=read_timeout, retry_backoff=0.01)
+                    journal_path=str(journal), read_timeout=read_timeout, retry_backoff=retry_backoff)
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +252,9 @@ def province_rows(mock: MockServer, aaz218: str) -> Counter[str]:
 def proxied(mock: MockServer, tmp_path: Path) -> Iterator[tuple[DroppingProxy, Client]]:
     port = urlsplit(mock.url).port
     assert port is not None
-    with DroppingProxy(port) as proxy, Client(settings(proxy, tmp_path / "journal.sqlite")) as client:
+    # Backoff 0.2 s: three resends span 1.4 s, well past the proxy's 0.3 s refusal.
+    with DroppingProxy(port) as proxy, \
+            Client(settings(proxy, tmp_path / "journal.sqlite", retry_backoff=0.2)) as client:
         yield proxy, client
 
 

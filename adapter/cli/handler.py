@@ -38,6 +38,7 @@ from adapter.errors import (
     NotSentError,
     OutcomeUnknownError,
     TransportError,
+    UnresolvedEntryError,
     XmlRefusedError,
 )
 
@@ -62,6 +63,7 @@ _CODES: tuple[tuple[type[BaseException], ExitCode, str], ...] = (
     (ConfigError, ExitCode.CONFIG, "configuration"),
     (JournalError, ExitCode.CONFIG, "journal"),
     (BusinessError, ExitCode.REFUSED, "refused by the province"),
+    (UnresolvedEntryError, ExitCode.REFUSED, "not sent: an earlier change is unresolved"),
     (CompensationFailed, ExitCode.OUTCOME_UNKNOWN, "not undone, see the journal"),
     (HisWorkflowError, ExitCode.REFUSED, "not done"),
     (NotSentError, ExitCode.NOT_SENT, "not sent (safe to retry)"),

@@ -19,7 +19,7 @@ from adapter.cli import context
 from adapter.cli.handler import ExitCode
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.errors import ConfigError, InputError
-from adapter.wire.journal import Entry, Journal, Status
+from adapter.wire.journal import Entry, Journal, Status, integrity_problems
 from adapter.wire.masking import mask_xml_text, scrub
 
 __all__ = ["journal_app"]
@@ -41,6 +41,26 @@ def _open(db: Path | None) -> Journal:
         raise ConfigError(f"no journal at {path} (use --db, set GDWI_JOURNAL or `journal` in the "
                           "GDWI_CONFIG file)")
     return Journal(path)
+
+
+@journal_app.command("check")
+def check(db: Path | None = typer.Option(None, "--db", help=_DB_HELP)) -> None:
+    """SQLite's full integrity check of the journal file (read-only). Exit 0 when sound, 3 if not.
+
+    The client runs the quick form of this check whenever it opens the journal and refuses to
+    send while it fails; this tells what is wrong.
+    """
+    path = context.journal_path(db)
+    problems = integrity_problems(path)
+    if not problems:
+        console.print(Text(f"journal {path}: ok (integrity_check)"))
+        return
+    error_console.print(Text(f"journal {path}: {len(problems)} problem(s) found"))
+    for line in problems:
+        error_console.print(Text(f"  {line}"))
+    error_console.print(Text("Restore the file from a backup, or keep it aside and start a new journal "
+                             "once every entry in it is settled."))
+    raise typer.Exit(ExitCode.CONFIG)
 
 
 def _shown(value: object) -> Text:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import secrets
 from pathlib import Path
 
 import typer
@@ -31,8 +34,15 @@ def mock_serve(
         None, "--city", help="city profile of spec/cities.yaml (fee deletion, later-month cancellation); "
         "default: the seed's, else the spec's",
     ),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="listen on a non-loopback address; /admin then needs the token in "
+        "$GDWI_MOCK_ADMIN_TOKEN (one is generated and printed when unset)",
+    ),
 ) -> None:
-    """Serve the XML wire at the spec's path, a JSON view and /admin endpoints until Ctrl+C."""
+    """Serve the XML wire at the spec's path, a JSON view and /admin endpoints until Ctrl+C.
+
+    Loopback only unless --allow-remote: the mock has synthetic data but open /admin controls.
+    """
     from adapter.mock.seed import SeedError
     from adapter.mock.server import serve
     from adapter.mock.style import style_named
@@ -47,13 +57,38 @@ def mock_serve(
     if city is not None and city not in CITIES:
         typer.echo(f"--city: {city!r} is not one of {', '.join(CITIES)}", err=True)
         raise typer.Exit(2)
+    admin_token = _admin_token(host, allow_remote)
     shown = f", {chosen.name} answers" if chosen else ""
     typer.echo(f"gdwi mock province: http://{host}:{port}{SPEC.path}  (JSON view: /openapi.json{shown})")
     try:
-        serve(host, port, seed_path=seed, persist_path=state, style=chosen, city=city)
+        serve(host, port, seed_path=seed, persist_path=state, style=chosen, city=city,
+              admin_token=admin_token)
     except SeedError as exc:
         typer.echo(f"seed: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _admin_token(host: str, allow_remote: bool) -> str | None:
+    """None on loopback; beyond it, refuse without --allow-remote, else the /admin token."""
+    if _is_loopback(host):
+        return None
+    if not allow_remote:
+        typer.echo(f"--host {host}: not a loopback address; the mock's /admin controls would be open to "
+                   "the network. Pass --allow-remote to listen there (then /admin needs a token).", err=True)
+        raise typer.Exit(2)
+    token = os.environ.get("GDWI_MOCK_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    if "GDWI_MOCK_ADMIN_TOKEN" not in os.environ:
+        typer.echo(f"/admin token (Authorization: Bearer ...): {token}", err=True)
+    return token
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 @mock_app.command("seed")

@@ -459,7 +459,7 @@ class InpatientService(_Service):
         self, visit_no: str, wire: dict[str, Any], saved: int, total: int, saved_rows: list[dict[str, str]],
     ) -> None:
         try:
-            self._call("bizh120002", wire)
+            self._call(FEE_UPLOAD, wire)
         except BusinessError as exc:  # the province refused this chunk: undo the ones it saved
             if saved == 0:
                 raise  # nothing was saved: nothing to undo
@@ -672,7 +672,7 @@ class MedicalRecordService(_Service):
 
 def _refuse_bad_fee_rows(rows: list[dict[str, Any]]) -> None:
     """InputError naming every bad row by its index in the whole list (`feeinfo[350].bka058 金额`)."""
-    model = row_model("bizh120002", "request", "feeinfo")
+    model = row_model(FEE_UPLOAD, "request", "feeinfo")
     problems: list[FieldProblem] = []
     for index, row in enumerate(rows):
         try:
@@ -680,4 +680,4 @@ def _refuse_bad_fee_rows(rows: list[dict[str, Any]]) -> None:
         except ValidationError as exc:
             problems += [problem.under(f"feeinfo[{index}]") for problem in describe(exc)]
     if problems:
-        raise InputError("bizh120002", problems)
+        raise InputError(FEE_UPLOAD, problems)

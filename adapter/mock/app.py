@@ -13,6 +13,7 @@ content-length in one body message, so it leaves in one write (see server.py for
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import threading
 import time
@@ -146,9 +147,12 @@ def create_app(
     requests: RequestLog | None = None,
     default_akb020: str | None = None,
     style: AnswerStyle | None = None,
+    admin_token: str | None = None,
 ) -> Starlette:
     """The mock province. `default_akb020` (JSON view) defaults to the first seeded institution;
-    `style` (how wire answers are written, adapter.mock.style) to the seed's, else strict."""
+    `style` (how wire answers are written, adapter.mock.style) to the seed's, else strict.
+    `admin_token`: /admin answers only requests with `Authorization: Bearer <token>` (set when
+    the mock listens beyond loopback)."""
     if province is None:
         from adapter.mock.province import MockProvince  # the default only; tests may pass stand-ins
 
@@ -163,7 +167,7 @@ def create_app(
     )
     wire = _WireEndpoint(context)
     views = _JsonView(context)
-    admin = _Admin(context)
+    admin = _Admin(context, admin_token)
     routes = [
         Route(SPEC.path, wire.post, methods=["POST"]),
         Route("/openapi.json", views.openapi, methods=["GET"]),
@@ -206,8 +210,9 @@ class _Call:
 
 
 class _WireEndpoint:
-    def __init__(self, context: MockContext) -> None:
+    def __init__(self, context: MockContext, token: str | None = None) -> None:
         self.context = context
+        self._token = token
 
     async def post(self, request: Request) -> Response:
         function_id: str | None = None
@@ -366,8 +371,9 @@ def _text(value: object) -> str | None:
 class _JsonView:
     """POST /functions/{id}: JSON in, JSON out, same province state; no session, no faults."""
 
-    def __init__(self, context: MockContext) -> None:
+    def __init__(self, context: MockContext, token: str | None = None) -> None:
         self.context = context
+        self._token = token
         self._openapi = resources.files("generated").joinpath("openapi.json").read_bytes()
 
     async def openapi(self, request: Request) -> Response:
@@ -459,8 +465,9 @@ class _AdminError(MockError):
 class _Admin:
     """Test and demo controls. Plain JSON; a bad request is a 400 with {"error": ...}."""
 
-    def __init__(self, context: MockContext) -> None:
+    def __init__(self, context: MockContext, token: str | None = None) -> None:
         self.context = context
+        self._token = token
 
     def routes(self) -> list[Route]:
         return [
@@ -474,9 +481,13 @@ class _Admin:
             Route("/admin/state", self._guard(self.state), methods=["GET"]),
         ]
 
-    @staticmethod
-    def _guard(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+    def _guard(
+        self, handler: Callable[[Request], Awaitable[Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            if self._token is not None and not _bearer_matches(request, self._token):
+                return _json({"error": "admin token required (Authorization: Bearer <token>)"},
+                             status_code=401)
             try:
                 return _json(await handler(request))
             except (_AdminError, FaultError) as exc:
@@ -531,6 +542,12 @@ class _Admin:
     async def state(self, request: Request) -> dict[str, Any]:
         del request
         return self.context.province.snapshot()
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
 async def _admin_json(request: Request) -> Any:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -216,6 +217,10 @@ class _Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Owner-only before SQLite opens it (its -wal/-journal files copy the mode): the state
+        # holds every visit and stay the mock has seen.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
         with closing(sqlite3.connect(self.path)) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS mock_state "
                        "(id INTEGER PRIMARY KEY CHECK (id = 1), saved_at TEXT NOT NULL, state TEXT NOT NULL)")

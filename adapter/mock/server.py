@@ -112,6 +112,7 @@ def serve(
     persist_path: str | Path | None = None,
     style: AnswerStyle | None = None,
     city: str | None = None,
+    admin_token: str | None = None,
 ) -> None:
     """Run the mock province in the foreground until Ctrl+C (the `gdwi mock serve` command).
 
@@ -123,5 +124,5 @@ def serve(
 
     seed = load_seed(seed_path) if seed_path is not None else None
     province = MockProvince(seed, persist_path=persist_path, city=city)
-    app = create_app(province, style=style)
+    app = create_app(province, style=style, admin_token=admin_token)
     uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=False)).run()

@@ -730,8 +730,11 @@ def _parts(amounts: Amounts | None) -> list[str]:
 
 def csv_rows(report: Report) -> list[list[str]]:
     """Findings, then one `day_total` row per kind and for all (the sides' nets of the day)."""
-    rows = [[f.category, f.kind, f.aaz218, f.bka001, *_parts(f.journal), *_parts(f.province),
-             *_parts(f.his), f.detail] for f in report.findings]
+    # Every cell scrubbed: a detail may quote a province message or a HIS reference holding a
+    # citizen ID number (15/18-digit runs are masked; money and serial numbers are not such runs).
+    rows = [[scrub(str(cell)) for cell in (f.category, f.kind, f.aaz218, f.bka001, *_parts(f.journal),
+                                           *_parts(f.province), *_parts(f.his), f.detail)]
+            for f in report.findings]
     for scope in (*KINDS, "all"):
         sides = [report.totals[side][scope] for side in SIDES]
         summary = f"{report.day.isoformat()}: {report.businesses} business(es), {report.his_rows} HIS row(s)"
@@ -748,10 +751,16 @@ def write_csv(report: Report, path: Path) -> None:
 
 
 def render_html(report: Report) -> str:
+    # finalize: every value the template prints is scrubbed of citizen-ID-like runs first.
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]),
-                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              finalize=_scrubbed)
     return environment.get_template("reconcile.html.j2").render(
         report=report, sides=SIDES, scopes=(*KINDS, "all"), shown=_shown_amounts)
+
+
+def _scrubbed(value: object) -> object:
+    return scrub(value) if isinstance(value, str) else value
 
 
 def _shown_amounts(amounts: Amounts | None) -> str:

@@ -18,6 +18,7 @@ PDF and PNG come from headless Chromium, when it is installed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -268,13 +269,25 @@ def render_html(sheet: Sheet, *, tables: CodeTables | None = None, printed_at: d
 # ---------------------------------------------------------------------------- Chromium
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# No sandbox: CI and hospital print servers often run as root, where Chromium's sandbox refuses
-# to start. The page is our own file with no scripts and no external assets.
+# Chromium renders a page we wrote, but the helper must stay safe for any page (issue 11): no
+# script runs, nothing is fetched from the network, no file beyond the page is read.
+# - CONTAINMENT_POLICY (a CSP meta tag put into the page Chromium gets): no scripts, frames,
+#   fonts, images or connections except inline styles and data: images;
+# - scriptEnabled=false, and every host name and proxy pointed at nothing, in case a CSP is
+#   bypassed;
+# - the page is copied into a private temporary directory and rendered from there;
+# - Chromium's sandbox is on, except as root, where Chromium refuses to start with it (CI and
+#   many print servers run as root): there the three points above are the containment.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-dev-shm-usage",  # containers have a tiny /dev/shm
+    "--blink-settings=scriptEnabled=false",
+    "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=socks5://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>", "--disable-extensions", "--disable-plugins",
 )
+CONTAINMENT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                      "script-src 'none'; frame-src 'none'; connect-src 'none'; form-action 'none'")
 A4_WINDOW = (794, 1123)  # A4 at 96 dpi
 CHROMIUM_TIMEOUT = 90.0
 
@@ -284,6 +297,21 @@ def find_chromium() -> str | None:
     return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 
 
+def chromium_flags() -> tuple[str, ...]:
+    """CHROMIUM_FLAGS, plus --no-sandbox only as root (see above)."""
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return (*CHROMIUM_FLAGS, "--no-sandbox") if as_root else CHROMIUM_FLAGS
+
+
+def contained_page(html: str) -> str:
+    """`html` with the containment policy as the first element of its head."""
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{CONTAINMENT_POLICY}">'
+    head = re.search(r"<head(\s[^>]*)?>", html, re.IGNORECASE)
+    if head is None:
+        return meta + html
+    return html[:head.end()] + meta + html[head.end():]
+
+
 def _run_chromium(html: Path, target: Path, extra: Sequence[str]) -> None:
     binary = find_chromium()
     if binary is None:
@@ -291,9 +319,12 @@ def _run_chromium(html: Path, target: Path, extra: Sequence[str]) -> None:
                             "install it, e.g. apt-get install chromium")
     target = target.resolve()
     target.unlink(missing_ok=True)  # an old file must not pass for a new one
-    with tempfile.TemporaryDirectory(prefix="gdwi-chromium-") as profile:
-        command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra,
-                   html.resolve().as_uri()]
+    with tempfile.TemporaryDirectory(prefix="gdwi-chromium-") as work:
+        page = Path(work) / "page" / "sheet.html"
+        page.parent.mkdir()
+        page.write_text(contained_page(html.read_text(encoding="utf-8")), encoding="utf-8")
+        command = [binary, *chromium_flags(), f"--user-data-dir={Path(work) / 'profile'}", *extra,
+                   page.as_uri()]
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT,
                                     check=False)

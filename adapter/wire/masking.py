@@ -150,13 +150,23 @@ def _mask_element(match: re.Match[str]) -> str:
     return f"<{tag}{attrs}>{_mask_element_text(FIELDS[tag].pii, text)}</{tag}>"
 
 
+# A session id is a bearer credential for the province until midnight: shown by its first 4
+# characters only, enough to tell two sessions apart in a log.
+_SESSION_RE = re.compile(r"(<session_id>\s*)([^<\s]{1,200})(\s*</session_id>)")
+
+
+def mask_session_ids(text: str) -> str:
+    """`text` with every `<session_id>` value cut to its first 4 characters and stars."""
+    return _SESSION_RE.sub(lambda m: m.group(1) + m.group(2)[:4] + "****" + m.group(3), text)
+
+
 def mask_xml_text(xml: str) -> str:
-    """`xml` for display: password removed, PII elements masked by class, then `scrub`bed.
+    """`xml` for display: password removed, session id and PII elements masked, `scrub`bed.
 
     Works on text, not a parse tree, so it also masks bodies that are not well-formed (the
     ones most likely to end up in an error report).
     """
-    return scrub(_PII_ELEMENT_RE.sub(_mask_element, redact_password(xml)))
+    return scrub(mask_session_ids(_PII_ELEMENT_RE.sub(_mask_element, redact_password(xml))))
 
 
 # --- the safety net -------------------------------------------------------------------------

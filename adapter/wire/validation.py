@@ -47,11 +47,12 @@ def _pattern_text(code: str) -> str:
         return "has the wrong format"
     if field.type == "decimal":
         whole = (field.digits or 0) - (field.scale or 0)
-        return f"must be a decimal with at most {whole} digits before and {field.scale} after the point"
+        return (f"must be a decimal with at most {whole} digits before and {field.scale} after the point "
+                "(ASCII digits 0-9 only)")
     if field.type in ("date", "datetime"):
-        return f"must be a {field.type} in the format {field.format}"
+        return f"must be a {field.type} in the format {field.format} (ASCII digits 0-9 only)"
     if field.type == "integer":
-        return "must be a whole number"
+        return "must be a whole number (ASCII digits 0-9 only)"
     return "has the wrong format"
 
 
@@ -99,13 +100,43 @@ def describe(error: ValidationError) -> list[FieldProblem]:
     return problems
 
 
+# Bidirectional controls (LRM/RLM, ALM, embeddings, overrides, isolates): invisible, and they
+# reorder what follows when printed — a U+202E in a fee name prints it reversed on the sheet.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def bidi_problems(values: dict[str, Any], prefix: str = "") -> list[FieldProblem]:
+    """Text fields holding a bidirectional control character, with where and which one."""
+    problems: list[FieldProblem] = []
+    for code, value in values.items():
+        path = f"{prefix}{code}"
+        if isinstance(value, str):
+            found = next((char for char in value if char in BIDI_CONTROLS), None)
+            if found is not None:
+                problems.append(problem(path, code, f"holds the bidirectional control character "
+                                        f"U+{ord(found):04X}, refused: it changes how printed text reads"))
+        elif isinstance(value, list):
+            for index, row in enumerate(value):
+                if isinstance(row, dict):
+                    problems.extend(bidi_problems(row, f"{path}[{index}]."))
+    return problems
+
+
 def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseModel:
-    """Validate a wire-shaped dict (codes as keys) as a function's request or response."""
+    """Validate a wire-shaped dict (codes as keys) as a function's request or response.
+
+    A request is also refused when a text field holds a bidirectional control character (an
+    answer is read as it comes: strict in what we send, tolerant in what we read).
+    """
     if function_id not in FUNCTIONS:
         raise unknown_function(function_id)
     request_model, response_model = models_for(function_id)
     model = request_model if part == "request" else response_model
+    hidden = bidi_problems(wire) if part == "request" else []
     try:
-        return model.model_validate(wire)
+        validated = model.model_validate(wire)
     except ValidationError as exc:
-        raise InputError(function_id, describe(exc)) from None
+        raise InputError(function_id, hidden + describe(exc)) from None
+    if hidden:
+        raise InputError(function_id, hidden)
+    return validated

@@ -141,7 +141,7 @@ class Bizh110102BizinfoRow(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ] = None
@@ -190,7 +190,7 @@ class Bizh110102BizinfoRow(BaseModel):
         Field(
             alias="aac006",
             description="出生日期 (aac006): date of birth",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aac006 出生日期",
         ),
     ] = None
@@ -297,7 +297,7 @@ class Bizh110102BizinfoRow(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ] = None

@@ -60,7 +60,7 @@ class Bizh110103Request(BaseModel):
         Field(
             alias="bka001",
             description="费用批次 (bka001): fee batch number of a settlement under the same aaz218",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bka001 费用批次",
         ),
     ]
@@ -139,7 +139,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="bka051",
             description="费用发生日期 (bka051): date the fee was incurred",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka051 费用发生日期",
         ),
     ] = None
@@ -158,7 +158,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="bka056",
             description="单价 (bka056): unit price",
-            pattern="^-?\\d{1,6}(\\.\\d{1,4})?$",
+            pattern="^-?[0-9]{1,6}(\\.[0-9]{1,4})?$",
             title="bka056 单价",
         ),
     ] = None
@@ -167,7 +167,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="bka057",
             description="用量 (bka057): quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka057 用量",
         ),
     ] = None
@@ -176,7 +176,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="bka058",
             description="金额 (bka058): amount = unit price x quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka058 金额",
         ),
     ] = None
@@ -324,7 +324,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ] = None
@@ -373,7 +373,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="aac006",
             description="出生日期 (aac006): date of birth",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aac006 出生日期",
         ),
     ] = None
@@ -480,7 +480,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ] = None

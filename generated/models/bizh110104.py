@@ -80,7 +80,7 @@ class Bizh110104FeeinfoRow(BaseModel):
         Field(
             alias="bka051",
             description="费用发生日期 (bka051): date the fee was incurred",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka051 费用发生日期",
         ),
     ]
@@ -99,7 +99,7 @@ class Bizh110104FeeinfoRow(BaseModel):
         Field(
             alias="bka056",
             description="单价 (bka056): unit price",
-            pattern="^-?\\d{1,6}(\\.\\d{1,4})?$",
+            pattern="^-?[0-9]{1,6}(\\.[0-9]{1,4})?$",
             title="bka056 单价",
         ),
     ]
@@ -108,7 +108,7 @@ class Bizh110104FeeinfoRow(BaseModel):
         Field(
             alias="bka057",
             description="用量 (bka057): quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka057 用量",
         ),
     ]
@@ -117,7 +117,7 @@ class Bizh110104FeeinfoRow(BaseModel):
         Field(
             alias="bka058",
             description="金额 (bka058): amount = unit price x quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka058 金额",
         ),
     ]
@@ -215,7 +215,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka001",
             description="费用批次 (bka001): fee batch number of a settlement under the same aaz218",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bka001 费用批次",
         ),
     ] = None
@@ -224,7 +224,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="akc264",
             description="医疗总费用 (akc264): total medical cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akc264 医疗总费用",
         ),
     ]
@@ -233,7 +233,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka831",
             description="个人自付 (bka831): personal payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka831 个人自付",
         ),
     ] = None
@@ -242,7 +242,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka832",
             description="工伤保险支付 (bka832): work-injury insurance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka832 工伤保险支付",
         ),
     ] = None
@@ -251,7 +251,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka825",
             description="全自费费用 (bka825): fully self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka825 全自费费用",
         ),
     ] = None
@@ -260,7 +260,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka826",
             description="部分自费费用 (bka826): partially self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka826 部分自费费用",
         ),
     ] = None
@@ -269,7 +269,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="aka151",
             description="起付线费用 (aka151): deductible (threshold) cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="aka151 起付线费用",
         ),
     ] = None
@@ -278,7 +278,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka838",
             description="超共付段费用个人自付 (bka838): personal payment above the co-payment band",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka838 超共付段费用个人自付",
         ),
     ] = None
@@ -287,7 +287,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="akb067",
             description="个人现金支付 (akb067): personal cash payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb067 个人现金支付",
         ),
     ] = None
@@ -296,7 +296,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="akb066",
             description="个人账户支付 (akb066): personal account payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb066 个人账户支付",
         ),
     ] = None
@@ -305,7 +305,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka821",
             description="民政救助金支付 (bka821): civil-affairs relief payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka821 民政救助金支付",
         ),
     ] = None
@@ -314,7 +314,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka839",
             description="其他支付 (bka839): other payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka839 其他支付",
         ),
     ] = None
@@ -323,7 +323,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="ake039",
             description="工伤保险统筹基金支付 (ake039): work-injury insurance pooled fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake039 工伤保险统筹基金支付",
         ),
     ] = None
@@ -332,7 +332,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="ake035",
             description="公务员医疗补助基金支付 (ake035): civil-servant medical subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake035 公务员医疗补助基金支付",
         ),
     ] = None
@@ -341,7 +341,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="ake026",
             description="企业补充工伤保险基金支付 (ake026): enterprise supplementary work-injury insurance fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake026 企业补充工伤保险基金支付",
         ),
     ] = None
@@ -350,7 +350,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="ake029",
             description="大额医疗费用补助基金支付 (ake029): large medical expense subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake029 大额医疗费用补助基金支付",
         ),
     ] = None
@@ -359,7 +359,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka841",
             description="单位支付 (bka841): employer payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka841 单位支付",
         ),
     ] = None
@@ -368,7 +368,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka842",
             description="医院垫付 (bka842): hospital advance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka842 医院垫付",
         ),
     ] = None
@@ -377,7 +377,7 @@ class Bizh110104PayinfoRow(BaseModel):
         Field(
             alias="bka840",
             description="其他基金支付 (bka840): other fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka840 其他基金支付",
         ),
     ] = None
@@ -407,7 +407,7 @@ class Bizh110104Request(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ]
@@ -436,7 +436,7 @@ class Bizh110104Request(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ]

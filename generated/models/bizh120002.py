@@ -41,7 +41,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="bka056",
             description="单价 (bka056): unit price",
-            pattern="^-?\\d{1,6}(\\.\\d{1,4})?$",
+            pattern="^-?[0-9]{1,6}(\\.[0-9]{1,4})?$",
             title="bka056 单价",
         ),
     ]
@@ -50,7 +50,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="bka057",
             description="用量 (bka057): quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka057 用量",
         ),
     ]
@@ -59,7 +59,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="bka058",
             description="金额 (bka058): amount = unit price x quantity (negative = refund)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka058 金额",
         ),
     ]
@@ -68,7 +68,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="bka051",
             description="费用发生日期 (bka051): date the fee was incurred",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka051 费用发生日期",
         ),
     ]

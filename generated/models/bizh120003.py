@@ -100,7 +100,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="akc264",
             description="医疗总费用 (akc264): total medical cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akc264 医疗总费用",
         ),
     ]
@@ -109,7 +109,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka831",
             description="个人自付 (bka831): personal payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka831 个人自付",
         ),
     ]
@@ -118,7 +118,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka832",
             description="工伤保险支付 (bka832): work-injury insurance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka832 工伤保险支付",
         ),
     ]
@@ -127,7 +127,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka825",
             description="全自费费用 (bka825): fully self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka825 全自费费用",
         ),
     ] = None
@@ -136,7 +136,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka826",
             description="部分自费费用 (bka826): partially self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka826 部分自费费用",
         ),
     ] = None
@@ -145,7 +145,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="aka151",
             description="起付线费用 (aka151): deductible (threshold) cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="aka151 起付线费用",
         ),
     ] = None
@@ -154,7 +154,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka838",
             description="超共付段费用个人自付 (bka838): personal payment above the co-payment band",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka838 超共付段费用个人自付",
         ),
     ] = None
@@ -163,7 +163,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="akb067",
             description="个人现金支付 (akb067): personal cash payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb067 个人现金支付",
         ),
     ] = None
@@ -172,7 +172,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="akb066",
             description="个人账户支付 (akb066): personal account payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb066 个人账户支付",
         ),
     ] = None
@@ -181,7 +181,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka839",
             description="其他支付 (bka839): other payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka839 其他支付",
         ),
     ] = None
@@ -190,7 +190,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka821",
             description="民政救助金支付 (bka821): civil-affairs relief payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka821 民政救助金支付",
         ),
     ] = None
@@ -199,7 +199,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="ake039",
             description="工伤保险统筹基金支付 (ake039): work-injury insurance pooled fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake039 工伤保险统筹基金支付",
         ),
     ] = None
@@ -208,7 +208,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="ake035",
             description="公务员医疗补助基金支付 (ake035): civil-servant medical subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake035 公务员医疗补助基金支付",
         ),
     ] = None
@@ -217,7 +217,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="ake026",
             description="企业补充工伤保险基金支付 (ake026): enterprise supplementary work-injury insurance fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake026 企业补充工伤保险基金支付",
         ),
     ] = None
@@ -226,7 +226,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="ake029",
             description="大额医疗费用补助基金支付 (ake029): large medical expense subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake029 大额医疗费用补助基金支付",
         ),
     ] = None
@@ -235,7 +235,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka841",
             description="单位支付 (bka841): employer payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka841 单位支付",
         ),
     ] = None
@@ -244,7 +244,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka842",
             description="医院垫付 (bka842): hospital advance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka842 医院垫付",
         ),
     ] = None
@@ -253,7 +253,7 @@ class Bizh120003Response(BaseModel):
         Field(
             alias="bka840",
             description="其他基金支付 (bka840): other fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka840 其他基金支付",
         ),
     ] = None

@@ -69,7 +69,7 @@ class Bizh120102Request(BaseModel):
         Field(
             alias="aae030",
             description="开始日期 (aae030): start date (of a period: injury treatment period, query period)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aae030 开始日期",
         ),
     ] = None
@@ -78,7 +78,7 @@ class Bizh120102Request(BaseModel):
         Field(
             alias="aae031",
             description="结束日期 (aae031): end date (of a period: injury treatment period, query period)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aae031 结束日期",
         ),
     ] = None
@@ -168,7 +168,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ] = None
@@ -217,7 +217,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="aac006",
             description="出生日期 (aac006): date of birth",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aac006 出生日期",
         ),
     ] = None
@@ -333,7 +333,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ] = None
@@ -412,7 +412,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka032",
             description="出院日期 (bka032): discharge date (业务结束日期)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka032 出院日期",
         ),
     ] = None
@@ -431,7 +431,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka030",
             description="住院天数 (bka030): length of stay in days",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bka030 住院天数",
         ),
     ] = None

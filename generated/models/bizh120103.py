@@ -51,7 +51,7 @@ class Bizh120103Request(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ]
@@ -60,7 +60,7 @@ class Bizh120103Request(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ]

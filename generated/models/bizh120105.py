@@ -41,7 +41,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka032",
             description="出院日期 (bka032): discharge date (业务结束日期)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka032 出院日期",
         ),
     ]
@@ -101,7 +101,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bkf005",
             description="抢救次数 (bkf005): number of rescues",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bkf005 抢救次数",
         ),
     ] = None
@@ -110,7 +110,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bkf006",
             description="抢救成功次数 (bkf006): number of successful rescues",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bkf006 抢救成功次数",
         ),
     ] = None
@@ -238,7 +238,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="akb063",
             description="住院天数 (akb063): length of stay in days (discharge registration input)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="akb063 住院天数",
         ),
     ] = None
@@ -247,7 +247,7 @@ class Bizh120105Request(BaseModel):
         Field(
             alias="bka856",
             description="血透次数 (bka856): number of haemodialysis sessions",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bka856 血透次数",
         ),
     ] = None
@@ -315,7 +315,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="akc264",
             description="医疗总费用 (akc264): total medical cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akc264 医疗总费用",
         ),
     ] = None
@@ -324,7 +324,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka831",
             description="个人自付 (bka831): personal payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka831 个人自付",
         ),
     ] = None
@@ -333,7 +333,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka832",
             description="工伤保险支付 (bka832): work-injury insurance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka832 工伤保险支付",
         ),
     ] = None
@@ -342,7 +342,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka825",
             description="全自费费用 (bka825): fully self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka825 全自费费用",
         ),
     ] = None
@@ -351,7 +351,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka826",
             description="部分自费费用 (bka826): partially self-funded cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka826 部分自费费用",
         ),
     ] = None
@@ -360,7 +360,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="aka151",
             description="起付线费用 (aka151): deductible (threshold) cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="aka151 起付线费用",
         ),
     ] = None
@@ -369,7 +369,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka838",
             description="超共付段费用个人自付 (bka838): personal payment above the co-payment band",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka838 超共付段费用个人自付",
         ),
     ] = None
@@ -378,7 +378,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="akb067",
             description="个人现金支付 (akb067): personal cash payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb067 个人现金支付",
         ),
     ] = None
@@ -387,7 +387,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="akb066",
             description="个人账户支付 (akb066): personal account payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akb066 个人账户支付",
         ),
     ] = None
@@ -396,7 +396,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka839",
             description="其他支付 (bka839): other payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka839 其他支付",
         ),
     ] = None
@@ -405,7 +405,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka821",
             description="民政救助金支付 (bka821): civil-affairs relief payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka821 民政救助金支付",
         ),
     ] = None
@@ -414,7 +414,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="ake039",
             description="工伤保险统筹基金支付 (ake039): work-injury insurance pooled fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake039 工伤保险统筹基金支付",
         ),
     ] = None
@@ -423,7 +423,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="ake035",
             description="公务员医疗补助基金支付 (ake035): civil-servant medical subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake035 公务员医疗补助基金支付",
         ),
     ] = None
@@ -432,7 +432,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="ake026",
             description="企业补充工伤保险基金支付 (ake026): enterprise supplementary work-injury insurance fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake026 企业补充工伤保险基金支付",
         ),
     ] = None
@@ -441,7 +441,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="ake029",
             description="大额医疗费用补助基金支付 (ake029): large medical expense subsidy fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake029 大额医疗费用补助基金支付",
         ),
     ] = None
@@ -450,7 +450,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka841",
             description="单位支付 (bka841): employer payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka841 单位支付",
         ),
     ] = None
@@ -459,7 +459,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka842",
             description="医院垫付 (bka842): hospital advance payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka842 医院垫付",
         ),
     ] = None
@@ -468,7 +468,7 @@ class Bizh120105Response(BaseModel):
         Field(
             alias="bka840",
             description="其他基金支付 (bka840): other fund payment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka840 其他基金支付",
         ),
     ] = None

@@ -160,7 +160,7 @@ class Bizh120113ListRow(BaseModel):
         Field(
             alias="bka056",
             description="单价 (bka056): unit price",
-            pattern="^-?\\d{1,6}(\\.\\d{1,4})?$",
+            pattern="^-?[0-9]{1,6}(\\.[0-9]{1,4})?$",
             title="bka056 单价",
         ),
     ] = None
@@ -169,7 +169,7 @@ class Bizh120113ListRow(BaseModel):
         Field(
             alias="dosage",
             description="用量 (dosage): quantity in the fee list (uncoded wire name)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="dosage 用量",
         ),
     ] = None
@@ -178,7 +178,7 @@ class Bizh120113ListRow(BaseModel):
         Field(
             alias="money",
             description="金额 (money): amount in the fee list (uncoded wire name)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="money 金额",
         ),
     ] = None

@@ -61,7 +61,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_1",
             description="个人现金 (bka801_1): settlement-sheet matrix column: personal cash",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_1 个人现金",
         ),
     ] = None
@@ -70,7 +70,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_2",
             description="基本医疗保障 (bka801_2): settlement-sheet matrix column: basic work-injury fund",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_2 基本医疗保障",
         ),
     ] = None
@@ -79,7 +79,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_3",
             description="补充保险支付 (bka801_3): settlement-sheet matrix column: supplementary insurance",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_3 补充保险支付",
         ),
     ] = None
@@ -88,7 +88,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_4",
             description="工伤保险统筹基金基本药物补助 (bka801_4): settlement-sheet matrix column: pooled-fund essential-drug subsidy",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_4 工伤保险统筹基金基本药物补助",
         ),
     ] = None
@@ -97,7 +97,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_5",
             description="重大疾病补助 (bka801_5): settlement-sheet matrix column: major illness subsidy",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_5 重大疾病补助",
         ),
     ] = None
@@ -106,7 +106,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_6",
             description="其他补助 (bka801_6): settlement-sheet matrix column: other subsidies",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_6 其他补助",
         ),
     ] = None
@@ -115,7 +115,7 @@ class Bizh120206FundListRow(BaseModel):
         Field(
             alias="bka801_7",
             description="合计 (bka801_7): settlement-sheet matrix column: row total (sum of bka801_1..bka801_6)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka801_7 合计",
         ),
     ] = None
@@ -230,7 +230,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ] = None
@@ -298,7 +298,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka017",
             description="就诊日期 (bka017): visit date (business start date)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka017 就诊日期",
         ),
     ] = None
@@ -307,7 +307,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka032",
             description="出院日期 (bka032): discharge date (业务结束日期)",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka032 出院日期",
         ),
     ] = None
@@ -316,7 +316,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka030",
             description="住院天数 (bka030): length of stay in days",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="bka030 住院天数",
         ),
     ] = None
@@ -343,7 +343,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka979",
             description="总费用 (bka979): total cost on the settlement sheet",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka979 总费用",
         ),
     ] = None
@@ -352,7 +352,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka811",
             description="工伤保险支付金额 (bka811): amount paid by work-injury insurance (settlement sheet)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka811 工伤保险支付金额",
         ),
     ] = None
@@ -361,7 +361,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka812",
             description="个人支付金额 (bka812): amount paid by the person (settlement sheet)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka812 个人支付金额",
         ),
     ] = None
@@ -370,7 +370,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka814",
             description="基本工伤保险统筹已支付 (bka814): basic work-injury pooled fund paid so far (accumulated)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka814 基本工伤保险统筹已支付",
         ),
     ] = None
@@ -379,7 +379,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka815",
             description="补充保险自付累计 (bka815): supplementary insurance self-pay accumulated",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka815 补充保险自付累计",
         ),
     ] = None
@@ -388,7 +388,7 @@ class Bizh120206Response(BaseModel):
         Field(
             alias="bka816",
             description="补充保险已支付 (bka816): supplementary insurance paid so far (accumulated)",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="bka816 补充保险已支付",
         ),
     ] = None

@@ -134,7 +134,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy002",
             description="住院次数 (yzy002): admission count for this medical-record number",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy002 住院次数",
         ),
     ] = None
@@ -162,7 +162,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="akc023",
             description="年龄 (akc023): age in whole years",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="akc023 年龄",
         ),
     ] = None
@@ -201,7 +201,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="aac006",
             description="出生日期 (aac006): date of birth",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="aac006 出生日期",
         ),
     ] = None
@@ -410,7 +410,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ykc701",
             description="入院日期 (ykc701): admission date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="ykc701 入院日期",
         ),
     ] = None
@@ -449,7 +449,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ykc702",
             description="出院日期 (ykc702): discharge date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="ykc702 出院日期",
         ),
     ] = None
@@ -488,7 +488,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="akb063",
             description="住院天数 (akb063): length of stay in days (discharge registration input)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="akb063 住院天数",
         ),
     ] = None
@@ -557,7 +557,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy047",
             description="抢救次数 (yzy047): number of rescues",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy047 抢救次数",
         ),
     ] = None
@@ -566,7 +566,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy048",
             description="抢救成功次数 (yzy048): number of successful rescues",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy048 抢救成功次数",
         ),
     ] = None
@@ -770,7 +770,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="akc264",
             description="医疗总费用 (akc264): total medical cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="akc264 医疗总费用",
         ),
     ] = None
@@ -779,7 +779,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ake047",
             description="西药费 (ake047): western-medicine cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake047 西药费",
         ),
     ] = None
@@ -788,7 +788,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy072",
             description="中药费 (yzy072): Chinese-medicine cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy072 中药费",
         ),
     ] = None
@@ -797,7 +797,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ake050",
             description="中成药费 (ake050): Chinese patent-medicine cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake050 中成药费",
         ),
     ] = None
@@ -806,7 +806,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ake049",
             description="中草药费 (ake049): Chinese herbal-medicine cost",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake049 中草药费",
         ),
     ] = None
@@ -815,7 +815,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="ake044",
             description="其他费 (ake044): other costs",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="ake044 其他费",
         ),
     ] = None
@@ -904,7 +904,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy084",
             description="首次转科日期 (yzy084): first transfer date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy084 首次转科日期",
         ),
     ] = None
@@ -1181,7 +1181,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy112",
             description="颅脑损伤患者昏迷时间：入院前（天） (yzy112): brain-injury coma before admission: days",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy112 颅脑损伤患者昏迷时间：入院前（天）",
         ),
     ] = None
@@ -1190,7 +1190,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy113",
             description="颅脑损伤患者昏迷时间：入院前（小时） (yzy113): brain-injury coma before admission: hours",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy113 颅脑损伤患者昏迷时间：入院前（小时）",
         ),
     ] = None
@@ -1199,7 +1199,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy114",
             description="颅脑损伤患者昏迷时间：入院前（分钟） (yzy114): brain-injury coma before admission: minutes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy114 颅脑损伤患者昏迷时间：入院前（分钟）",
         ),
     ] = None
@@ -1208,7 +1208,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy115",
             description="入院前昏迷总分钟 (yzy115): brain-injury coma before admission: total minutes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy115 入院前昏迷总分钟",
         ),
     ] = None
@@ -1217,7 +1217,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy116",
             description="颅脑损伤患者昏迷时间：入院后（天） (yzy116): brain-injury coma after admission: days",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy116 颅脑损伤患者昏迷时间：入院后（天）",
         ),
     ] = None
@@ -1226,7 +1226,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy117",
             description="颅脑损伤患者昏迷时间：入院后（小时） (yzy117): brain-injury coma after admission: hours",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy117 颅脑损伤患者昏迷时间：入院后（小时）",
         ),
     ] = None
@@ -1235,7 +1235,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy118",
             description="颅脑损伤患者昏迷时间：入院后（分钟） (yzy118): brain-injury coma after admission: minutes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy118 颅脑损伤患者昏迷时间：入院后（分钟）",
         ),
     ] = None
@@ -1244,7 +1244,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy119",
             description="入院后昏迷总分钟 (yzy119): brain-injury coma after admission: total minutes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy119 入院后昏迷总分钟",
         ),
     ] = None
@@ -1273,7 +1273,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy122",
             description="住院总费用：自费金额 (yzy122): total cost: self-paid amount",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy122 住院总费用：自费金额",
         ),
     ] = None
@@ -1282,7 +1282,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy123",
             description="综合医疗服务类：(1)一般医疗服务费 (yzy123): general medical service fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy123 综合医疗服务类：(1)一般医疗服务费",
         ),
     ] = None
@@ -1291,7 +1291,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy124",
             description="综合医疗服务类：(2)一般治疗操作费 (yzy124): general treatment operation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy124 综合医疗服务类：(2)一般治疗操作费",
         ),
     ] = None
@@ -1300,7 +1300,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy125",
             description="综合医疗服务类：(3)护理费 (yzy125): nursing fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy125 综合医疗服务类：(3)护理费",
         ),
     ] = None
@@ -1309,7 +1309,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy126",
             description="综合医疗服务类：(4)其他费用 (yzy126): other comprehensive-service fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy126 综合医疗服务类：(4)其他费用",
         ),
     ] = None
@@ -1318,7 +1318,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy127",
             description="诊断类：(5)病理诊断费 (yzy127): pathology diagnosis fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy127 诊断类：(5)病理诊断费",
         ),
     ] = None
@@ -1327,7 +1327,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy128",
             description="诊断类：(6)实验室诊断费 (yzy128): laboratory diagnosis fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy128 诊断类：(6)实验室诊断费",
         ),
     ] = None
@@ -1336,7 +1336,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy129",
             description="诊断类：(7)影像学诊断费 (yzy129): imaging diagnosis fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy129 诊断类：(7)影像学诊断费",
         ),
     ] = None
@@ -1345,7 +1345,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy130",
             description="诊断类：(8)临床诊断项目费 (yzy130): clinical diagnosis item fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy130 诊断类：(8)临床诊断项目费",
         ),
     ] = None
@@ -1354,7 +1354,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy131",
             description="治疗类：(9)非手术治疗项目费 (yzy131): non-surgical treatment item fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy131 治疗类：(9)非手术治疗项目费",
         ),
     ] = None
@@ -1363,7 +1363,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy132",
             description="治疗类：非手术治疗项目费 其中临床物理治疗费 (yzy132): of which clinical physiotherapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy132 治疗类：非手术治疗项目费 其中临床物理治疗费",
         ),
     ] = None
@@ -1372,7 +1372,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy133",
             description="治疗类：(10)手术治疗费 (yzy133): surgical treatment fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy133 治疗类：(10)手术治疗费",
         ),
     ] = None
@@ -1381,7 +1381,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy134",
             description="治疗类：手术治疗费 其中麻醉费 (yzy134): of which anaesthesia fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy134 治疗类：手术治疗费 其中麻醉费",
         ),
     ] = None
@@ -1390,7 +1390,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy135",
             description="治疗类：手术治疗费 其中手术费 (yzy135): of which operation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy135 治疗类：手术治疗费 其中手术费",
         ),
     ] = None
@@ -1399,7 +1399,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy136",
             description="康复类：(11)康复费 (yzy136): rehabilitation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy136 康复类：(11)康复费",
         ),
     ] = None
@@ -1408,7 +1408,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy137",
             description="中医类：中医治疗类 (yzy137): traditional Chinese medicine treatment fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy137 中医类：中医治疗类",
         ),
     ] = None
@@ -1417,7 +1417,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy138",
             description="西药类：西药费 其中抗菌药物费用 (yzy138): of western medicine: antibacterial drug fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy138 西药类：西药费 其中抗菌药物费用",
         ),
     ] = None
@@ -1426,7 +1426,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy139",
             description="血液和血液制品类：血费 (yzy139): blood fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy139 血液和血液制品类：血费",
         ),
     ] = None
@@ -1435,7 +1435,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy140",
             description="血液和血液制品类：白蛋白类制品费 (yzy140): albumin product fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy140 血液和血液制品类：白蛋白类制品费",
         ),
     ] = None
@@ -1444,7 +1444,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy141",
             description="血液和血液制品类：球蛋白制品费 (yzy141): globulin product fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy141 血液和血液制品类：球蛋白制品费",
         ),
     ] = None
@@ -1453,7 +1453,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy142",
             description="血液和血液制品类：凝血因子类制品费 (yzy142): coagulation factor product fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy142 血液和血液制品类：凝血因子类制品费",
         ),
     ] = None
@@ -1462,7 +1462,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy143",
             description="血液和血液制品类：细胞因子类费 (yzy143): cytokine product fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy143 血液和血液制品类：细胞因子类费",
         ),
     ] = None
@@ -1471,7 +1471,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy144",
             description="耗材类：检查用一次性医用材料费 (yzy144): disposable material fee for examinations",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy144 耗材类：检查用一次性医用材料费",
         ),
     ] = None
@@ -1480,7 +1480,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy145",
             description="耗材类：治疗用一次性医用材料费 (yzy145): disposable material fee for treatment",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy145 耗材类：治疗用一次性医用材料费",
         ),
     ] = None
@@ -1489,7 +1489,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy146",
             description="耗材类：手术用一次性医用材料费 (yzy146): disposable material fee for surgery",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy146 耗材类：手术用一次性医用材料费",
         ),
     ] = None
@@ -1498,7 +1498,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy147",
             description="综合医疗服务类：一般医疗服务费 其中中医辨证论治费（中医） (yzy147): of which TCM syndrome-differentiation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy147 综合医疗服务类：一般医疗服务费 其中中医辨证论治费（中医）",
         ),
     ] = None
@@ -1507,7 +1507,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy148",
             description="综合医疗服务类：一般医疗服务费 其中中医辨证论治会诊费（中医） (yzy148): of which TCM syndrome-differentiation consultation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy148 综合医疗服务类：一般医疗服务费 其中中医辨证论治会诊费（中医）",
         ),
     ] = None
@@ -1516,7 +1516,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy149",
             description="中医类：诊断（中医） (yzy149): TCM diagnosis fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy149 中医类：诊断（中医）",
         ),
     ] = None
@@ -1525,7 +1525,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy150",
             description="中医类：治疗（中医） (yzy150): TCM therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy150 中医类：治疗（中医）",
         ),
     ] = None
@@ -1534,7 +1534,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy151",
             description="中医类：治疗 其中外治（中医） (yzy151): of which TCM external therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy151 中医类：治疗 其中外治（中医）",
         ),
     ] = None
@@ -1543,7 +1543,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy152",
             description="中医类：治疗 其中骨伤（中医） (yzy152): of which TCM bone-injury therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy152 中医类：治疗 其中骨伤（中医）",
         ),
     ] = None
@@ -1552,7 +1552,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy153",
             description="中医类：治疗 其中针刺与灸法（中医） (yzy153): of which acupuncture and moxibustion fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy153 中医类：治疗 其中针刺与灸法（中医）",
         ),
     ] = None
@@ -1561,7 +1561,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy154",
             description="中医类：治疗 推拿治疗（中医） (yzy154): tuina (massage) therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy154 中医类：治疗 推拿治疗（中医）",
         ),
     ] = None
@@ -1570,7 +1570,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy155",
             description="中医类：治疗 其中肛肠治疗（中医） (yzy155): of which TCM anorectal therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy155 中医类：治疗 其中肛肠治疗（中医）",
         ),
     ] = None
@@ -1579,7 +1579,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy156",
             description="中医类：治疗 其中特殊治疗（中医） (yzy156): of which TCM special therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy156 中医类：治疗 其中特殊治疗（中医）",
         ),
     ] = None
@@ -1588,7 +1588,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy157",
             description="中医类：其他（中医） (yzy157): other TCM fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy157 中医类：其他（中医）",
         ),
     ] = None
@@ -1597,7 +1597,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy158",
             description="中医类：其他 其中中药特殊调配加工（中医） (yzy158): of which special preparation/processing of Chinese medicine",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy158 中医类：其他 其中中药特殊调配加工（中医）",
         ),
     ] = None
@@ -1606,7 +1606,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy159",
             description="中医类：其他 其中辨证施膳（中医） (yzy159): of which syndrome-based dietary therapy fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy159 中医类：其他 其中辨证施膳（中医）",
         ),
     ] = None
@@ -1615,7 +1615,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy160",
             description="中药类：中成药费 其中医疗机构中药制剂费（中医） (yzy160): of which the institution's own TCM preparation fee",
-            pattern="^-?\\d{1,10}(\\.\\d{1,2})?$",
+            pattern="^-?[0-9]{1,10}(\\.[0-9]{1,2})?$",
             title="yzy160 中药类：中成药费 其中医疗机构中药制剂费（中医）",
         ),
     ] = None
@@ -1764,7 +1764,7 @@ class Bizh200101Request(BaseModel):
         Field(
             alias="yzy175",
             description="医院感染次数 (yzy175): number of hospital-acquired infections",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy175 医院感染次数",
         ),
     ] = None

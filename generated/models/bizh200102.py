@@ -21,7 +21,7 @@ class Bizh200102DetailRow(BaseModel):
         Field(
             alias="yzy201",
             description="排序 (yzy201): sequence number of the row (1, 2, …)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy201 排序",
         ),
     ] = None

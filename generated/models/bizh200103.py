@@ -21,7 +21,7 @@ class Bizh200103DetailRow(BaseModel):
         Field(
             alias="yzy201",
             description="排序 (yzy201): sequence number of the row (1, 2, …)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy201 排序",
         ),
     ] = None
@@ -59,7 +59,7 @@ class Bizh200103DetailRow(BaseModel):
         Field(
             alias="yzy209",
             description="手术日期 (yzy209): operation date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy209 手术日期",
         ),
     ] = None

@@ -21,7 +21,7 @@ class Bizh200104DetailRow(BaseModel):
         Field(
             alias="yzy201",
             description="排序 (yzy201): sequence number of the row (1, 2, …)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy201 排序",
         ),
     ] = None
@@ -99,7 +99,7 @@ class Bizh200104DetailRow(BaseModel):
         Field(
             alias="yzy236",
             description="婴儿抢救成功次数 (yzy236): number of successful rescues of the baby",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy236 婴儿抢救成功次数",
         ),
     ]

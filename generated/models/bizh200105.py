@@ -21,7 +21,7 @@ class Bizh200105DetailRow(BaseModel):
         Field(
             alias="yzy201",
             description="排序 (yzy201): sequence number of the row (1, 2, …)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy201 排序",
         ),
     ] = None
@@ -30,7 +30,7 @@ class Bizh200105DetailRow(BaseModel):
         Field(
             alias="yzy265",
             description="化疗日期 (yzy265): chemotherapy date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy265 化疗日期",
         ),
     ] = None
@@ -281,7 +281,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy246",
             description="原发灶次数 (yzy246): radiotherapy fractions to the primary focus",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy246 原发灶次数",
         ),
     ] = None
@@ -290,7 +290,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy247",
             description="原发灶天数 (yzy247): radiotherapy days for the primary focus",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy247 原发灶天数",
         ),
     ] = None
@@ -299,7 +299,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy248",
             description="原发灶开始日期 (yzy248): radiotherapy start date, primary focus",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy248 原发灶开始日期",
         ),
     ] = None
@@ -308,7 +308,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy249",
             description="原发灶结束时间 (yzy249): radiotherapy end date, primary focus",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy249 原发灶结束时间",
         ),
     ] = None
@@ -326,7 +326,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy251",
             description="区域淋巴结次数 (yzy251): radiotherapy fractions to the regional lymph nodes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy251 区域淋巴结次数",
         ),
     ] = None
@@ -335,7 +335,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy252",
             description="区域淋巴结天数 (yzy252): radiotherapy days for the regional lymph nodes",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy252 区域淋巴结天数",
         ),
     ] = None
@@ -344,7 +344,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy253",
             description="区域淋巴结开始时间 (yzy253): radiotherapy start date, regional lymph nodes",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy253 区域淋巴结开始时间",
         ),
     ] = None
@@ -353,7 +353,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy254",
             description="区域淋巴结结束时间 (yzy254): radiotherapy end date, regional lymph nodes",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy254 区域淋巴结结束时间",
         ),
     ] = None
@@ -380,7 +380,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy257",
             description="转移灶次数 (yzy257): radiotherapy fractions to the metastasis",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy257 转移灶次数",
         ),
     ] = None
@@ -389,7 +389,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy258",
             description="转移灶天数 (yzy258): radiotherapy days for the metastasis",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="yzy258 转移灶天数",
         ),
     ] = None
@@ -398,7 +398,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy259",
             description="转移灶开始时间 (yzy259): radiotherapy start date, metastasis",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy259 转移灶开始时间",
         ),
     ] = None
@@ -407,7 +407,7 @@ class Bizh200105Request(BaseModel):
         Field(
             alias="yzy260",
             description="转移灶结束时间 (yzy260): radiotherapy end date, metastasis",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="yzy260 转移灶结束时间",
         ),
     ] = None

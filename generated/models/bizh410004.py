@@ -31,7 +31,7 @@ class Bizh410004Request(BaseModel):
         Field(
             alias="aac001",
             description="电脑号 (aac001): personal computer number of the insured person in the social-insurance system",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aac001 电脑号",
         ),
     ]
@@ -50,7 +50,7 @@ class Bizh410004Request(BaseModel):
         Field(
             alias="aae001",
             description="年度 (aae001): insurance year (business period)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aae001 年度",
         ),
     ] = None
@@ -90,7 +90,7 @@ class Bizh410004TotalinfoRow(BaseModel):
         Field(
             alias="aae001",
             description="年度 (aae001): insurance year (business period)",
-            pattern="^-?\\d+$",
+            pattern="^-?[0-9]+$",
             title="aae001 年度",
         ),
     ] = None

@@ -1,0 +1,239 @@
+"""Issue 11 at the edges that are not about sending: hostile text, the sheet renderer's
+containment, journal integrity, secrets and PII in views, the mock's exposure."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app as cli_app
+from adapter.errors import InputError, JournalIntegrityError
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
+from adapter.mock.province import MockProvince
+from adapter.ops import sheet
+from adapter.wire.journal import Journal, Status, integrity_problems
+from adapter.wire.masking import mask_xml_text
+from adapter.wire.validation import validate_message
+
+AKB020 = "H44190000001"
+ROW = {"ake005": "XY0001", "ake006": "测试药品甲片", "bka056": "3.1250", "bka057": "4.00", "bka058": "12.50",
+       "bka051": "20190508", "bka063": "T001", "bka064": "测试操作员"}
+
+
+def upload(**changes: str) -> dict[str, object]:
+    return {"akb020": AKB020, "aaz218": "44190000012019000001", "feeinfo": [{**ROW, **changes}]}
+
+
+# --------------------------------------------------------------------------- rule 6: text hygiene
+
+
+@pytest.mark.parametrize(("code", "value", "name"), [
+    ("bka058", "１２.５０", "金额"),  # full-width digits and point
+    ("bka058", "١٢.٥٠", "金额"),  # Arabic-Indic digits
+    ("bka057", "４.00", None),
+    ("bka051", "２０１９０５０８", "费用发生日期"),
+])
+def test_numbers_and_dates_take_ascii_digits_only(code: str, value: str, name: str | None) -> None:
+    with pytest.raises(InputError) as raised:
+        validate_message("bizh120002", "request", upload(**{code: value}))
+    [problem] = raised.value.problems
+    assert problem.code == code and problem.path == f"feeinfo[0].{code}"
+    assert "ASCII digits 0-9 only" in problem.message
+    if name is not None:
+        assert problem.name == name
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202d", "\u2066", "\u200f", "\u061c"])
+def test_bidi_controls_are_refused_in_names_and_fee_names(control: str) -> None:
+    with pytest.raises(InputError) as raised:
+        validate_message("bizh120002", "request", upload(ake006=f"测试{control}片甲药"))
+    [problem] = raised.value.problems
+    assert (problem.path, problem.code) == ("feeinfo[0].ake006", "ake006")
+    assert f"U+{ord(control):04X}" in problem.message
+    with pytest.raises(InputError, match="aac003"):
+        validate_message("bizh120001", "request", {"akb020": AKB020, "bka895": "aac003",
+                                                   "bka896": f"张{control}三", "aka130": "42"})
+
+
+def test_an_answer_with_a_bidi_control_is_read() -> None:
+    """Tolerant in what we read: only requests are refused."""
+    values = {"return_code": "1", "return_code_message": "成功\u202e"}
+    validate_message("bizh120004", "response", values)
+
+
+# --------------------------------------------------------------------------- rule 7: the sheet renderer
+
+
+def test_the_page_chromium_gets_carries_the_containment_policy() -> None:
+    page = sheet.contained_page("<html><head><title>x</title></head><body><script>1</script></body></html>")
+    head = page.index("<head>") + len("<head>")
+    assert page[head:].startswith('<meta http-equiv="Content-Security-Policy"')
+    for directive in ("default-src 'none'", "script-src 'none'", "frame-src 'none'", "connect-src 'none'"):
+        assert directive in page
+    flags = sheet.chromium_flags()
+    assert "--blink-settings=scriptEnabled=false" in flags
+    assert ("--no-sandbox" in flags) == (os.geteuid() == 0)  # sandboxed unless root
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        _Counting.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"leaked")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def counting_server() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    _Counting.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.mark.skipif(sheet.find_chromium() is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_a_crafted_page_runs_no_script_fetches_nothing_and_reads_no_file(
+    tmp_path: Path, counting_server: int
+) -> None:
+    base = f"http://127.0.0.1:{counting_server}"
+    crafted = tmp_path / "crafted.html"
+    crafted.write_text(
+        f'<html><head><link rel="stylesheet" href="{base}/css"></head><body>'
+        f'<img src="{base}/img"><iframe src="file:///etc/passwd"></iframe><iframe src="{base}/frame"></iframe>'
+        f'<script>fetch("{base}/script"); document.body.style.background = "black";</script>'
+        "<p>plain</p></body></html>", encoding="utf-8")
+    png = tmp_path / "crafted.png"
+    sheet.screenshot(crafted, png, window=(400, 300))
+    assert png.stat().st_size > 0
+    assert _Counting.hits == []  # neither the network nor a script reached the server
+
+
+# --------------------------------------------------------------------------- rule 8: journal integrity
+
+
+def test_an_existing_empty_journal_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    path.touch()
+    with pytest.raises(JournalIntegrityError, match="empty"):
+        Journal(path)
+    assert path.stat().st_size == 0  # left as found, not turned into a new journal
+
+
+def _corrupt(path: Path) -> None:
+    """Overwrite one page in the middle of the entries table's b-tree with garbage."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    with path.open("r+b") as handle:
+        handle.seek(page_size * (pages // 2))
+        handle.write(b"\x0d" + os.urandom(page_size - 1))
+
+
+def test_a_damaged_journal_refuses_to_send_and_check_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as journal:
+        for n in range(400):
+            entry = journal.begin("bizh120001", "query", "<program>" + "x" * 500 + f"{n}</program>")
+            journal.finish(entry, Status.OK, response_xml="<program/>")
+    _corrupt(path)
+    assert integrity_problems(path)
+    with pytest.raises(JournalIntegrityError) as raised:
+        Journal(path)
+    assert str(path) in str(raised.value) and "gdwi journal check" in str(raised.value)
+    result = CliRunner().invoke(cli_app, ["journal", "check", "--db", str(path)])
+    assert result.exit_code == 3 and "problem" in result.output
+    listed = CliRunner().invoke(cli_app, ["journal", "list", "--db", str(path)])
+    assert listed.exit_code == 3 and "damaged" in listed.output
+
+
+def test_journal_check_passes_a_sound_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    result = CliRunner().invoke(cli_app, ["journal", "check", "--db", str(path)])
+    assert result.exit_code == 0 and "ok" in result.output
+
+
+# --------------------------------------------------------------------------- rule 9: secrets and PII
+
+
+def test_session_ids_are_masked_in_the_journal_view_and_logs() -> None:
+    shown = mask_xml_text("<program><session_id>c3e3c01f-7bf2-4fdf-b985-b892335f7b0c</session_id></program>")
+    assert "c3e3****" in shown and "7bf2" not in shown
+
+
+def test_the_journal_show_command_masks_the_session_id(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as journal:
+        entry = journal.begin("bizh120001", "query",
+                              "<program><session_id>c3e3c01f-7bf2-4fdf-b985-b892335f7b0c</session_id></program>")
+    result = CliRunner().invoke(cli_app, ["journal", "show", str(entry), "--db", str(path)])
+    assert result.exit_code == 0 and "c3e3****" in result.output and "b892335f7b0c" not in result.output
+
+
+def test_the_mock_refuses_a_non_loopback_bind_without_allow_remote() -> None:
+    result = CliRunner().invoke(cli_app, ["mock", "serve", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 2 and "--allow-remote" in result.output
+
+
+def test_a_remote_mock_guards_admin_with_a_token() -> None:
+    app = create_app(MockProvince(), admin_token="t0ken-for-tests-only")
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://mock") as http:
+        assert http.get("/admin/faults").status_code == 401
+        assert http.get("/admin/faults", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert http.get("/admin/faults", headers={"Authorization": "Bearer t0ken-for-tests-only"}).status_code == 200
+
+
+def test_the_mock_state_file_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    os.umask(0o022)
+    MockProvince(persist_path=path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_remote_mock_really_listens_only_with_allow_remote(tmp_path: Path) -> None:
+    """The real command with --allow-remote starts (and prints a generated admin token)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "GDWI_MOCK_ADMIN_TOKEN"}
+    process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "mock", "serve", "--host", "0.0.0.0",
+                                "--port", str(port), "--allow-remote"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/admin/faults", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the mock did not start")
+        assert answer.status_code == 401
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert "/admin token" in err
