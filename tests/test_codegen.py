@@ -59,6 +59,6 @@ def test_check_detects_a_hand_edit(tmp_path: Path) -> None:
 def test_models_carry_constraints_from_the_spec() -> None:
     text = render(load_spec(FIXTURES / "spec_v1"))["models/bizh110105.py"]
     assert 'alias="bka058"' in text
-    assert "pattern=\"^-?\\\\d{1,10}(\\\\.\\\\d{1,2})?$\"" in text
+    assert "pattern=\"^-?[0-9]{1,10}(\\\\.[0-9]{1,2})?$\"" in text
     assert 'Literal["0", "1"]' in text
     assert "max_length=300" in text

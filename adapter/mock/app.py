@@ -293,7 +293,7 @@ async def _read_body(request: Request, limit: int = DEFAULT_MAX_BYTES) -> bytes:
 
 def _peek_function_id(body: bytes) -> str:
     try:
-        root = parse_document(body)
+        root = parse_document(body, refuse_attributes=True)  # a request: no attributes
     except XmlRefusedError as exc:
         raise _Refused(FAILURE_CODE, f"XML refused: {exc}") from None
     function_id = (root.findtext("function_id") or "").strip()

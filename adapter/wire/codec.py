@@ -48,6 +48,13 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 # program / dataset / row / field is the deepest the protocol goes (4 levels counting the
 # root); 16 leaves room for surprises while keeping hostile nesting out.
 MAX_DEPTH = 16
+# Elements per body: a 3,000-row fee list has about 40,000; far beyond that is a flood, refused
+# by counting "<" before libxml2 builds a tree for it.
+MAX_ELEMENTS = 250_000
+# The protocol has no attributes. A start tag holding name="value" (the declaration <?xml ...?>
+# starts with <? and is not one). Requests with one are refused before parsing (300,000
+# attributes in 4 MB would cost a tree ten times that); answers are read and warned about.
+_ATTRIBUTE = re.compile(rb"<[A-Za-z_][^<>]*?\s[^<>\s=/]+\s*=")
 # A body of nothing but unknown elements must not turn into millions of warning strings.
 MAX_WARNINGS = 100
 # Written by hand rather than by lxml, whose declaration uses single quotes: this is the exact
@@ -83,13 +90,19 @@ def make_parser() -> etree.XMLParser:
     )
 
 
-def parse_document(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
+def parse_document(
+    body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, refuse_attributes: bool = False
+) -> etree._Element:
     """Parse one `<program>` body, or raise XmlRefusedError saying what was wrong.
 
     The cheap byte-level checks run first, so hostile bodies are refused before libxml2 sees
     them; the tree-level checks repeat the DOCTYPE refusal as a second line of defence.
+    `refuse_attributes`: for requests (strict in what is accepted as one).
     """
     _refuse_oversized(body, max_bytes)
+    _refuse_element_flood(body)
+    if refuse_attributes:
+        _refuse_attributes(body)
     _refuse_other_encodings(body)
     _refuse_declarations_in_prolog(body)
     _refuse_invalid_utf8(body)
@@ -103,6 +116,18 @@ def parse_document(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
 def _refuse_oversized(body: bytes, max_bytes: int) -> None:
     if len(body) > max_bytes:
         raise XmlRefusedError(f"body is {len(body)} bytes, larger than the limit of {max_bytes} bytes")
+
+
+def _refuse_element_flood(body: bytes) -> None:
+    tags = body.count(b"<")
+    if tags > 2 * MAX_ELEMENTS:
+        raise XmlRefusedError(f"about {tags // 2} elements, more than the limit of {MAX_ELEMENTS}")
+
+
+def _refuse_attributes(body: bytes) -> None:
+    found = _ATTRIBUTE.search(body)
+    if found is not None:
+        raise XmlRefusedError(f"attribute at byte offset {found.start()}: the protocol has no attributes")
 
 
 def _refuse_other_encodings(body: bytes) -> None:
@@ -190,6 +215,7 @@ def _refuse_wrong_root(root: etree._Element) -> None:
 
 
 # Compiled once: XPath runs in C, far faster than an ElementPath probe from Python.
+_HAS_ATTRIBUTES = etree.XPath("boolean(//@*)")
 _TOO_DEEP = etree.XPath("boolean(/" + "/".join(["*"] * (MAX_DEPTH + 1)) + ")")
 # Any non-blank text node beside child elements: stray text, rare in real messages.
 _STRAY_TEXT = etree.XPath("boolean(//*[*]/text()[normalize-space()])")
@@ -368,9 +394,11 @@ def decode(
     is also why a negative return_code with nothing but a message decodes for every function.
     """
     message = _message_meta(function_id, part)
-    root = parse_document(body, max_bytes=max_bytes)
+    root = parse_document(body, max_bytes=max_bytes, refuse_attributes=part == "request")
     reader = _Reader(f"{function_id} {part}", message)
     reader.read(root)
+    if _HAS_ATTRIBUTES(root):
+        reader.warn("attributes ignored: the protocol has none")
     claimed = reader.envelope.get("function_id")
     if claimed is not None and claimed != function_id:
         reader.warn(f"<function_id> says {claimed}; decoded as {function_id}")
