@@ -100,7 +100,7 @@ class Bizh110103FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
-            pattern="^-?\\d{1,10}$",
+            pattern="^-?[0-9]{1,10}$",
             title="aaz213 费用序号",
         ),
     ] = None
@@ -451,7 +451,7 @@ class Bizh110103BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka013 业务登记日期",
         ),
     ] = None

@@ -167,7 +167,7 @@ class Bizh120002FeeinfoRow(BaseModel):
         Field(
             alias="aaz213",
             description="费用序号 (aaz213): fee row serial number (server side)",
-            pattern="^-?\\d{1,10}$",
+            pattern="^-?[0-9]{1,10}$",
             title="aaz213 费用序号",
         ),
     ] = None

@@ -304,7 +304,7 @@ class Bizh120102BizinfoRow(BaseModel):
         Field(
             alias="bka013",
             description="业务登记日期 (bka013): business registration date",
-            pattern="^\\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])$",
+            pattern="^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$",
             title="bka013 业务登记日期",
         ),
     ] = None
