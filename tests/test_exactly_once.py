@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,89 @@ def test_the_journal_keeps_a_bounded_prefix_of_a_long_answer(tmp_path: Path) -> 
     assert len(entry.response_xml) == BODY_LIMIT
     assert entry.response_bytes == len(answer.encode())
     assert entry.response_sha256 == hashlib.sha256(answer.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- rule 3: owners, real processes
+
+CHILD_UPLOAD = """
+import json, sys
+from adapter.wire.client import Client
+from adapter.wire.config import Settings
+config, aaz218, rows = json.loads(sys.argv[1])
+with Client(Settings(**config)) as client:
+    client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
+"""
+
+
+def wire_rows(count: int) -> list[dict[str, str]]:
+    return [{**FEES[0], "bka057": f"{n + 1}.00", "bka058": f"{3.125 * (n + 1):.2f}", "bka071": f"F{n:06d}"}
+            for n in range(count)]
+
+
+def upload_in_a_child(mock: MockServer, journal: Path, aaz218: str, rows: list[dict[str, str]],
+                      **changes: Any) -> subprocess.Popen[bytes]:
+    config = {"base_url": mock.url, "userid": USERID, "password": PASSWORD, "akb020": AKB020,
+              "journal_path": str(journal), **changes}
+    return subprocess.Popen([sys.executable, "-c", CHILD_UPLOAD, json.dumps([config, aaz218, rows])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_pending(journal: Journal) -> int:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pending = journal.list(function_id="bizh120002", status=Status.PENDING)
+        if pending:
+            return pending[0].id
+        time.sleep(0.01)
+    raise AssertionError("the child never journaled its upload")
+
+
+# The mock commits as the request arrives and answers after the latency: killed at once, the
+# request may or may not have arrived; killed after 0.6 s, it was committed, the answer not yet back.
+@pytest.mark.parametrize("kill_after", [0.0, 0.6])
+def test_a_killed_process_entry_is_recovered_at_once(client: Client, mock: MockServer, kill_after: float) -> None:
+    aaz218 = admit(client)
+    rows = wire_rows(300)
+    mock.faults.add("latency", function_id="bizh120002", times=1, ms=1000)
+    child = upload_in_a_child(mock, client.journal.path, aaz218, rows, read_timeout=1.5)
+    entry_id = wait_pending(client.journal)
+    time.sleep(kill_after)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    entry = client.journal.get(entry_id)
+    assert entry is not None and entry.status == Status.PENDING and entry.owner_pid == child.pid
+    assert client.journal.owner_alive(entry) is False
+    started = time.monotonic()
+    [result] = [r for r in recover(client) if r.entry_id == entry_id]  # default stale_after: 10 min
+    assert result.before == Status.PENDING and result.after in (Status.OK, Status.FAILED), result.how
+    assert time.monotonic() - started < 5  # no stale timer: at once (at most the 1.5 s answer window)
+    if result.after == Status.FAILED:
+        client.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
+    held = [row.get("bka071") for row in mock.province.snapshot()["stays"][aaz218]["fees"]]
+    assert sorted(held) == sorted(row["bka071"] for row in rows)  # every row once
+
+
+def test_recover_never_touches_an_entry_whose_owner_runs(client: Client, mock: MockServer) -> None:
+    aaz218 = admit(client)
+    mock.faults.add("latency", function_id="bizh120002", times=1, ms=1500)
+    child = upload_in_a_child(mock, client.journal.path, aaz218, wire_rows(300), read_timeout=10)
+    entry_id = wait_pending(client.journal)
+    assert [r for r in recover(client, stale_pending_after=timedelta(0)) if r.entry_id == entry_id] == []
+    assert child.wait(timeout=30) == 0  # the live call finishes normally
+    entry = client.journal.get(entry_id)
+    assert entry is not None and entry.status == Status.OK
+
+
+def test_a_live_answer_after_recovery_reconciles_instead_of_failing(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        agree = journal.begin("bizh120002", "state_changing", "<program/>", aaz218="1")
+        journal.take_over(agree, "test")
+        journal.resolve(agree, Status.OK, "committed: found")
+        journal.finish(agree, Status.OK, response_xml="<program/>", return_code="1")
+        disagree = journal.begin("bizh120002", "state_changing", "<program/>", aaz218="2")
+        journal.take_over(disagree, "test")
+        journal.resolve(disagree, Status.FAILED, "not committed: not found")
+        journal.finish(disagree, Status.OK, response_xml="<program/>", return_code="1")
+        first, second = journal.get(agree), journal.get(disagree)
+    assert first is not None and first.status == Status.OK and "agrees" in (first.message or "")
+    assert second is not None and second.status == Status.OK and "CONFLICT" in (second.message or "")

@@ -217,8 +217,9 @@ def export(journal: Journal, out: Path, entries: list[Entry]) -> list[Path]:
 
 def _masked_request(request_xml: str) -> str:
     # A session id is a credential until midnight: a fixture keeps that there was one, not which.
-    masked = _SESSION.sub(lambda match: match.group(1) + SESSION_MASK + match.group(3), request_xml)
-    return mask_xml_text(masked)
+    # Mask first, then name the session: mask_xml_text would cut SESSION_MASK like any session id.
+    masked = mask_xml_text(request_xml)
+    return _SESSION.sub(lambda match: match.group(1) + SESSION_MASK + match.group(3), masked)
 
 
 def load_fixtures(directory: Path) -> list[Exchange]:

@@ -124,9 +124,12 @@ def sigkill_mid_upload(mock: MockServer, folder: Path, trial: int) -> tuple[int,
         aaz218 = str(his.call_wire("bizh120103", ADMISSION)["aaz218"])
         mock.faults.add("latency", function_id="bizh120002", times=1, ms=300)
         rows = wire_rows(300)
-        child = _child(mock.url, journal, aaz218, rows)
+        # read_timeout 2 s: recovery waits out this answer window before "not committed".
+        child = _child(mock.url, journal, aaz218, rows, read_timeout=2.0)
         _wait_pending(journal, "bizh120002")
-        time.sleep(random.uniform(0, 0.4))  # the province commits after 0.3 s
+        # The mock commits as the request arrives and answers 0.3 s later: the kill lands before
+        # the request arrived, after the commit, or after the answer.
+        time.sleep(random.uniform(0, 0.4))
         child.send_signal(signal.SIGKILL)
         child.wait()
         results = [r for r in recover(his) if r.function_id == "bizh120002"]
