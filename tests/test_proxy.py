@@ -648,3 +648,63 @@ def test_reconcile_and_sheet_work_on_a_proxied_day(tmp_path: Path) -> None:
     assert reconciled.exit_code == 0, reconciled.output
     assert sheet.exit_code == 0, sheet.output
     assert aaz218 in (tmp_path / "sheet.html").read_text("utf-8")
+
+
+# --------------------------------------------------------------------------- the HTTP the HIS speaks
+
+
+def raw_exchange(proxy: ProxyServer, data: bytes, *, expect_continue: bool = False) -> bytes:
+    """Send bytes as a HIS's HTTP library would put them on the wire; everything until close."""
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        if expect_continue:  # .NET: head first, the body only after "100 Continue"
+            head, body = data.split(b"\r\n\r\n", 1)
+            sock.sendall(head + b"\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+            data = body
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_chunked_expect_continue_and_http_1_0_requests_are_read(province: MockServer, tmp_path: Path) -> None:
+    login = ('<?xml version="1.0" encoding="utf-8"?><program><function_id>sys0001</function_id><userid>'
+             + USERID + "</userid><password>" + PASSWORD + "</password></program>").encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(login[i:i + 50]), login[i:i + 50]) for i in range(0, len(login), 50))
+    with proxied(province.url, tmp_path) as proxy:
+        answers = [
+            raw_exchange(proxy, f"POST {SPEC.path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                f"Connection: close\r\n\r\n".encode() + chunked + b"0\r\n\r\n"),
+            raw_exchange(proxy, f"POST {SPEC.path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                f"Content-Length: {len(login)}\r\nConnection: close\r\n\r\n".encode() + login,
+                         expect_continue=True),
+            raw_exchange(proxy, f"POST {SPEC.path} HTTP/1.0\r\nContent-Length: {len(login)}\r\n\r\n".encode()
+                                + login),
+        ]
+        garbage = raw_exchange(proxy, b"HELLO\r\n\r\n")
+        journal = entries(proxy)
+    assert all(answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"<return_code>1</return_code>" in answer
+               for answer in answers)
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+    assert [entry.status for entry in journal] == [Status.OK] * 3
+
+
+def test_one_kept_alive_connection_carries_call_after_call(province: MockServer, tmp_path: Path) -> None:
+    login = ('<program><function_id>sys0001</function_id><userid>' + USERID + "</userid><password>"
+             + PASSWORD + "</password></program>").encode()
+    request = f"POST {SPEC.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(login)}\r\n\r\n".encode() + login
+    with proxied(province.url, tmp_path) as proxy, \
+            socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        for _ in range(5):
+            sock.sendall(request)
+            status = reader.readline()
+            headers = {}
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.lower()] = value.strip()
+            body = reader.read(int(headers["content-length"]))
+            assert status.startswith(b"HTTP/1.1 200") and b"<return_code>1</return_code>" in body
+            assert "connection" not in headers  # kept alive
+        reader.close()
