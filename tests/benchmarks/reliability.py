@@ -203,7 +203,9 @@ def swallowed_chunk_then_resume(mock: MockServer, folder: Path, trial: int) -> t
     """Chunk 6 of 10 is read by the proxy and dropped; recover, then the same list again."""
     port = urlsplit(mock.url).port
     assert port is not None
-    with DroppingProxy(port) as proxy, Client(settings(proxy.url, folder / f"drop-{trial}.sqlite")) as his:
+    # read_timeout 2 s: recovery waits out this answer window before "not committed".
+    with DroppingProxy(port) as proxy, \
+            Client(settings(proxy.url, folder / f"drop-{trial}.sqlite", read_timeout=2.0)) as his:
         aaz218 = str(his.call_wire("bizh120103", ADMISSION)["aaz218"])
         service, items = InpatientService(his), fee_items(3000)
 
