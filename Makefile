@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv generate check-generated test demo lint bench golden clean
+.PHONY: venv generate check-generated test test-steps demo lint bench golden clean
 
 venv: $(STAMP)
 
@@ -25,7 +25,11 @@ lint: venv
 	$(VENV)/bin/mypy adapter codegen
 	$(VENV)/bin/lint-imports
 
-test: venv check-generated lint
+# Timed as a whole (check-generated + lint + pytest); `make bench` reports the last success.
+test: venv
+	@$(PY) tests/benchmarks/timed.py $(VENV)/last-make-test $(MAKE) --no-print-directory test-steps
+
+test-steps: check-generated lint
 	$(PY) -m pytest
 
 demo: venv

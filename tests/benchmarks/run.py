@@ -1,189 +1,174 @@
 """make bench: one line per figure, `bench <name>: <value> <unit> (goal <goal>) PASS|MISS`.
 
-Each figure is the median of several runs, shown next to a baseline measured in the
-same run (this machine is shared and noisy), and written to docs/benchmarks.md.
+Every ratio is measured interleaved (A, B, A, B...) and reported as the median of its pair
+ratios with their min-max; servers under test run in their own processes on 127.0.0.1. The
+lines, the machine and the spread go to docs/benchmarks.md. `BENCH_SUITE=1 make bench` also
+times `make test`; otherwise the last timed `make test` on this checkout is reported.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import journal_scale  # noqa: E402
+import servers  # noqa: E402
+import wire  # noqa: E402
+from measure import Spread, interleave  # noqa: E402
+from report import Figure  # noqa: E402
+
 RUNS = 5
+SUITE_TIMING = ROOT / ".venv" / "last-make-test"  # written by `make test`
 
 
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    goal: float
-    baseline_name: str
-    baseline: float
-    baseline_unit: str = ""
-    at_least: bool = False  # the goal is a floor (throughput), not a ceiling
-
-    @property
-    def passed(self) -> bool:
-        return self.value >= self.goal if self.at_least else self.value <= self.goal
-
-    def line(self) -> str:
-        verdict = "PASS" if self.passed else "MISS"
-        sign = ">=" if self.at_least else "<="
-        head = f"bench {self.name}: {self.value:.3g} {self.unit} (goal {sign} {self.goal:g}) {verdict}"
-        if self.unit == "x":  # the figure is itself a ratio to its baseline
-            return f"{head}  [baseline: {self.baseline_name} = {self.baseline:.3g} {self.baseline_unit}]"
-        ratio = self.value / self.baseline if self.baseline else float("nan")
-        return f"{head}  [{ratio:.1f}x {self.baseline_name} = {self.baseline:.3g} {self.unit}]"
-
-
-def _wall(command: list[str]) -> float:
+def _wall_ms(command: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
-    return time.perf_counter() - started
-
-
-def _median_wall(command: list[str]) -> float:
-    return statistics.median(_wall(command) for _ in range(RUNS))
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True, env=env)
+    return (time.perf_counter() - started) * 1000
 
 
 def _import_ms(statement: str) -> float:
     """Wall time (ms) of running `statement` in a fresh interpreter, imports included."""
-    timed = (
-        "import time\n_t = time.perf_counter()\n"
-        f"{statement}\n"
-        "print((time.perf_counter() - _t) * 1000)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", timed], check=True, cwd=ROOT, capture_output=True, text=True
-    )
+    timed = f"import time\n_t = time.perf_counter()\n{statement}\nprint((time.perf_counter() - _t) * 1000)"
+    result = subprocess.run([sys.executable, "-c", timed], check=True, cwd=ROOT, capture_output=True, text=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def _median_import(statement: str) -> float:
-    return statistics.median(_import_ms(statement) for _ in range(RUNS))
+def _repeat(action: Callable[[], float], runs: int = RUNS) -> Spread:
+    return Spread([action() for _ in range(runs)])
 
 
-def _fee_message(rows: int) -> dict[str, object]:
-    row = {
-        "ake005": "X0001", "ake006": "测试药品&<甲>", "bka056": "3.1250", "bka057": "2.00",
-        "bka058": "6.25", "bka051": "20190508", "bka063": "T001", "bka064": "测试操作员",
-    }
-    return {"akb020": "H44190000001", "aaz218": "44190000012019000002", "feeinfo": [row] * rows}
+def import_figures() -> list[Figure]:
+    python_start = _repeat(lambda: _wall_ms([sys.executable, "-c", "pass"])).median
+    with tempfile.TemporaryDirectory() as scratch:
+        generate = _repeat(lambda: _wall_ms([sys.executable, "-m", "codegen", "generate", "--out", scratch]) / 1000,
+                           3)
+    pydantic = _repeat(lambda: _import_ms("import pydantic; pydantic.BaseModel")).median
+    against = f"import pydantic {pydantic:.0f} ms"
+    return [
+        Figure.of("generate", generate, "s", 15, f"python startup {python_start:.0f} ms"),
+        Figure.of("import_adapter", _repeat(lambda: _import_ms("import adapter")), "ms", 300, against),
+        Figure.of("import_generated", _repeat(lambda: _import_ms("import generated.registry, generated.client")),
+                  "ms", 300, against),
+        Figure.of("import_all_30_models", _repeat(lambda: _import_ms(
+            "import generated.registry as r\nfor f in r.FUNCTIONS: r.models_for(f)")), "ms", 1000, against),
+    ]
 
 
-def _codec_figures() -> list[Figure]:
-    """300-row fee message: encode + decode + validate vs a bare lxml parse + serialize."""
+def cold_start_figures(mock: servers.Running, scratch: Path) -> list[Figure]:
+    """`gdwi --help` and `gdwi call` as whole processes, interleaved with a bare python start."""
+    gdwi = str(Path(sys.executable).parent / "gdwi")
+    env = {**os.environ, **servers.client_env(mock.url, scratch / "cli.sqlite")}
+    data = '{"bka895": "aac002", "bka896": "44190019900101001X", "bka006": "410"}'
+    bare = [sys.executable, "-c", "pass"]
+    out = []
+    for name, command in (("cold_start_gdwi_help", [gdwi, "--help"]),
+                          ("cold_start_gdwi_call", [gdwi, "call", "bizh110001", "--data", data])):
+        paired = interleave(lambda c=command: _wall_ms(c, env), lambda: _wall_ms(bare), pairs=5, batch=3, warm=1)
+        spread = Spread([statistics.median(paired.a_ms[i:i + 3]) for i in range(0, len(paired.a_ms), 3)])
+        out.append(Figure.of(name, spread, "ms", 250, f"python startup median {paired.b_median:.0f} ms"))
+    return out
+
+
+def codec_figures() -> list[Figure]:
+    """300-row fee message: encode + decode + validate vs a bare lxml parse + serialize, interleaved."""
     from lxml import etree
 
     from adapter.wire.codec import decode, encode, make_parser
     from adapter.wire.validation import validate_message
 
-    wire = _fee_message(300)
-    body = encode("bizh120002", "request", wire, session_id="00000000-0000-0000-0000-000000000001")
+    wire_values = {"akb020": servers.AKB020, "aaz218": "44190000012019000002", "feeinfo": wire.fee_rows(300)}
+    body = encode("bizh120002", "request", wire_values, session_id="00000000-0000-0000-0000-000000000001")
     parser = make_parser()
 
     def codec_round() -> None:
-        encoded = encode("bizh120002", "request", wire, session_id="s")
+        encoded = encode("bizh120002", "request", wire_values, session_id="s")
         decoded = decode(encoded, "bizh120002", "request")
         validate_message("bizh120002", "request", decoded.values)
 
-    def bare_round() -> None:
-        etree.tostring(etree.fromstring(body, parser))
-
-    codec_times = _timings(codec_round, 300)
-    bare_times = _timings(bare_round, 300)
-    codec_median, bare_median = statistics.median(codec_times), statistics.median(bare_times)
-    p99 = sorted(codec_times)[int(len(codec_times) * 0.99) - 1]
+    paired = interleave(codec_round, lambda: etree.tostring(etree.fromstring(body, parser)), batch=60)
+    bare = f"bare lxml parse + serialize median {paired.b_median:.2f} ms"
     return [
-        Figure("codec_300_rows_ratio", codec_median / bare_median, "x", 3,
-               "bare lxml parse + serialize, median", bare_median, "ms"),
-        Figure("codec_300_rows_p99", p99, "ms", 5, "bare lxml parse + serialize, median", bare_median),
+        Figure.ratio("codec_300_rows_vs_bare_lxml", paired, 2.5, bare),
+        Figure("codec_300_rows_p99", paired.a_percentile(0.99), "ms", 4,
+               f"codec median {paired.a_median:.2f} ms; {bare}"),
     ]
 
 
-def _timings(action: Callable[[], None], rounds: int) -> list[float]:
-    for _ in range(10):  # warm caches before measuring
-        action()
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def _wire_figures() -> list[Figure]:
-    """Against the mock province on 127.0.0.1 (tests/benchmarks/wire.py)."""
-    import wire
-
-    client_ms, raw_ms = wire.client_overhead()
-    throughput = wire.mock_throughput()
-    result = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "wire.py"), "upload", "10000"],
-        check=True, cwd=ROOT, capture_output=True, text=True,
-    )
+def upload_figures() -> list[Figure]:
+    result = subprocess.run([sys.executable, str(Path(__file__).parent / "wire.py"), "upload", "10000"],
+                            check=True, cwd=ROOT, capture_output=True, text=True)
     seconds, peak_mb = (float(part) for part in result.stdout.split())
-    python_rss = _python_rss_mb()
+    code = "print(next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+    bare = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return [
-        Figure("client_call_overhead", client_ms / raw_ms, "x", 1.3,
-               "raw httpx POST of prebuilt bytes, median", raw_ms, "ms"),
-        Figure("mock_throughput_bizh110001", throughput, "calls/s", 1500,
-               "one raw keep-alive round trip, calls/s", 1000 / raw_ms, at_least=True),
-        Figure("upload_10000_rows", seconds, "s", 3, "one raw round trip", raw_ms / 1000),
-        Figure("upload_10000_rows_peak_rss", peak_mb, "MB", 200, "bare python peak RSS", python_rss),
+        Figure("upload_10000_rows_in_process", seconds, "s", 3, "client + in-process mock thread, 34 calls"),
+        Figure("upload_10000_rows_peak_rss", peak_mb, "MB", 200, f"bare python {float(bare.stdout):.0f} MB"),
     ]
 
 
-def _python_rss_mb() -> float:
-    # VmHWM: the child's own peak (ru_maxrss would carry this process's peak across exec).
-    code = ("print(next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') "
-            "if l.startswith('VmHWM:')))")
-    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return float(result.stdout)
+def suite_figure() -> Figure:
+    if os.environ.get("BENCH_SUITE") == "1":
+        seconds = _wall_ms(["make", "--no-print-directory", "test"]) / 1000
+        return Figure("make_test", seconds, "s", 120, "timed now (BENCH_SUITE=1)")
+    if not SUITE_TIMING.exists():
+        return Figure("make_test", float("nan"), "s", 120, "never timed: run `make test` first")
+    seconds_text, when = SUITE_TIMING.read_text().split()[:2]
+    return Figure("make_test", float(seconds_text), "s", 120, f"last `make test` on this checkout, {when}")
 
 
-def figures() -> list[Figure]:
-    python_start = _median_wall([sys.executable, "-c", "pass"])
-    with tempfile.TemporaryDirectory() as scratch:
-        generate = _median_wall([sys.executable, "-m", "codegen", "generate", "--out", scratch])
-    pydantic_import = _median_import("import pydantic; pydantic.BaseModel")
-    public = "import generated.registry, generated.client"
-    generated_import = _median_import(public)
-    all_models = (
-        "import generated.registry as r\nfor f in r.FUNCTIONS: r.models_for(f)"
-    )
-    models_import = _median_import(all_models)
-    adapter_import = _median_import("import adapter")
-    return [
-        Figure("generate", generate, "s", 15, "python startup", python_start),
-        Figure("import_adapter", adapter_import, "ms", 300, "import pydantic", pydantic_import),
-        Figure("import_generated", generated_import, "ms", 300, "import pydantic", pydantic_import),
-        Figure("import_all_30_models", models_import, "ms", 1000, "import pydantic", pydantic_import),
-        *_codec_figures(),
-        *_wire_figures(),
-    ]
+def figures() -> tuple[list[Figure], list[str]]:
+    notes: list[str] = []
+    out = [*import_figures(), *codec_figures(), *upload_figures()]
+    with tempfile.TemporaryDirectory(dir=ROOT / ".venv") as scratch_name:
+        scratch = Path(scratch_name)  # on the same disk as a journal would be: fsync is real
+        with servers.mock() as mock:
+            out += wire.client_figures(mock, scratch)
+            out += cold_start_figures(mock, scratch)
+            mock_figures, mock_notes = wire.mock_figures(mock)
+            gateway_figures, gateway_notes = wire.gateway_figures(mock, scratch)
+        stay_figures, stay_notes = wire.big_stay_figures(scratch)
+        journal_figures, journal_notes = journal_scale.figures(scratch)
+    out += [*mock_figures, *gateway_figures, *stay_figures, *journal_figures, suite_figure()]
+    notes += [*mock_notes, *gateway_notes, *stay_notes, *journal_notes]
+    return out, notes
+
+
+def _machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def main() -> int:
-    results = figures()
+    started = time.perf_counter()
+    results, notes = figures()
     lines = [figure.line() for figure in results]
     print("\n".join(lines))
+    print("\n".join(f"scale {note}" for note in notes))
+    elapsed = time.perf_counter() - started
+    print(f"bench took {elapsed:.0f} s")
     report = ROOT / "docs" / "benchmarks.md"
     report.write_text(
-        "# Benchmarks\n\nWritten by `make bench` (median of "
-        f"{RUNS} runs; the bracket is a baseline measured in the same run).\n\n```\n"
-        + "\n".join(lines)
-        + "\n```\n",
+        "# Benchmarks\n\n"
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}; "
+        f"the run took {elapsed:.0f} s.\n\n"
+        "Every ratio is measured interleaved (A, B, A, B...): the value is the median of the pair ratios, "
+        "min-max is their spread. Servers under test run in their own processes on 127.0.0.1. The machine "
+        "is shared, so read the spread before reading a PASS or MISS.\n\n```\n"
+        + "\n".join(lines) + "\n```\n\n## Scale\n\n" + "\n".join(f"- {note}" for note in notes) + "\n",
         encoding="utf-8",
     )
     return 0 if all(figure.passed for figure in results) else 1
