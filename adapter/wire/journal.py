@@ -17,7 +17,10 @@ The journal holds the full request (it is the record to resend or reconcile from
 is created owner-only (0600). The one thing it never holds is the sys0001 password: `begin`
 and `finish` pass the XML through `masking.redact_password` first. An answer is kept whole up
 to BODY_LIMIT characters; a longer one is kept as its first BODY_LIMIT characters with its full
-size and SHA-256 (an oversized answer must not grow the journal without bound).
+size and SHA-256 (an oversized answer must not grow the journal without bound). XML over 2 KB
+(a fee upload) is stored zlib-compressed and read back as text. Only a state-changing entry's
+commit is fsynced before it returns (decisions D14, D33): a query or login changes nothing at
+the province, so its entry is committed without the fsync.
 
 Exactly-once guards (issue 11):
 - Every entry records its owner: pid, process start time (from /proc, with the boot id) and
@@ -39,6 +42,7 @@ import os
 import socket
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -113,8 +117,12 @@ CREATE TABLE IF NOT EXISTS entries (
     settled_by TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_created_at ON entries (created_at);
-CREATE INDEX IF NOT EXISTS entries_function_id ON entries (function_id);
-CREATE INDEX IF NOT EXISTS entries_status ON entries (status);
+-- Filter and order in one index walk: `journal list --status/--function` stays fast at 1M entries
+-- (a status-only index made SQLite sort every match of a common status).
+DROP INDEX IF EXISTS entries_function_id;
+DROP INDEX IF EXISTS entries_status;
+CREATE INDEX IF NOT EXISTS entries_status_created ON entries (status, created_at);
+CREATE INDEX IF NOT EXISTS entries_function_created ON entries (function_id, created_at);
 CREATE INDEX IF NOT EXISTS entries_aaz218 ON entries (aaz218);
 CREATE TABLE IF NOT EXISTS deviations (
     id INTEGER PRIMARY KEY,
@@ -231,8 +239,28 @@ def integrity_problems(path: str | Path, *, quick: bool = False) -> builtins.lis
     return [] if rows == ["ok"] else rows
 
 
+# XML longer than this is stored zlib-compressed (a BLOB; shorter XML stays TEXT). A 300-row fee
+# upload is ~64 KB of XML and ~2-8 KB compressed: the journal of a busy year stays a few GB,
+# and the fsync before sending writes less. Compression runs after the password is redacted.
+_COMPRESS_OVER = 2048
+
+
+def _stored_xml(text: str) -> str | bytes:
+    if len(text) <= _COMPRESS_OVER:
+        return text
+    return zlib.compress(text.encode("utf-8", "surrogateescape"), 1)
+
+
+def _read_xml(stored: str | bytes | None) -> str | None:
+    if isinstance(stored, bytes):
+        return zlib.decompress(stored).decode("utf-8", "surrogateescape")
+    return stored
+
+
 def _entry(row: tuple[Any, ...]) -> Entry:
     values = dict(zip((field.name for field in fields(Entry)), row, strict=True))
+    values["request_xml"] = _read_xml(values["request_xml"])
+    values["response_xml"] = _read_xml(values["response_xml"])
     values["created_at"] = datetime.fromisoformat(values["created_at"])
     values["updated_at"] = datetime.fromisoformat(values["updated_at"])
     values["status"] = Status(values["status"])
@@ -356,12 +384,14 @@ class Journal:
             raise JournalError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
         now = _iso(self._clock())
         owner = self.owner
-        row = (now, function_id, kind, akb020, aaz218, his_ref, redact_password(request_xml), now, aac001,
+        stored = _stored_xml(redact_password(request_xml))
+        row = (now, function_id, kind, akb020, aaz218, his_ref, stored, now, aac001,
                owner.pid, owner.started, owner.host, answer_window_s)
         guard = exclusive and kind == "state_changing"
         with self._lock:
             try:
-                entry_id = self._insert(row, function_id, aaz218, aac001, guard)
+                entry_id = self._insert(row, function_id, aaz218, aac001, guard,
+                                        durable=kind == "state_changing")
             except sqlite3.Error as exc:  # e.g. disk full: nothing was sent
                 raise JournalError(f"journal {self.path}: cannot record {function_id} before sending "
                                    f"it, nothing sent: {exc}") from exc
@@ -371,11 +401,13 @@ class Journal:
         return entry_id
 
     def _insert(self, row: tuple[Any, ...], function_id: str, aaz218: str | None, aac001: str | None,
-                guard: bool) -> int:
-        # The pending entry must survive even a power cut between here and the province
-        # committing a settlement: this commit alone is fsynced (synchronous=FULL). A lost
-        # outcome record later is safe: the entry stays pending and recovery asks the province.
-        self._conn.execute("PRAGMA synchronous=FULL")
+                guard: bool, *, durable: bool) -> int:
+        # The pending entry of a state change must survive even a power cut between here and the
+        # province committing it: this commit alone is fsynced (synchronous=FULL). A lost outcome
+        # record later is safe: the entry stays pending and recovery asks the province. A query's
+        # or login's entry changes nothing at the province: not worth an fsync (D14, D33).
+        if durable:
+            self._conn.execute("PRAGMA synchronous=FULL")
         try:
             self._conn.execute("BEGIN IMMEDIATE")  # the guard's read and the insert, atomically
             try:
@@ -392,7 +424,8 @@ class Journal:
                 self._conn.rollback()
                 raise
         finally:
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
         assert cursor.lastrowid is not None  # set by every INSERT
         return cursor.lastrowid
 
@@ -442,6 +475,7 @@ class Journal:
         if response is not None and len(response) > BODY_LIMIT:
             digest = hashlib.sha256(response.encode("utf-8", "surrogateescape")).hexdigest()
             response = response[:BODY_LIMIT]
+        stored = None if response is None else _stored_xml(response)
         try:
             with self._lock, self._conn:
                 current, settled_by = self._status_of(entry_id)
@@ -453,7 +487,7 @@ class Journal:
                     "UPDATE entries SET status = ?, response_xml = ?, return_code = ?, message = ?,"
                     " duration_ms = ?, aaz218 = COALESCE(aaz218, ?), response_bytes = ?,"
                     " response_sha256 = ?, updated_at = ? WHERE id = ?",
-                    (target, response, return_code, message, duration_ms, aaz218, size, digest,
+                    (target, stored, return_code, message, duration_ms, aaz218, size, digest,
                      _iso(self._clock()), entry_id),
                 )
         except sqlite3.Error as exc:
