@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the venv
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +33,7 @@ from adapter.errors import AnswerDropped, MockError, XmlRefusedError
 from adapter.mock.faults import Decision, FaultError, FaultPlan
 from adapter.mock.refusal import Refusal
 from adapter.mock.style import AnswerStyle
-from adapter.wire.codec import DEFAULT_MAX_BYTES, decode, parse_document
+from adapter.wire.codec import DEFAULT_MAX_BYTES, decode_document, parse_document
 from adapter.wire.validation import InputError, validate_message
 from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
@@ -218,8 +219,9 @@ class _WireEndpoint:
         function_id: str | None = None
         try:
             body = await _read_body(request)
-            function_id = _peek_function_id(body)
-            call = _read_call(body, function_id, self.context.province)
+            root = _parse(body)
+            function_id = _peek_function_id(root)
+            call = _read_call(root, function_id, self.context.province)
         except _Refused as refused:
             answer = _envelope(refused.code, refused.message)
             self._record(function_id, None, answer, 200, None)
@@ -291,11 +293,14 @@ async def _read_body(request: Request, limit: int = DEFAULT_MAX_BYTES) -> bytes:
     return bytes(body)
 
 
-def _peek_function_id(body: bytes) -> str:
+def _parse(body: bytes) -> etree._Element:
     try:
-        root = parse_document(body, refuse_attributes=True)  # a request: no attributes
+        return parse_document(body, refuse_attributes=True)  # a request: no attributes
     except XmlRefusedError as exc:
         raise _Refused(FAILURE_CODE, f"XML refused: {exc}") from None
+
+
+def _peek_function_id(root: etree._Element) -> str:
     function_id = (root.findtext("function_id") or "").strip()
     if not function_id:
         raise _Refused(FAILURE_CODE, f"function_id {FIELDS['function_id'].name}: required field missing")
@@ -306,9 +311,8 @@ def _peek_function_id(body: bytes) -> str:
     return function_id
 
 
-def _read_call(body: bytes, function_id: str, province: ProvinceAPI) -> _Call:
-    # decode parses again: bodies are small, and the codec keeps one entry point for reading.
-    decoded = decode(body, function_id, "request")
+def _read_call(root: etree._Element, function_id: str, province: ProvinceAPI) -> _Call:
+    decoded = decode_document(root, function_id, "request")  # the tree parsed once, above
     if function_id != LOGIN:
         # The session first: with an expired or missing session every API answers -9, whatever
         # else is wrong with the message (reference 01 §1).

@@ -393,8 +393,13 @@ def decode(
     satisfy the spec is the generated models' job (adapter.wire.validation), not the codec's, which
     is also why a negative return_code with nothing but a message decodes for every function.
     """
-    message = _message_meta(function_id, part)
     root = parse_document(body, max_bytes=max_bytes, refuse_attributes=part == "request")
+    return decode_document(root, function_id, part)
+
+
+def decode_document(root: etree._Element, function_id: str, part: Part) -> Decoded:
+    """`decode` for a body already parsed by `parse_document` (the mock peeks at it first)."""
+    message = _message_meta(function_id, part)
     reader = _Reader(f"{function_id} {part}", message)
     reader.read(root)
     if _HAS_ATTRIBUTES(root):
