@@ -41,8 +41,8 @@ from adapter.wire.journal import Journal, JournalError, Status
 from generated.registry import FUNCTIONS
 
 OUT_PERSON, IN_PERSON = "1000000001", "1000000002"  # seeded, valid injury recognition
-HASTY_READ_TIMEOUT = 0.3  # seconds: the client under test gives up after this...
-LATENCY_MS = 600  # ...while the province answers (and commits) after this
+HASTY_READ_TIMEOUT = 0.2  # seconds: the client under test gives up after this...
+LATENCY_MS = 400  # ...while the province answers (and commits) after this (20 such scenarios)
 FAULTS = ("commit_then_drop", "latency", "http500")
 MEDICAL_RECORDS = tuple(f"bizh20010{n}" for n in range(1, 7))
 
