@@ -4,7 +4,7 @@
         Settings(base_url=server.url, ...)
         server.faults.add("http500", times=1)
 
-uvicorn's httptools protocol (the C HTTP parser: ~1.7x the calls/s of h11 on one worker, D23),
+uvicorn's httptools protocol (the C HTTP parser: ~1.7x the calls/s of h11 on one worker, D41),
 with two things its stock protocol does not do added per connection (`_MockProtocol`):
   - TCP_NODELAY, set explicitly. uvicorn writes the status line + headers and the body in two
     writes; with Nagle on, the second waits for the client's delayed ACK (~40 ms on Linux).

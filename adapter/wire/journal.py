@@ -19,7 +19,7 @@ and `finish` pass the XML through `masking.redact_password` first. An answer is 
 to BODY_LIMIT characters; a longer one is kept as its first BODY_LIMIT characters with its full
 size and SHA-256 (an oversized answer must not grow the journal without bound). XML over 2 KB
 (a fee upload) is stored zlib-compressed and read back as text. Only a state-changing entry's
-commit is fsynced before it returns (decisions D14, D33): a query or login changes nothing at
+commit is fsynced before it returns (decisions D14, D41): a query or login changes nothing at
 the province, so its entry is committed without the fsync.
 
 Exactly-once guards (issue 11):
@@ -405,7 +405,7 @@ class Journal:
         # The pending entry of a state change must survive even a power cut between here and the
         # province committing it: this commit alone is fsynced (synchronous=FULL). A lost outcome
         # record later is safe: the entry stays pending and recovery asks the province. A query's
-        # or login's entry changes nothing at the province: not worth an fsync (D14, D33).
+        # or login's entry changes nothing at the province: not worth an fsync (D14, D41).
         if durable:
             self._conn.execute("PRAGMA synchronous=FULL")
         try:
