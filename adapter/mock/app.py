@@ -287,9 +287,9 @@ async def _read_body(request: Request, limit: int = DEFAULT_MAX_BYTES) -> bytes:
     """The raw body, refused once it passes `limit` (not read whole into memory first)."""
     body = bytearray()
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        if len(body) + len(chunk) > limit:  # checked before copying: a 50 MB chunk is not copied
             raise _Refused(FAILURE_CODE, f"XML refused: body larger than the limit of {limit} bytes")
+        body += chunk
     return bytes(body)
 
 
