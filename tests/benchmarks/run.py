@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import journal_scale  # noqa: E402
+import proxy  # noqa: E402
 import servers  # noqa: E402
 import wire  # noqa: E402
 from measure import Spread, interleave  # noqa: E402
@@ -129,9 +130,9 @@ def suite_figure() -> Figure:
     return Figure("make_test", float(seconds_text), "s", 120, f"last `make test` on this checkout, {when}")
 
 
-def figures() -> tuple[list[Figure], list[str]]:
+def figures() -> tuple[list[Figure | proxy.Figure], list[str]]:
     notes: list[str] = []
-    out = [*import_figures(), *codec_figures(), *upload_figures()]
+    out: list[Figure | proxy.Figure] = [*import_figures(), *codec_figures(), *upload_figures()]
     with tempfile.TemporaryDirectory(dir=ROOT / ".venv") as scratch_name:
         scratch = Path(scratch_name)  # on the same disk as a journal would be: fsync is real
         with servers.mock() as mock:
@@ -141,8 +142,9 @@ def figures() -> tuple[list[Figure], list[str]]:
             gateway_figures, gateway_notes = wire.gateway_figures(mock, scratch)
         stay_figures, stay_notes = wire.big_stay_figures(scratch)
         journal_figures, journal_notes = journal_scale.figures(scratch)
-    out += [*mock_figures, *gateway_figures, *stay_figures, *journal_figures, suite_figure()]
-    notes += [*mock_notes, *gateway_notes, *stay_notes, *journal_notes]
+        proxy_figures, proxy_notes = proxy.figures(scratch)
+    out += [*mock_figures, *gateway_figures, *stay_figures, *journal_figures, *proxy_figures, suite_figure()]
+    notes += [*mock_notes, *gateway_notes, *stay_notes, *journal_notes, *proxy_notes]
     return out, notes
 
 
