@@ -82,16 +82,33 @@ class ProxyApp:
         self.path = exchange.config.path
         self.limit = exchange.config.max_body_bytes
         self.body_timeout = exchange.config.read_timeout
+        self.connections: set[asyncio.Task[None]] = set()
+        self.busy = 0  # requests being answered now
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _set_nodelay(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass  # the HIS went away or went quiet: nothing to answer
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, asyncio.CancelledError):
+            pass  # the HIS went away or went quiet, or the proxy is stopping between calls
         finally:
             writer.close()
+            if task is not None:
+                self.connections.discard(task)
+
+    async def close(self, grace: float) -> None:
+        """Let calls in flight finish (and be journaled) for up to `grace` s, then drop every
+        connection: an idle kept-alive one has nothing to lose."""
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*list(self.connections), return_exceptions=True)
 
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the connection is to be closed."""
@@ -105,6 +122,7 @@ class ProxyApp:
         except (asyncio.LimitOverrunError, ValueError):
             await _write(writer, Reply(400, b"request head too large\n", _TEXT), keep_alive=False)
             return False
+        self.busy += 1
         try:
             head = _Head.parse(raw)
             reply = await self._reply(head, reader, writer)
@@ -115,6 +133,8 @@ class ProxyApp:
             message = f"gdwi proxy: XML refused, not sent: body larger than the limit of {self.limit} bytes"
             await _write(writer, Reply(200, envelope(message)), keep_alive=False)
             return False
+        finally:
+            self.busy -= 1
         await _write(writer, reply, keep_alive=head.keep_alive)
         return head.keep_alive
 

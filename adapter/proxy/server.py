@@ -45,6 +45,7 @@ async def _run(app: ProxyApp, sock: socket.socket, started: threading.Event, sto
         await stop.wait()
     finally:
         server.close()  # no new connections; calls in flight finish and are journaled
+        await app.close(GRACE)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(GRACE):
                 await server.wait_closed()
