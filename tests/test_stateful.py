@@ -51,10 +51,9 @@ from adapter.mock.seed import default_seed
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.invariants import breaches, unmet
-from generated.registry import FUNCTIONS
+from generated.registry import FUNCTIONS, LOGIN
 
 NOW = datetime(2026, 6, 15, 10, 0)  # the mock's clock (Beijing wall time), fixed
-LOGIN = "sys0001"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 EXAMPLES: dict[str, Any] = json.loads(

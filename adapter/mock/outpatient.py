@@ -26,9 +26,14 @@ from adapter.mock.answers import (
 from adapter.mock.books import Batch, Ledger, Visit
 from adapter.mock.money import check_fee_rows, money, settle
 from adapter.mock.refusal import Refusal, label
+from generated.registry import FUNCTIONS
 
 Row = dict[str, str]
+# The reference's message for a batch refunded before (it contains the fragment spec/ declares).
 ALREADY_REFUNDED = "已经办理过退费，不能重复退费"
+# The other refusals of bizh110103 in the words its `refusals` in spec/ declare (one home: recovery
+# reads the same declarations to tell what a refusal means).
+SAID = dict(FUNCTIONS["bizh110103"].refusals)
 LIVE_STAGES = ("registered", "charged")
 
 
@@ -78,7 +83,7 @@ def refund_lookup(ledger: Ledger, call: Call) -> Answer:
     batches = visit.open_charges() if number == 0 else [_batch(visit, number)]
     if not batches:
         raise Refusal("-1", f"{label('bka001')}: visit {visit.aaz218} has no charge left to refund "
-                            "(无可退费用)")
+                            f"({SAID['nothing_to_refund']})")
     for batch in batches:
         _check_refundable(batch)
     feeinfo = [_negated(row) for batch in batches for row in batch.rows]
@@ -172,7 +177,7 @@ def _check_refundable(batch: Batch) -> None:
         raise Refusal("-1", ALREADY_REFUNDED)
     if batch.is_refund:
         raise Refusal("-1", f"{label('bka001')} {batch.bka001}: is itself a refund and cannot be refunded "
-                            "(退费批次不能再退费)")
+                            f"({SAID['is_a_refund']})")
 
 
 def _negated(row: Row) -> Row:
@@ -193,7 +198,8 @@ def _batch(visit: Visit, number: int) -> Batch:
     for batch in visit.batches:
         if batch.bka001 == number:
             return batch
-    raise Refusal("-1", f"{label('bka001')}: visit {visit.aaz218} has no batch {number} (无此费用批次)")
+    raise Refusal("-1", f"{label('bka001')}: visit {visit.aaz218} has no batch {number} "
+                        f"({SAID['no_such_batch']})")
 
 
 def _visit_with_batch(ledger: Ledger, call: Call, number: int) -> Visit:

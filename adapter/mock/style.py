@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 
 from adapter.wire.codec import encode
 from generated._types import DatasetMeta, MessageMeta, UseMeta
-from generated.registry import FIELDS, FUNCTIONS, SPEC
+from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
 __all__ = [
     "EXTRA_PROGRAM_ELEMENTS",
@@ -48,7 +48,6 @@ __all__ = [
 
 StyleName = Literal["strict", "real"]
 STYLE_NAMES: tuple[str, ...] = get_args(StyleName)
-LOGIN = "sys0001"
 
 REAL_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 REAL_MEDIA_TYPE = "text/html;charset=UTF-8"
