@@ -15,6 +15,7 @@ from rich.console import Console
 
 from adapter.cli import demo
 from adapter.mock.seed import default_seed
+from adapter.mock.style import style_named
 from generated.registry import FUNCTIONS
 
 CITIZEN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
@@ -35,9 +36,12 @@ def test_demo_passes_and_logs_nothing_private(caplog: pytest.LogCaptureFixture) 
         assert user.password not in logged
 
 
-def test_demo_in_process_through_the_asgi_app() -> None:
-    """Every function_id through the client with no socket: InProcessTransport into the app."""
+@pytest.mark.parametrize("style", ["strict", "real"])
+def test_demo_in_process_through_the_asgi_app(style: str) -> None:
+    """Every function_id through the client with no socket: InProcessTransport into the app, whose
+    answers are written to the letter of spec/ or as a production platform plausibly does."""
     out = io.StringIO()
-    assert demo.run(Console(file=out, width=120), in_process=True) == 0, out.getvalue()
+    chosen = style_named(style, seed=3)
+    assert demo.run(Console(file=out, width=120), in_process=True, style=chosen) == 0, out.getvalue()
     assert "mock province in process" in out.getvalue()
     assert f"steps hold; every one of the {len(FUNCTIONS)} function_ids called" in out.getvalue()

@@ -61,6 +61,7 @@ from adapter.mock.faults import FaultPlan
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
+from adapter.mock.style import AnswerStyle
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.journal import Status
@@ -168,9 +169,12 @@ def _settings(base_url: str, tmp_path: Path) -> Settings:
                     journal_path=str(tmp_path / "journal.sqlite"), retry_backoff=0.01, read_timeout=5)
 
 
-@pytest.fixture
-def mock(tmp_path: Path) -> Iterator[Province]:
-    app = create_app()
+@pytest.fixture(params=["strict", "real"])
+def mock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Province]:
+    """A fresh province per test, answering in each style (adapter.mock.style): to the letter of
+    spec/, and as a production platform plausibly does (4-decimal amounts, extra and empty elements,
+    unlisted codes) — every workflow must hold against both."""
+    app = create_app(style=AnswerStyle(request.param, seed=7))
     context = context_of(app)
     assert isinstance(context.province, MockProvince)
     with Client(_settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(app)) as client:

@@ -136,3 +136,41 @@ def test_summarise_counts_each_deviation_once() -> None:
     [item] = summarise(seen)
     assert (item.count, len(item.entries), item.samples["3"]) == (3, 2, 3)
     assert item.paths == {"personinfo[0].bka888": 3}
+
+
+# --------------------------------------------------------------------------- a real-shaped run
+
+
+def test_drift_of_a_real_shaped_run(tmp_path: Path) -> None:
+    """A hospital's lookups and a stay through the HIS layer against the mock in real style (every
+    substitutable code substituted): the journal's deviations, summarised, name what differs."""
+    from test_his_workflows import A_DISCHARGE, OPERATOR, a_stay, fees
+
+    from adapter.his import InpatientService, OutpatientService
+    from adapter.his.model import IdentifierKind, Patient
+    from adapter.mock.app import create_app
+    from adapter.mock.inprocess import InProcessTransport
+    from adapter.mock.style import AnswerStyle
+    from adapter.wire.client import Client
+    from adapter.wire.config import Settings
+
+    journal = tmp_path / "journal.sqlite"
+    app = create_app(style=AnswerStyle("real", seed=5, unlisted_rate=1.0))
+    settings = Settings(base_url="http://127.0.0.1:9", userid="ss0028", password="mock-pass-1",
+                        akb020="H44190000001", journal=str(journal))
+    with Client(settings, http_transport=InProcessTransport(app)) as client:
+        OutpatientService(client).lookup(Patient(IdentifierKind.PERSON_NO, "1000000004"))  # not insured
+        inpatient = InpatientService(client)
+        visit_no = inpatient.admit(a_stay(), OPERATOR).visit_no
+        inpatient.upload_fees(visit_no, fees(5))
+        inpatient.discharge(visit_no, A_DISCHARGE, OPERATOR)
+        settled = inpatient.settle(visit_no, OPERATOR)
+        assert settled.total == sum(f.amount for f in fees(5))
+    items = json.loads(_drift("--db", str(journal), "--json").output)
+    by_key = {(i["function_id"], i["code"], i["kind"]): i for i in items}
+    fund = by_key[("bizh110001", "bka888", "unlisted_code")]
+    assert fund["samples"] == {"3": 1}
+    assert fund["proposal"].startswith("bka888: value 3 seen once, not in the closed list — add it")
+    assert ("bizh120106", "aab034", "unknown_element") in by_key
+    empties = [i for i in items if i["kind"] == "empty_element"]
+    assert empties and all("no spec change needed" in i["proposal"] for i in empties)

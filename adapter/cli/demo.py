@@ -22,9 +22,11 @@ from rich.console import Console
 from rich.progress import Progress
 
 from adapter.errors import DemoFailure
+from adapter.his import mapping
 from adapter.mock.app import create_app
 from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
+from adapter.mock.style import AnswerStyle
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.invariants import unmet
@@ -102,7 +104,7 @@ class Demo:
             "bizh110103", self.example("bizh110103", bka895="aaz218", bka896=aaz218, bka001="1"),
             lambda a: f"{len(a['feeinfo'])} fee row(s) of batch 1 to refund",
         )["feeinfo"]
-        self.step("bizh110105", dict(charge, bka893="1", feeinfo=refund_rows),
+        self.step("bizh110105", dict(charge, bka893="1", feeinfo=mapping.at_spec_scale(refund_rows)),
                   lambda a: self._check_pay(a, -expected, "refunded"))
         self.step("bizh110106", self.example("bizh110106", aaz218=aaz218), lambda a: "registration cancelled")
 
@@ -228,16 +230,17 @@ def _saying(text: str) -> Callable[[dict[str, Any]], str]:
     return lambda _answer: text
 
 
-def run(console: Console, *, in_process: bool = False) -> int:
-    """The demo over a loopback socket, or (in_process) straight into the mock's ASGI app."""
+def run(console: Console, *, in_process: bool = False, style: AnswerStyle | None = None) -> int:
+    """The demo over a loopback socket, or (in_process) straight into the mock's ASGI app;
+    `style` how the mock writes its answers (adapter.mock.style: strict by default, or real)."""
     with tempfile.TemporaryDirectory(prefix="gdwi-demo-") as scratch, ExitStack() as stack:
         journal = str(Path(scratch) / "journal.sqlite")
         transport: httpx.BaseTransport | None = None
         if in_process:
-            base_url, transport = "http://127.0.0.1:9", InProcessTransport(create_app())
+            base_url, transport = "http://127.0.0.1:9", InProcessTransport(create_app(style=style))
             console.print(f"[bold]gdwi demo[/] — mock province in process, spec {SPEC.version}")
         else:
-            base_url = stack.enter_context(MockServer()).url
+            base_url = stack.enter_context(MockServer(style=style)).url
             console.print(f"[bold]gdwi demo[/] — mock province at {base_url}{SPEC.path}, "
                           f"spec {SPEC.version}")
         settings = Settings(base_url=base_url, userid=USER, password=PASSWORD, akb020=AKB020,

@@ -412,10 +412,28 @@ def refund_lookup_request(visit_no: str, batch_no: int) -> Wire:
 
 
 def refund_request(visit_no: str, refund_rows: Sequence[Mapping[str, Any]], operator: Operator) -> Wire:
-    """bizh110105 with the rows bizh110103 returned, unchanged (see PASSED_THROUGH)."""
+    """bizh110105 with the rows bizh110103 returned, unchanged (see PASSED_THROUGH) but for the
+    decimal places (`at_spec_scale`)."""
     wire = charge_request(visit_no, (), operator, commit=True)
-    wire["feeinfo"] = [dict(row) for row in refund_rows]
+    wire["feeinfo"] = at_spec_scale(refund_rows)
     return wire
+
+
+def at_spec_scale(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Answer rows made sendable again: a decimal printed with more places than the spec's scale
+    (a platform's `-4.0000`) is written at the scale (`-4.00`). Only trailing zeros are dropped;
+    a value that would need rounding stays as it is, for request validation to refuse by name."""
+    return [{code: _rescaled(code, value) for code, value in row.items()} for row in rows]
+
+
+def _rescaled(code: str, value: Any) -> Any:
+    meta = FIELDS.get(code)
+    if meta is None or meta.type != "decimal" or not isinstance(value, str | Decimal):
+        return value
+    try:
+        return format_value(code, Decimal(value))
+    except (ArithmeticError, ValueError):  # not a number, or not exact at the scale: as it came
+        return value
 
 
 def admission_request(stay: InpatientStay, operator: Operator) -> Wire:
