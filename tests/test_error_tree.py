@@ -69,3 +69,17 @@ def test_unknown_function_suggests_the_closest() -> None:
         validate_message("bizh12001", "request", {})
     assert "bizh120001" in caught.value.suggestions
     assert "did you mean bizh120001" in str(caught.value)
+
+
+def test_the_package_exports_load_on_first_use() -> None:
+    """`import adapter` (every `gdwi` start goes through it) does not load the client; each public
+    name still resolves to its home's object."""
+    import subprocess
+    import sys
+
+    code = ("import sys, adapter\n"
+            "assert 'adapter.wire.client' not in sys.modules and 'httpx' not in sys.modules\n"
+            "from adapter import Client, GdwiError, Journal, Settings\n"
+            "from adapter.wire.client import Client as home\n"
+            "assert Client is home and all(getattr(adapter, n) is not None for n in adapter.__all__)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
