@@ -708,3 +708,27 @@ def test_one_kept_alive_connection_carries_call_after_call(province: MockServer,
             assert status.startswith(b"HTTP/1.1 200") and b"<return_code>1</return_code>" in body
             assert "connection" not in headers  # kept alive
         reader.close()
+
+
+def test_a_journal_failure_never_sends_unrecorded_and_never_hides_a_committed_answer(
+    province: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.errors import JournalError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise JournalError("journal broken (test)")
+
+    with proxied(province.url, tmp_path) as proxy:
+        his = StringHis(proxy.url)
+        his.login()
+        monkeypatch.setattr(proxy.journal, "finish", broken)  # the answer cannot be recorded
+        admitted = admit(his, PERSON)
+        monkeypatch.setattr(proxy.journal, "begin", broken)  # nothing can be recorded
+        before = len(province.requests.records())
+        refused = lookup(his, PERSON)
+        after = len(province.requests.records())
+        his.close()
+        pending = proxy.journal.list(function_id="bizh120103")
+    assert admitted.status == 200 and admitted.code == "1"  # committed: the HIS hears it
+    assert [entry.status for entry in pending] == [Status.PENDING]  # for `gdwi journal recover`
+    assert refused.status == 503 and refused.code == "-1" and after == before  # never sent unrecorded

@@ -30,7 +30,8 @@ HEAD_LIMIT = 64 * 1024
 KEEP_ALIVE = 5.0  # seconds an idle HIS connection stays open
 _TEXT = "text/plain; charset=utf-8"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout"}
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+            504: "Gateway Timeout"}
 
 
 class _BadRequest(GdwiError):

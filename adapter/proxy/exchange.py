@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from adapter.errors import NotSentError, XmlRefusedError
+from adapter.errors import JournalError, NotSentError, XmlRefusedError
 from adapter.proxy.config import Mode, ProxyConfig
 from adapter.proxy.reading import Request, answer_deviations, read_request, return_code_of
 from adapter.proxy.upstream import Answer, Upstream
@@ -74,7 +74,13 @@ class Exchange:
             return _refused(f"gdwi proxy: XML refused, not sent (XML 被拒绝，未发送): {exc}")
         if request.problems and self.config.mode_for(request.function_id) == Mode.ENFORCE:
             return await self._enforce(request, body)
-        entry = await self._write_ahead(request, body)
+        try:
+            entry = await self._write_ahead(request, body)
+        except JournalError as exc:  # no record, no sending: the HIS may retry once it is fixed
+            log.error("journal refused the write-ahead entry; %s not sent: %s", request.function_id,
+                      scrub(str(exc)))
+            return _refused("gdwi proxy: the journal cannot record this call, nothing was sent "
+                            "(交易日志不可用，请求未发送)", 503)
         started = time.perf_counter()
         try:
             answer = await self.upstream.post(body, content_type or SPEC.content_type, query)
@@ -86,7 +92,11 @@ class Exchange:
             self._finish(entry, Status.UNKNOWN, started, message=f"no answer: {exc}")
             return _refused(f"gdwi proxy: sent, but no answer arrived; the outcome is unknown, query before "
                             f"resending (已发送但无应答，结果未知，请先查询): journal entry {entry}", 504)
-        self._complete(entry, request, answer, started)
+        try:
+            self._complete(entry, request, answer, started)
+        except Exception:  # the province answered: its bytes reach the HIS whatever the journal does
+            log.exception("journal entry %d (%s): the answer could not be recorded; the entry stays "
+                          "pending for `gdwi journal recover`", entry, request.function_id)
         return Reply(answer.status, answer.body, answer.content_type or SPEC.content_type)
 
     async def _write_ahead(self, request: Request, body: bytes) -> int:
@@ -102,9 +112,12 @@ class Exchange:
 
     async def _enforce(self, request: Request, body: bytes) -> Reply:
         problems = "; ".join(request.problems)
-        entry = await self._write_ahead(request, body)
-        self.journal.finish(entry, Status.FAILED, return_code=FAILURE_CODE,
-                            message=f"refused by the proxy (enforce), not sent: {problems}")
+        try:
+            entry = await self._write_ahead(request, body)
+            self.journal.finish(entry, Status.FAILED, return_code=FAILURE_CODE,
+                                message=f"refused by the proxy (enforce), not sent: {problems}")
+        except JournalError as exc:  # the refusal stands; only its record is missing
+            log.error("enforce refusal of %s not journaled: %s", request.function_id, scrub(str(exc)))
         return _refused(f"gdwi proxy (enforce): {request.function_id}: {problems}")
 
     # --- journal writes ---------------------------------------------------------------------
@@ -116,7 +129,10 @@ class Exchange:
                                   akb020=request.text("akb020"), aaz218=request.text("aaz218"))
 
     def _finish(self, entry: int, status: Status, started: float, *, message: str) -> None:
-        self.journal.finish(entry, status, message=message, duration_ms=_since(started))
+        try:
+            self.journal.finish(entry, status, message=message, duration_ms=_since(started))
+        except JournalError as exc:  # the HIS still hears what happened; recovery settles the entry
+            log.error("journal entry %d: outcome %s not recorded: %s", entry, status, scrub(str(exc)))
 
     def _complete(self, entry: int, request: Request, answer: Answer, started: float) -> None:
         duration = _since(started)
