@@ -457,7 +457,9 @@ class AsyncClient(AsyncFunctions):
         deadline: float | None = None,
     ) -> Reply[AnswerT]:
         body = encode(function_id, "request", wire, session_id=session_id)
-        entry = self._core.begin(function_id, body, wire)
+        # In a worker thread: the write-ahead commit (an fsync for a state change) would otherwise
+        # stall every other call on this event loop; awaited, so it is still on disk before sending.
+        entry = await asyncio.to_thread(self._core.begin, function_id, body, wire)
         started = time.perf_counter()
         try:
             raw = await transport.apost(self._http, self._core.settings.url, body,
