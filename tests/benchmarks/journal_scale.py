@@ -52,6 +52,12 @@ def build(path: Path, count: int) -> float:
     Journal(path).close()  # the schema and indexes as the adapter creates them
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA synchronous=OFF")
+    # Bulk load without the indexes; opening the journal again below creates them, as it would
+    # for an old file (CREATE INDEX IF NOT EXISTS in the schema): same result, twice as fast.
+    indexes = connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                 " AND tbl_name = 'entries' AND sql IS NOT NULL").fetchall()
+    for (name,) in indexes:
+        connection.execute(f"DROP INDEX {name}")
     batch = 100_000
     with connection:
         for first in range(0, count, batch):
