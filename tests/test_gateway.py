@@ -26,8 +26,8 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
-from adapter.cli.gateway import TokenError, read_token
 from adapter.gateway import GatewayServer, create_gateway, is_loopback
+from adapter.gateway.auth import TokenError, read_token
 from adapter.gateway.bodies import MedicalRecordBody, StayChanges
 from adapter.gateway.endpoints import ENDPOINTS
 from adapter.his import FrontPageSet, InpatientStay, MedicalRecord
@@ -247,9 +247,9 @@ def test_every_endpoint_needs_the_token(gw: Gateway, header: str | None) -> None
 
 
 def test_a_weak_token_is_refused(gw: Gateway) -> None:
-    with pytest.raises(ValueError, match="at least 16"):
+    with pytest.raises(TokenError, match="at least 16"):
         create_gateway(gw.client, token="short")
-    with pytest.raises(ValueError, match="whitespace"):
+    with pytest.raises(TokenError, match="whitespace"):
         create_gateway(gw.client, token="has a space in the middle")
 
 

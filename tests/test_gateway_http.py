@@ -8,8 +8,15 @@ strings, repeated cancels and the operator on steps whose transactions carry non
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
+import socket
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +26,9 @@ import httpx
 import pytest
 
 from adapter.gateway import GatewayServer, create_gateway
+from adapter.gateway.auth import TokenError, read_token
+from adapter.mock.app import create_app
+from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
@@ -172,3 +182,112 @@ def test_a_repeated_stay_cancel_says_already_and_takes_an_operator(
     assert audit == [f"modify of stay {stay} by operator T001", f"cancel to cancelled of stay {stay} by operator T001"]
     never = served.his.post("/inpatient/90000009999/cancel", json={"to": "cancelled"})
     assert never.status_code == 422  # never admitted here: not "already"
+
+
+# --------------------------------------------------------------------------- hostile text, secrets
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"patient": {"id_kind": "person_no", "id_value": "\\ud800"}}',  # lone surrogate in a value
+    b'{"patient": {"\\udfff": "x"}}',  # ... in a key
+    b'{"patient": {"id_value": "\\x41"}}',  # an escape JSON does not have
+    b'{"patient": "\xff\xfe"}',  # not UTF-8
+])
+def test_hostile_text_is_a_json_400_never_5xx(served: Served, raw: bytes) -> None:
+    answer = served.his.post("/inpatient/lookup", content=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/json; charset=utf-8"
+    assert answer.json()["error"] == "input"
+
+
+def test_a_400_never_echoes_a_citizen_id_even_as_a_key(served: Served) -> None:
+    citizen_id = "44190019900101002X"
+    body = {"patient": {"id_kind": "citizen_id", "id_value": "1", citizen_id: "x"}}
+    answer = served.his.post("/inpatient/lookup", json=body)
+    assert answer.status_code == 400 and citizen_id not in answer.text
+    assert answer.json()["fields"][0]["field"] == "patient.441900********002X"
+
+
+def test_a_journal_failing_after_the_send_is_504_with_the_entry(tmp_path: Path) -> None:
+    """The province commits the admission; the journal then cannot record it (another process holds
+    its write lock): the HIS must hear "outcome unknown", never 500 or "safe to retry"."""
+    journal = tmp_path / "journal.sqlite"
+    holder = sqlite3.connect(journal, isolation_level=None, check_same_thread=False)
+    mock_app = create_app()
+    armed = threading.Event()
+
+    async def province(scope: Any, receive: Any, send: Any) -> None:
+        await mock_app(scope, receive, send)
+        if armed.is_set() and not holder.in_transaction:
+            holder.execute("BEGIN EXCLUSIVE")  # after the answer left the province, before it is journaled
+
+    client = Client(settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(province))
+    with client, serve(client) as gateway, httpx.Client(base_url=gateway.url, headers=AUTH, timeout=30) as his:
+        client.session.get()  # the login is journaled freely
+        armed.set()
+        answer = his.post("/inpatient/admit", json={"stay": a_stay(), "operator": OPERATOR})
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert answer.status_code == 504, answer.text
+    error = answer.json()
+    assert error["error"] == "outcome_unknown" and "gdwi journal recover" in error["hint"]
+
+
+# --------------------------------------------------------------------------- the token and the served process
+
+
+def test_token_strength_and_file_mode(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    token_file.chmod(0o640)
+    with pytest.raises(TokenError, match="chmod 600"):
+        read_token(token_file, {})
+    token_file.chmod(0o600)
+    assert read_token(token_file, {}) == TOKEN
+    for weak in ("a" * 40, "abababababababababab", "password12345678"):
+        with pytest.raises(TokenError, match="easy to guess"):
+            read_token(None, {"GDWI_GATEWAY_TOKEN": weak})
+    assert read_token(None, {"GDWI_GATEWAY_TOKEN": secrets.token_urlsafe(16)})
+
+
+def test_served_process_logs_no_query_strings_and_refuses_an_open_token_file(
+        mock_province: MockServer, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "GDWI_BASE_URL": mock_province.url, "GDWI_USERID": "ss0028",
+           "GDWI_PASSWORD": "mock-pass-1", "GDWI_AKB020": "H44190000001",
+           "GDWI_JOURNAL": str(tmp_path / "journal.sqlite"), "GDWI_GATEWAY_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "adapter.cli", "gateway", "serve", "--port", str(port)]
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    token_file.chmod(0o644)
+    refused = subprocess.run([*command, "--token-file", str(token_file)], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "chmod 600" in refused.stderr
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as server:
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url)
+            assert httpx.get(url + "/health?token=SECRET-IN-QUERY").status_code == 200
+            httpx.get(url + "/ready?access_token=SECRET-IN-QUERY")
+        finally:
+            server.terminate()
+            output, _ = server.communicate(timeout=30)
+    assert "GET /health" in output and "SECRET-IN-QUERY" not in output
+    assert "gateway ready: province_login ok" in output
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/health", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"the gateway did not come up on {url}")

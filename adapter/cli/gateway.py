@@ -8,46 +8,15 @@ because the gateway speaks plain HTTP: token and patient data would cross the ne
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import typer
 
 from adapter.cli import context
-from adapter.errors import TokenError
 
 gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
 
 TOKEN_ENV = "GDWI_GATEWAY_TOKEN"
-
-
-def read_token(token_file: Path | None, environ: dict[str, str] | None = None) -> str:
-    """The token from `token_file` if given, else from GDWI_GATEWAY_TOKEN; checked for strength."""
-    from adapter.gateway.auth import check_token
-
-    env = os.environ if environ is None else environ
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TokenError(f"--token-file: cannot read {token_file}: {type(exc).__name__}") from None
-        _warn_if_readable_by_others(token_file)
-    else:
-        token = env.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise TokenError(f"no gateway token: set {TOKEN_ENV} or pass --token-file FILE "
-                         "(never on the command line)")
-    try:
-        return check_token(token)
-    except ValueError as exc:
-        raise TokenError(str(exc)) from None
-
-
-def _warn_if_readable_by_others(path: Path) -> None:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        typer.echo(f"warning: {path} is readable by other users; chmod 600 it", err=True)
 
 
 @gateway_app.command("serve")
@@ -67,6 +36,7 @@ def gateway_serve(
     """
     from adapter import logs
     from adapter.gateway import create_gateway, is_loopback, serve
+    from adapter.gateway.auth import read_token
     from adapter.wire.client import Client
 
     token = read_token(token_file)  # TokenError: a configuration error (exit 3)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -57,7 +58,7 @@ def create_gateway(
 ) -> Starlette:
     """The gateway app over `client` (shared by every request: thread-safe).
 
-    `token` is the bearer token the HIS must send (at least 16 characters); ValueError otherwise.
+    `token` is the bearer token the HIS must send (auth.check_token); TokenError otherwise.
     When served with lifespan (`serve`, GatewayServer), the readiness check runs once at start and
     logs one line.
     """
@@ -217,16 +218,57 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
-    """A JSON object (empty body: {}); numbers read exactly as Decimal, never as float."""
+    """A JSON object (empty body: {}); numbers read exactly as Decimal, never as float. Text that
+    cannot be UTF-8 (a lone surrogate written as an escape, in a key or a value) is refused here."""
     if not raw.strip():
         return {}
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
         raise BodyError([Problem.at(None, f"body is not UTF-8 JSON: {exc}")]) from None
+    if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the whole body
+        where = _lone_surrogate(data, "")
+        if where is not None:
+            raise BodyError([Problem.at(where or None, "text holds a lone surrogate escape (\\ud800-\\udfff "
+                                     "without its pair): not Unicode text")])
     if not isinstance(data, dict):
         raise BodyError([Problem.at(None, "body must be a JSON object")])
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: object, path: str) -> str | None:
+    """The path of the first text (key or value) that is not encodable Unicode; None if all are."""
+    if isinstance(value, str):
+        return None if _encodable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{_printable(key)}" if path else _printable(key)
+            if not _encodable(key):
+                return inner
+            found = _lone_surrogate(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
 
 
 def _no_constant(name: str) -> object:
@@ -242,5 +284,7 @@ def _reply(
         # %r: the decoded path is the caller's text; repr keeps a %0A from forging a log line.
         log.warning("%s %r -> %d %s", request.method, request.url.path, status,
                     body.get("error") or body.get("status"))
+    # backslashreplace: whatever text reaches an answer, it stays a JSON escape, never a 500.
     text = json.dumps(body, ensure_ascii=False)
-    return Response(text.encode("utf-8"), status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers)
+    return Response(text.encode("utf-8", "backslashreplace"), status_code=status, media_type=JSON_MEDIA_TYPE,
+                    headers=headers)

@@ -14,26 +14,63 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapter.errors import TokenError
 from adapter.gateway.errors import error_body
 
-__all__ = ["MIN_TOKEN_LENGTH", "BearerAuth", "check_token"]
+__all__ = ["MIN_TOKEN_BITS", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "BearerAuth", "TokenError", "check_token",
+           "read_token"]
 
 log = logging.getLogger("gdwi.gateway")
 MIN_TOKEN_LENGTH = 16
+# length x log2(distinct characters): secrets.token_urlsafe(16) scores about 90, a 16-character
+# word with digits about 60, "aaaa…" 0.
+MIN_TOKEN_BITS = 80
+TOKEN_ENV = "GDWI_GATEWAY_TOKEN"
+MAKE_ONE = "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
 def check_token(token: str) -> str:
-    """The token if it is usable; ValueError saying why not (too short, whitespace inside)."""
+    """The token if it is usable; TokenError saying why not (short, guessable, whitespace)."""
     if len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"the gateway token must be at least {MIN_TOKEN_LENGTH} characters "
-                         "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        raise TokenError(f"the gateway token must be at least {MIN_TOKEN_LENGTH} characters ({MAKE_ONE})")
     if any(character.isspace() for character in token):
-        raise ValueError("the gateway token must not contain whitespace")
+        raise TokenError("the gateway token must not contain whitespace")
+    if len(token) * math.log2(max(len(set(token)), 1)) < MIN_TOKEN_BITS:
+        raise TokenError(f"the gateway token is too easy to guess: too few different characters "
+                         f"for its length ({MAKE_ONE})")
     return token
+
+
+def read_token(token_file: Path | None, environ: Mapping[str, str] | None = None) -> str:
+    """The token from `token_file` if given, else from GDWI_GATEWAY_TOKEN; checked for strength.
+
+    A token file that group or others may read is refused: anyone on the host could act as the HIS.
+    """
+    env = os.environ if environ is None else environ
+    if token_file is not None:
+        try:
+            mode = token_file.stat().st_mode
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TokenError(f"--token-file: cannot read {token_file}: {type(exc).__name__}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise TokenError(f"{token_file} is open to other users (mode {stat.filemode(mode)}): "
+                             f"`chmod 600 {token_file}`")
+    else:
+        token = env.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise TokenError(f"no gateway token: set {TOKEN_ENV} or pass --token-file FILE "
+                         "(never on the command line)")
+    return check_token(token)
 
 
 def _digest(token: bytes) -> bytes:

@@ -19,7 +19,7 @@
 | session             | 502    | the province refused the gateway's login session twice               |
 | province_login_failed | 503  | the gateway's own login (sys0001) fails: its settings, not the HIS's  |
 | contract            | 502    | the province answered outside the spec (the call itself went through) |
-| outcome_unknown     | 504    | sent, no usable answer: `journal_id`; run `gdwi journal recover`      |
+| outcome_unknown     | 504    | sent, no usable answer, or the journal failed: `journal_id`; recover  |
 | unresolved_entry    | 409    | nothing sent: an earlier change here is unresolved (`journal_id`)     |
 | internal            | 500    | a gateway fault; the message names only the error type               |
 
@@ -31,6 +31,7 @@ text of an unexpected exception is never sent (it may hold anything); only its t
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -49,6 +50,7 @@ from adapter.errors import (
     GdwiError,
     HisWorkflowError,
     InputError,
+    JournalError,
     NotFound,
     OutcomeUnknownError,
     Refused,
@@ -109,6 +111,11 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (BusinessError, "business"),
     (OutcomeUnknownError, "outcome_unknown"),
     (UnresolvedEntryError, "unresolved_entry"),
+    # The client turns a journal write failing after the send into OutcomeUnknownError (504 with
+    # the entry); a JournalError that reaches here stopped the call before the send. A bare SQLite
+    # error is not expected: answered as unknown, the one answer that never invites a resend.
+    (JournalError, "journal_unavailable"),
+    (sqlite3.Error, "outcome_unknown"),
     (TransportError, "transport"),
     (ContractError, "contract"),
     (ValueError, "input"),  # the HIS mapping refusing a value it cannot put on the wire
@@ -157,8 +164,9 @@ def _describe(exc: BaseException, context: ErrorContext, offset: int = 0) -> dic
         "message": _message(exc, kind),
         "fields": _fields(exc, context, offset),
     }
-    if isinstance(exc, OutcomeUnknownError) and kind == "outcome_unknown":
-        body.update(journal_id=exc.journal_id, hint=RECOVER_HINT)
+    if kind == "outcome_unknown":
+        journal_id = getattr(exc, "journal_id", None)
+        body.update(journal_id=journal_id if isinstance(journal_id, int) else None, hint=RECOVER_HINT)
     if isinstance(exc, UnresolvedEntryError):
         body.update(journal_id=exc.entry_id, hint=RECOVER_HINT)
     if kind == "province_login_failed":
@@ -170,6 +178,8 @@ def _describe(exc: BaseException, context: ErrorContext, offset: int = 0) -> dic
 
 
 def _message(exc: BaseException, kind: str) -> str:
+    if isinstance(exc, sqlite3.Error):
+        return f"the journal could not record this call ({type(exc).__name__}: {exc}); outcome unknown"
     if kind == "internal" and not isinstance(exc, GatewayError):
         return f"internal gateway error ({type(exc).__name__}); see the gateway's log"
     return scrub(str(exc))
@@ -220,7 +230,9 @@ def _fields(exc: BaseException, context: ErrorContext, offset: int) -> list[dict
 def _field(field: str | None, code: str | None, name: str | None, message: str) -> dict[str, Any]:
     if name is None and code is not None and code in FIELDS:
         name = FIELDS[code].name
-    return {"field": field, "code": code, "name": name, "message": scrub(message)}
+    # The path is the HIS's text too (an unknown key may be a citizen ID): masked like the message.
+    return {"field": None if field is None else scrub(field), "code": code, "name": name,
+            "message": scrub(message)}
 
 
 def _problem_field(

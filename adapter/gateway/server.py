@@ -9,6 +9,7 @@ at start the app checks the province login and the journal once and logs one lin
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import uvicorn
@@ -20,14 +21,30 @@ __all__ = ["LOCALHOST", "GatewayServer", "is_loopback", "serve"]
 
 
 
+class PathOnly(logging.Filter):
+    """Access lines name the path without its query string: a HIS that puts the token (or a
+    citizen ID) into the URL must not have it written to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, http version, status)
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Config:
     # Quiet (tests, threads): leave the host process's logging alone and log no requests.
     options: dict[str, Any] = {"log_config": None} if quiet else {}
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, http="h11", lifespan="on", access_log=not quiet,
         log_level="warning" if quiet else "info", timeout_graceful_shutdown=5, server_header=False,
         **options,
     )
+    access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just above
+    if not any(isinstance(existing, PathOnly) for existing in access.filters):
+        access.addFilter(PathOnly())
+    return config
 
 
 def serve(app: ASGIApp, host: str = LOCALHOST, port: int = 8090) -> None:
