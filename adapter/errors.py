@@ -58,9 +58,12 @@ __all__ = [
     "HisExportError",
     "HisWorkflowError",
     "HttpStatusError",
+    "IdempotencyConflict",
+    "IdempotencyInProgress",
     "InputError",
     "JournalError",
     "JournalIntegrityError",
+    "JournalUnavailable",
     "MappingError",
     "MaybeSentError",
     "MockError",
@@ -471,3 +474,24 @@ class JournalIntegrityError(JournalError):
         self.path = path
         super().__init__(f"journal {path} is damaged, refusing to send: {detail} "
                          "(see `gdwi journal check`)")
+
+
+# ------------------------------------------------------ gateway: Idempotency-Key, journal bookkeeping
+
+
+class IdempotencyConflict(GatewayError):
+    """An Idempotency-Key already used for a different call (method, path or body)."""
+
+    kind = "idempotency_conflict"
+
+
+class IdempotencyInProgress(IdempotencyConflict):
+    """An Idempotency-Key whose first call has not finished (or was cut off): never resend."""
+
+    kind = "idempotency_in_progress"
+
+
+class JournalUnavailable(GatewayError):
+    """The journal file refuses the gateway's own bookkeeping (Idempotency-Key); nothing was sent."""
+
+    kind = "journal_unavailable"

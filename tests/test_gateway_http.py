@@ -7,6 +7,7 @@ strings, repeated cancels and the operator on steps whose transactions carry non
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -291,3 +292,47 @@ def wait_until_up(url: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"the gateway did not come up on {url}")
+
+
+# --------------------------------------------------------------------------- Idempotency-Key
+
+
+def admissions_in(journal: Path) -> int:
+    with sqlite3.connect(journal) as connection:
+        return int(connection.execute(
+            "SELECT COUNT(*) FROM entries WHERE function_id = 'bizh120103'").fetchone()[0])
+
+
+def test_the_same_key_and_call_replays_and_sends_nothing_even_after_a_restart(
+        mock_province: MockServer, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite"
+    body = {"stay": a_stay(), "operator": OPERATOR}
+    same_body_reordered = b'{ "operator": {"name": "\\u6d4b\\u8bd5\\u64cd\\u4f5c\\u5458", "code": "T001"},\n' \
+        + b' "stay": ' + json.dumps(a_stay()).encode() + b"}"
+    key = {"Idempotency-Key": "admit-ZY20190001-1"}
+    with Client(settings(mock_province.url, tmp_path)) as client, serve(client) as gateway, \
+            httpx.Client(base_url=gateway.url, headers={**AUTH, **key}, timeout=10) as his:
+        first = his.post("/inpatient/admit", json=body)
+        again = his.post("/inpatient/admit", content=same_body_reordered,
+                         headers={"Content-Type": "application/json"})
+    with Client(settings(mock_province.url, tmp_path)) as client, serve(client) as gateway, \
+            httpx.Client(base_url=gateway.url, headers={**AUTH, **key}, timeout=10) as his:
+        after_restart = his.post("/inpatient/admit", json=body)
+        other_call = his.post("/inpatient/admit", json={**body, "stay": {**a_stay(), "bed_no": "99"}})
+    assert first.status_code == again.status_code == after_restart.status_code == 200
+    assert first.json() == again.json() == after_restart.json()
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == after_restart.headers["idempotent-replayed"] == "true"
+    assert other_call.status_code == 409 and other_call.json()["error"] == "idempotency_conflict"
+    assert admissions_in(journal) == 1
+
+
+def test_a_key_whose_call_sent_nothing_may_be_used_again(served: Served, tmp_path: Path) -> None:
+    key = {"Idempotency-Key": "admit-retry"}
+    wrong = served.his.post("/inpatient/admit", json={"stay": {**a_stay(), "admission_date": "2019/05/08"},
+                                                      "operator": OPERATOR}, headers=key)
+    right = served.his.post("/inpatient/admit", json={"stay": a_stay(), "operator": OPERATOR}, headers=key)
+    assert wrong.status_code == 400 and right.status_code == 200, right.text
+    bad_key = served.his.post("/inpatient/admit", json={}, headers={"Idempotency-Key": "x" * 300})
+    assert bad_key.status_code == 400 and bad_key.json()["fields"][0]["field"] == "Idempotency-Key"
+    assert admissions_in(tmp_path / "journal.sqlite") == 1

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,12 +34,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapter.errors import JournalUnavailable
 from adapter.gateway import convert
 from adapter.gateway.auth import BearerAuth, check_token
 from adapter.gateway.convert import BodyError, Problem
 from adapter.gateway.endpoints import ENDPOINTS, Endpoint, Services
-from adapter.gateway.errors import ErrorContext, NotFound, TooLarge, error_body, error_reply
+from adapter.gateway.errors import (
+    ErrorContext,
+    NotFound,
+    TooLarge,
+    error_body,
+    error_reply,
+    idempotency_conflict,
+)
 from adapter.gateway.health import ReadinessProbe, log_start_check
+from adapter.gateway.idempotency import HEADER, REPLAYED_HEADER, IdempotencyStore, fingerprint, valid_key
 from adapter.gateway.openapi import build_document, docs_html
 from adapter.his import WireCaller
 from adapter.wire.client import Client
@@ -65,12 +76,14 @@ def create_gateway(
     check_token(token)
     services = Services.over(client)
     probe = ReadinessProbe(client)
+    keys = IdempotencyStore(client.journal.path)
     document = build_document()
     openapi_body = json.dumps(document, ensure_ascii=False).encode("utf-8")
     docs_body = docs_html(document).encode("utf-8")
-    routes = [_his_route(path, group, services, max_body_bytes) for path, group in _by_path().items()]
+    reading = Reading(max_body_bytes, keys)
+    routes = [_his_route(path, group, services, reading) for path, group in _by_path().items()]
     routes += [
-        Route("/functions/{function_id}", _raw_view(client, max_body_bytes), methods=["POST"]),
+        Route("/functions/{function_id}", _raw_view(client, reading), methods=["POST"]),
         Route("/openapi.json", _static(openapi_body, JSON_MEDIA_TYPE), methods=["GET"]),
         Route("/docs", _static(docs_body, "text/html; charset=utf-8"), methods=["GET"]),
         Route("/health", _static(b'{"status": "ok"}', JSON_MEDIA_TYPE), methods=["GET"]),
@@ -99,8 +112,8 @@ def _by_path() -> dict[str, dict[str, Endpoint[Any]]]:
     return grouped
 
 
-def _his_route(path: str, group: Mapping[str, Endpoint[Any]], services: Services, limit: int) -> Route:
-    views = {method: _his_view(endpoint, services, limit) for method, endpoint in group.items()}
+def _his_route(path: str, group: Mapping[str, Endpoint[Any]], services: Services, reading: Reading) -> Route:
+    views = {method: _his_view(endpoint, services, reading) for method, endpoint in group.items()}
 
     async def dispatch(request: Request) -> Response:
         return await views[request.method](request)
@@ -111,22 +124,70 @@ def _his_route(path: str, group: Mapping[str, Endpoint[Any]], services: Services
 # --------------------------------------------------------------------------- views
 
 View = Callable[[Request], Awaitable[Response]]
+Work = Callable[[], Answer]
+# Answers after which nothing reached the province: an Idempotency-Key is released, not kept.
+NOTHING_SENT = frozenset({"input", "not_found", "method_not_allowed", "too_large", "transport",
+                          "province_login_failed", "journal_unavailable"})
 
 
-def _his_view(endpoint: Endpoint[Any], services: Services, limit: int) -> View:
+@dataclass(frozen=True)
+class Reading:
+    """What every view shares: the body size limit and the Idempotency-Key store."""
+
+    limit: int
+    keys: IdempotencyStore
+
+
+def _his_view(endpoint: Endpoint[Any], services: Services, reading: Reading) -> View:
     context = ErrorContext(endpoint.function_ids)
 
     async def view(request: Request) -> Response:
         key = str(request.path_params.get(endpoint.key_name or "", ""))
         try:
             data = dict(request.query_params) if endpoint.method == "GET" else _json_body(
-                await _read_body(request, limit))
+                await _read_body(request, reading.limit))
         except (BodyError, TooLarge) as exc:
             return _reply(request, *error_reply(exc, context))
-        answer = await run_in_threadpool(_run, endpoint, services, key, data, context)
-        return _reply(request, *answer)
+        work = lambda: _run(endpoint, services, key, data, context)  # noqa: E731
+        return await _answer(request, data, work, reading.keys)
 
     return view
+
+
+async def _answer(request: Request, data: object, work: Work, keys: IdempotencyStore) -> Response:
+    """Run `work` in a worker thread, at most once per Idempotency-Key (idempotency.py)."""
+    key = request.headers.get(HEADER)
+    if key is None or request.method == "GET":
+        return _reply(request, *await run_in_threadpool(work))
+    if not valid_key(key):
+        problem = Problem.at("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+        return _reply(request, *error_reply(BodyError([problem]), ErrorContext()))
+    call = fingerprint(request.method, request.url.path, data)
+    try:
+        claim = await run_in_threadpool(keys.claim, key, call)
+    except sqlite3.Error as exc:
+        unavailable = JournalUnavailable(f"Idempotency-Key store: {type(exc).__name__}: {exc}")
+        return _reply(request, *error_reply(unavailable, ErrorContext()))
+    if claim.conflict is not None:
+        return _reply(request, *error_reply(idempotency_conflict(claim.conflict), ErrorContext()))
+    if not claim.run:
+        assert claim.answer is not None and claim.status is not None
+        return Response(claim.answer, status_code=claim.status, media_type=JSON_MEDIA_TYPE,
+                        headers={REPLAYED_HEADER: "true"})
+    status, body = await run_in_threadpool(work)
+    response = _reply(request, status, body)
+    await run_in_threadpool(_keep, keys, key, status, body, bytes(response.body))
+    return response
+
+
+def _keep(keys: IdempotencyStore, key: str, status: int, body: Mapping[str, Any], answer: bytes) -> None:
+    try:
+        if body.get("error") in NOTHING_SENT:
+            keys.release(key)
+        else:
+            keys.finish(key, status, answer)
+    except sqlite3.Error as exc:  # the key stays "running": a retry gets 409 in progress, never a resend
+        log.error("Idempotency-Key not saved: %s: %s", type(exc).__name__, exc)
 
 
 def _run(
@@ -140,16 +201,16 @@ def _run(
         return _failure(exc, context)
 
 
-def _raw_view(client: WireCaller, limit: int) -> View:
+def _raw_view(client: WireCaller, reading: Reading) -> View:
     async def view(request: Request) -> Response:
         function_id = str(request.path_params["function_id"])
         context = ErrorContext((function_id,), wire_view=True)
         try:
-            data = _json_body(await _read_body(request, limit))
+            data = _json_body(await _read_body(request, reading.limit))
         except (BodyError, TooLarge) as exc:
             return _reply(request, *error_reply(exc, context))
-        answer = await run_in_threadpool(_call_raw, client, function_id, data, context)
-        return _reply(request, *answer)
+        work = lambda: _call_raw(client, function_id, data, context)  # noqa: E731
+        return await _answer(request, data, work, reading.keys)
 
     return view
 

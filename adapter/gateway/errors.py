@@ -12,12 +12,15 @@
 | too_large           | 413    | body over the gateway's limit                                        |
 | compensated         | 409    | a later step failed, the province side was undone (`compensations`)   |
 | compensation_failed | 409    | … and the undoing failed too: `original` and `compensation` both given |
+| idempotency_conflict | 409   | the Idempotency-Key was used for a different call                     |
+| idempotency_in_progress | 409 | the key's first call has not finished: do not resend                 |
 | business            | 422    | the province refused (return_code, message); nothing changed there    |
 | amount_mismatch     | 422    | the province totals the fees differently; nothing committed          |
 | workflow            | 422    | the step is not possible now (e.g. cancel to a stage not behind)      |
 | transport           | 502    | the province could not be reached; nothing was sent                  |
 | session             | 502    | the province refused the gateway's login session twice               |
 | province_login_failed | 503  | the gateway's own login (sys0001) fails: its settings, not the HIS's  |
+| journal_unavailable | 503    | the journal file refuses the gateway's bookkeeping; nothing was sent  |
 | contract            | 502    | the province answered outside the spec (the call itself went through) |
 | outcome_unknown     | 504    | sent, no usable answer, or the journal failed: `journal_id`; recover  |
 | unresolved_entry    | 409    | nothing sent: an earlier change here is unresolved (`journal_id`)     |
@@ -49,6 +52,8 @@ from adapter.errors import (
     GatewayError,
     GdwiError,
     HisWorkflowError,
+    IdempotencyConflict,
+    IdempotencyInProgress,
     InputError,
     JournalError,
     NotFound,
@@ -72,13 +77,16 @@ __all__ = [
     "TooLarge",
     "error_body",
     "error_reply",
+    "idempotency_conflict",
 ]
 
 STATUS: dict[str, int] = {
     "input": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405, "too_large": 413,
     "compensated": 409, "compensation_failed": 409, "unresolved_entry": 409,
+    "idempotency_conflict": 409, "idempotency_in_progress": 409,
     "business": 422, "amount_mismatch": 422, "workflow": 422,
-    "transport": 502, "session": 502, "contract": 502, "province_login_failed": 503,
+    "transport": 502, "session": 502, "contract": 502,
+    "province_login_failed": 503, "journal_unavailable": 503,
     "outcome_unknown": 504, "internal": 500,
 }
 LOGIN_HINT = ("The gateway could not log in to the province (sys0001); nothing of this request was sent. "
@@ -86,6 +94,16 @@ LOGIN_HINT = ("The gateway could not log in to the province (sys0001); nothing o
 RECOVER_HINT = ("The province may have committed this call. Do not resend it: run `gdwi journal recover` "
                 "on the gateway host (it asks the province and settles the journal entry), or query the "
                 "visit / stay, before deciding.")
+
+
+def idempotency_conflict(conflict: str) -> IdempotencyConflict:
+    """The 409 for a key that belongs to another call, or whose first call has not finished."""
+    if conflict == "in_progress":
+        return IdempotencyInProgress(
+            "this Idempotency-Key's first call has not finished (or the gateway stopped during it): "
+            "do not resend; query the visit / stay, or run `gdwi journal recover` on the gateway host")
+    return IdempotencyConflict("this Idempotency-Key was used for a different call (method, path or body): "
+                               "use a new key for a new call")
 
 
 @dataclass(frozen=True)

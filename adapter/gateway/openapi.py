@@ -41,12 +41,20 @@ STATUS_TEXT = {
     404: "not_found: no such endpoint or function_id",
     405: "method_not_allowed: the path exists, not with this method (`Allow` lists the methods)",
     409: "compensated / compensation_failed: a later step failed and the province side was undone "
-         "(or the undoing failed too: both errors given)",
+         "(or the undoing failed too: both errors given); idempotency_conflict / idempotency_in_progress: "
+         "the Idempotency-Key belongs to another call, or its first call has not finished",
     422: "business / amount_mismatch / workflow: refused; nothing changed at the province",
     502: "transport / session / contract: the province could not be reached (nothing sent) or "
          "answered outside the spec",
-    503: "province_login_failed: the gateway's own province login fails (its settings); nothing sent",
+    503: "province_login_failed / journal_unavailable: the gateway's own province login or journal "
+         "fails (its settings or disk); nothing sent",
     504: "outcome_unknown: sent, no usable answer; `journal_id` given: run `gdwi journal recover`",
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Send the call again with the same key when unsure it arrived: the same call replays the "
+                   "saved answer (Idempotent-Replayed: true) and sends nothing; another call is a 409.",
 }
 INTRO = """\
 The hospital's HIS calls one endpoint per business step, in HIS words (docs/his-mapping.md), and
@@ -123,7 +131,8 @@ def _operation(endpoint: Endpoint[Any], schemas: _Schemas) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "parameters": _parameters(endpoint, schemas),
         "responses": {"200": _content("accepted", schemas.ref(endpoint.result_type)),
-                      **_error_responses((401, 503, *endpoint.statuses))},
+                      **_error_responses((401, 503, *endpoint.statuses,
+                                          *(() if endpoint.method == "GET" else (409,))))},
         "x-function-ids": ids,
         "x-his-mapping": _his_mapping(ids),
     }
@@ -139,6 +148,8 @@ def _parameters(endpoint: Endpoint[Any], schemas: _Schemas) -> list[dict[str, An
         parameters.append({"name": endpoint.key_name, "in": "path", "required": True,
                            "schema": {"type": "string", "maxLength": 20},
                            "description": "就医登记号 (visit_no) from the registration / admission"})
+    if endpoint.method != "GET":
+        parameters.append(IDEMPOTENCY_KEY)
     if endpoint.method == "GET":
         parameters.extend({"name": name, "in": "query", "required": False, "schema": schema}
                           for name, schema in schemas.properties(endpoint.body_type).items())
@@ -219,7 +230,8 @@ def _raw_paths(generated: Mapping[str, Any]) -> dict[str, Any]:
         operation["description"] = (operation.get("description", "") + " Wire codes as keys, values as "
                                     "text; akb020 defaults to the gateway's institution.").strip()
         operation["responses"] = {"200": _content("the province's answer", success),
-                                  **_error_responses((400, 401, 404, 422, 502, 503, 504))}
+                                  **_error_responses((400, 401, 404, 409, 422, 502, 503, 504))}
+        operation["parameters"] = [*operation.get("parameters", []), IDEMPOTENCY_KEY]
         paths[path] = {"post": operation}
     return paths
 
