@@ -292,7 +292,7 @@ def test_a_bad_fee_row_is_named_by_its_index_in_the_hospital_list(gw: Gateway) -
     [detail] = response.json()["fields"]
     assert (detail["field"], detail["code"], detail["name"]) == ("fees[1].item_code", "ake005", "医院药品项目编码")
     three_places = gw.post(f"/inpatient/{stay}/fees", {"fees": [items[0], items[2]]}).json()
-    assert three_places["fields"][0]["field"] == "fees[].amount" and three_places["fields"][0]["code"] == "bka058"
+    assert three_places["fields"][0]["field"] == "fees[1].amount" and three_places["fields"][0]["code"] == "bka058"
     assert gw.sent("bizh120002") == []
 
 

@@ -336,3 +336,14 @@ def test_a_key_whose_call_sent_nothing_may_be_used_again(served: Served, tmp_pat
     bad_key = served.his.post("/inpatient/admit", json={}, headers={"Idempotency-Key": "x" * 300})
     assert bad_key.status_code == 400 and bad_key.json()["fields"][0]["field"] == "Idempotency-Key"
     assert admissions_in(tmp_path / "journal.sqlite") == 1
+
+
+def test_a_value_the_wire_cannot_carry_is_named_by_its_place_in_the_whole_list(served: Served) -> None:
+    """An amount with 3 decimals in row 320 (the second chunk): located by structure, not by text."""
+    stay = served.ok("POST", "/inpatient/admit", {"stay": a_stay(), "operator": OPERATOR})["visit_no"]
+    items = fees(350)
+    items[320]["amount"] = "1.234"
+    answer = served.his.post(f"/inpatient/{stay}/fees", json={"fees": items})
+    assert answer.status_code == 400, answer.text
+    [detail] = answer.json()["fields"]
+    assert (detail["field"], detail["code"], detail["name"]) == ("fees[320].amount", "bka058", "金额")

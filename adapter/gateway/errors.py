@@ -228,8 +228,6 @@ def _compensation_failed(exc: CompensationFailed, context: ErrorContext) -> dict
 
 # --------------------------------------------------------------------------- field details
 
-# "feeinfo[0].bka058 金额: longer than 20" / "bka896 入参值: …" / "feeinfo: more than 300 rows"
-_PROBLEM = re.compile(r"^(?P<loc>[A-Za-z_][\w.\[\]]*)(?: (?P<name>[^:]+?))?: (?P<message>.+)$", re.DOTALL)
 _ROW_FIELD = re.compile(r"^(?P<dataset>\w+)\[(?P<index>\d+)\]\.(?P<code>\w+)$")
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -256,17 +254,12 @@ def _field(field: str | None, code: str | None, name: str | None, message: str) 
 def _problem_field(
     problem: FieldProblem, function_ids: Sequence[str], context: ErrorContext, offset: int,
 ) -> dict[str, Any]:
-    """A validation problem with the body path the HIS sent it under."""
-    if problem.path is not None:
-        loc, name, message = problem.path, problem.name, problem.message
-        code = problem.code or _INDEX.sub("", loc.split(".")[-1])
-    else:
-        # A problem given as plain text (`loc 中文名: message`), until every raiser is structured.
-        match = _PROBLEM.match(problem.message)
-        if match is None:
-            return _field(None, None, None, problem.message)
-        loc, name, message = match.group("loc", "name", "message")
-        code = _INDEX.sub("", loc.split(".")[-1])
+    """A validation problem with the body path the HIS sent it under: by its structured path and
+    code (validation's FieldProblem), never by reading the message."""
+    if problem.path is None:
+        return _field(None, problem.code, problem.name, problem.message)
+    loc, name, message = problem.path, problem.name, problem.message
+    code = problem.code or _INDEX.sub("", loc.split(".")[-1])
     if context.wire_view:
         return _field(loc, code, name, message)
     return _field(_his_path(function_ids, loc, offset), code, name, message)

@@ -29,7 +29,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from adapter.errors import MappingError
+from adapter.errors import FieldProblem, InputError, MappingError
 from adapter.his.model import (
     BusinessInfo,
     Discharge,
@@ -501,19 +501,24 @@ def medical_record_request(function_id: str, record: MedicalRecord, institution:
 
 def _build(function_id: str, **roots: object) -> Wire:
     request = REQUESTS[function_id]
-    wire: Wire = _fill(request.fields, lambda path: _resolve(path, roots))
+    wire: Wire = _fill(function_id, request.fields, lambda path: _resolve(path, roots))
     for name, rows in request.datasets.items():
         items = cast(Sequence[object], _resolve(rows.source, roots) or ())
         if items:
             numbered = enumerate(items, start=1)
-            wire[name] = [_fill(rows.fields, _on(item), position) for position, item in numbered]
+            wire[name] = [_fill(function_id, rows.fields, _on(item), position, f"{name}[{position - 1}]")
+                          for position, item in numbered]
     if request.extra is not None:
         _add_extra(function_id, wire, _resolve(request.extra, roots))
     return wire
 
 
-def _fill(bindings: Mapping[str, Binding], lookup: Callable[[str], object], position: int = 0) -> Wire:
-    """One message or row: wire code -> text, fields without a value left out."""
+def _fill(
+    function_id: str, bindings: Mapping[str, Binding], lookup: Callable[[str], object], position: int = 0,
+    row: str = "",
+) -> Wire:
+    """One message or row: wire code -> text, fields without a value left out. A value that cannot
+    be wire text (an amount with 3 decimals) is an InputError located at its wire path (`row.code`)."""
     wire: Wire = {}
     for code, binding in bindings.items():
         if isinstance(binding, Fixed):
@@ -522,7 +527,12 @@ def _fill(bindings: Mapping[str, Binding], lookup: Callable[[str], object], posi
             value = position
         else:
             value = lookup(binding)
-        text = _text(code, value)
+        try:
+            text = _text(code, value)
+        except ValueError as exc:
+            name = FIELDS[code].name if code in FIELDS else None
+            where = f"{row}.{code}" if row else code
+            raise InputError(function_id, [FieldProblem(where, code, name, str(exc))]) from None
         if text is not None:
             wire[code] = text
     return wire

@@ -432,8 +432,11 @@ class InpatientService(_Service):
         size = SPEC.fee_rows_per_call
         # Map every chunk before sending any: a HIS value that cannot go on the wire (e.g. an
         # amount with 3 decimals) is refused with nothing saved, not after chunk 1.
-        pieces = [fees[start:start + size] for start in range(0, len(fees), size)]
-        chunks = [(len(piece), mapping.fee_upload_request(visit_no, piece)) for piece in pieces]
+        # Mapped as one list, so a refused value is numbered in the HIS's whole list (feeinfo[350]).
+        whole = mapping.fee_upload_request(visit_no, fees)
+        rows_of = whole.get("feeinfo", [])
+        pieces = [rows_of[start:start + size] for start in range(0, len(rows_of), size)]
+        chunks = [(len(piece), {**whole, "feeinfo": piece}) for piece in pieces]
         # Check every row against the spec before the first chunk goes out: a bad row in chunk
         # 3 is then refused with nothing saved, instead of saving chunks 1-2 and deleting them.
         _refuse_bad_fee_rows([row for _, wire in chunks for row in wire["feeinfo"]])
