@@ -33,7 +33,7 @@ from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.server import MockServer
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
-from tests.test_gateway import A_DISCHARGE, AUTH, OPERATOR, TOKEN, a_stay, fees, settings
+from tests.test_gateway import A_DISCHARGE, AUTH, OPERATOR, TOKEN, a_stay, fee, fees, settings
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -347,3 +347,53 @@ def test_a_value_the_wire_cannot_carry_is_named_by_its_place_in_the_whole_list(s
     assert answer.status_code == 400, answer.text
     [detail] = answer.json()["fields"]
     assert (detail["field"], detail["code"], detail["name"]) == ("fees[320].amount", "bka058", "金额")
+
+
+# --------------------------------------------------------------------------- large bodies, memory
+
+
+def vm_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in MB (/proc/<pid>/status)."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) // 1024
+    return values
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read VmRSS")
+def test_a_large_body_leaves_no_memory_behind_and_an_oversized_one_is_413(
+        mock_province: MockServer, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "GDWI_BASE_URL": mock_province.url, "GDWI_USERID": "ss0028",
+           "GDWI_PASSWORD": "mock-pass-1", "GDWI_AKB020": "H44190000001",
+           "GDWI_JOURNAL": str(tmp_path / "journal.sqlite"), "GDWI_GATEWAY_TOKEN": TOKEN}
+    items = [dict(fee(i), dosage_form="片剂", specification="0.25g*24", manufacturer="测试制药有限公司")
+             for i in range(22_000)]
+    items[-1]["fee_date"] = "2019/05/08"  # refused after reading everything: nothing is sent
+    body = json.dumps({"fees": items}, ensure_ascii=False).encode()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    command = [sys.executable, "-m", "adapter.cli", "gateway", "serve", "--port", str(port)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url)
+            httpx.post(url + "/inpatient/1/fees", content=b'{"fees": []}', headers=headers)  # warm
+            before = vm_status(server.pid)
+            after = []
+            for _ in range(2):
+                answer = httpx.post(url + "/inpatient/1/fees", content=body, headers=headers, timeout=60)
+                assert answer.status_code == 400 and answer.json()["fields"][0]["field"] == "fees[21999].fee_date"
+                time.sleep(0.3)  # the memory is returned after the answer is sent
+                after.append(vm_status(server.pid))
+            oversized = httpx.post(url + "/inpatient/1/fees", content=b" " * (17 * 1024 * 1024), headers=headers,
+                                   timeout=60)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    peak = after[-1]["VmHWM"]
+    assert peak - before["VmRSS"] > 40, (before, after)  # the body did cost memory while it was read
+    assert all(sample["VmRSS"] - before["VmRSS"] < 15 for sample in after), (before, after)
+    assert oversized.status_code == 413 and oversized.json()["error"] == "too_large"

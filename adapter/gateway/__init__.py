@@ -14,6 +14,8 @@ Modules:
              dates YYYY-MM-DD, every problem named by its location
   labels     the 中文名 of each attribute, from the class docstrings
   health     /health and /ready: the province login and a journal write; the start line
+  idempotency  Idempotency-Key: the same key and call replays the saved answer
+  memory     after a large body, memory back to the operating system
   errors     exceptions -> status + one JSON error shape (field details, masked messages)
   auth       bearer-token middleware (constant-time compare); docs stay public
   openapi    the OpenAPI 3.1 document built from the table, and the self-contained /docs page

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -49,6 +50,7 @@ from adapter.gateway.errors import (
 )
 from adapter.gateway.health import ReadinessProbe, log_start_check
 from adapter.gateway.idempotency import HEADER, REPLAYED_HEADER, IdempotencyStore, fingerprint, valid_key
+from adapter.gateway.memory import TRIM_AFTER_BYTES, return_memory
 from adapter.gateway.openapi import build_document, docs_html
 from adapter.his import WireCaller
 from adapter.wire.client import Client
@@ -143,15 +145,32 @@ def _his_view(endpoint: Endpoint[Any], services: Services, reading: Reading) -> 
 
     async def view(request: Request) -> Response:
         key = str(request.path_params.get(endpoint.key_name or "", ""))
-        try:
-            data = dict(request.query_params) if endpoint.method == "GET" else _json_body(
-                await _read_body(request, reading.limit))
-        except (BodyError, TooLarge) as exc:
-            return _reply(request, *error_reply(exc, context))
-        work = lambda: _run(endpoint, services, key, data, context)  # noqa: E731
-        return await _answer(request, data, work, reading.keys)
+        if endpoint.method == "GET":
+            query: object = dict(request.query_params)
+            return await _answer(request, query, lambda: _run(endpoint, services, key, query, context),
+                                 reading.keys)
+        return await _with_body(request, reading, context,
+                                lambda body: lambda: _run(endpoint, services, key, body, context))
 
     return view
+
+
+async def _with_body(
+    request: Request, reading: Reading, context: ErrorContext, work_on: Callable[[dict[str, Any]], Work],
+) -> Response:
+    """Read the JSON body (refused past the limit), answer, and once a large body's answer is sent
+    give the memory its objects took back to the operating system (memory.py)."""
+    try:
+        raw = await _read_body(request, reading.limit)
+        size = len(raw)
+        data = _json_body(raw)
+    except (BodyError, TooLarge) as exc:
+        return _reply(request, *error_reply(exc, context))
+    del raw
+    response = await _answer(request, data, work_on(data), reading.keys)
+    if size > TRIM_AFTER_BYTES:
+        response.background = BackgroundTask(return_memory)  # after the answer is sent
+    return response
 
 
 async def _answer(request: Request, data: object, work: Work, keys: IdempotencyStore) -> Response:
@@ -205,12 +224,8 @@ def _raw_view(client: WireCaller, reading: Reading) -> View:
     async def view(request: Request) -> Response:
         function_id = str(request.path_params["function_id"])
         context = ErrorContext((function_id,), wire_view=True)
-        try:
-            data = _json_body(await _read_body(request, reading.limit))
-        except (BodyError, TooLarge) as exc:
-            return _reply(request, *error_reply(exc, context))
-        work = lambda: _call_raw(client, function_id, data, context)  # noqa: E731
-        return await _answer(request, data, work, reading.keys)
+        return await _with_body(request, reading, context,
+                                lambda body: lambda: _call_raw(client, function_id, body, context))
 
     return view
 
