@@ -31,6 +31,7 @@ from functools import cache
 from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -49,7 +50,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from adapter.errors import BodyError, FieldProblem
 from adapter.gateway.labels import labels_of
 
-__all__ = ["BodyError", "Problem", "body_model", "read", "to_json"]
+__all__ = ["BodyError", "Problem", "answer_model", "body_model", "read", "to_json"]
 
 T = TypeVar("T")
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -136,7 +137,7 @@ class _Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, data: object) -> object:
-        if isinstance(data, Mapping):
+        if isinstance(data, Mapping) and None in data.values():
             return {key: value for key, value in data.items() if value is not None}
         return data
 
@@ -144,9 +145,20 @@ class _Body(BaseModel):
 _ORIGINS: dict[type[BaseModel], type] = {}
 
 
-@cache
 def body_model(cls: type) -> type[BaseModel]:
-    """The pydantic model of dataclass `cls` (cached: one class per dataclass)."""
+    """The pydantic model that reads dataclass `cls` from JSON (nested parts come out as their
+    dataclasses already, so reading builds each object once)."""
+    return _derive(cls, reading=True)
+
+
+def answer_model(cls: type) -> type[BaseModel]:
+    """The pydantic model that writes dataclass `cls` as JSON (from its attributes)."""
+    return _derive(cls, reading=False)
+
+
+@cache
+def _derive(cls: type, *, reading: bool) -> type[BaseModel]:
+    """One model per dataclass and direction (cached)."""
     hints = typing.get_type_hints(cls)
     labels = labels_of(cls)
     definitions: dict[str, Any] = {}
@@ -158,24 +170,26 @@ def body_model(cls: type) -> type[BaseModel]:
             options["default"] = item.default
         elif item.default_factory is not MISSING:
             options["default_factory"] = item.default_factory
-        definitions[item.name] = (_annotation(hints[item.name]), Field(**options))
+        definitions[item.name] = (_annotation(hints[item.name], reading), Field(**options))
     model = create_model(cls.__name__, __base__=_Body, __doc__=cls.__doc__, **definitions)
     _ORIGINS[model] = cls
     return model
 
 
-def _annotation(hint: object) -> object:
+def _annotation(hint: object, reading: bool) -> object:
     """The pydantic type of a dataclass attribute's type."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        members = [_annotation(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        members = [_annotation(arg, reading) for arg in typing.get_args(hint) if arg is not type(None)]
         if len(members) == 1:
             return members[0] | None  # type: ignore[operator]
         raise TypeError(f"no JSON reading for the union {hint!r}")  # a gateway bug, not bad input
     if isinstance(hint, type) and is_dataclass(hint):
-        return body_model(hint)
+        if reading:
+            return Annotated[body_model(hint), AfterValidator(_as_dataclass)]
+        return answer_model(hint)
     origin = typing.get_origin(hint)
     if origin in (Sequence, list, tuple):
-        return tuple[_annotation(typing.get_args(hint)[0]), ...]  # type: ignore[misc]
+        return tuple[_annotation(typing.get_args(hint)[0], reading), ...]  # type: ignore[misc]
     if origin in (Mapping, dict):
         return Extras
     if isinstance(hint, type) and issubclass(hint, Enum):
@@ -185,14 +199,9 @@ def _annotation(hint: object) -> object:
     raise TypeError(f"no JSON reading for {hint!r}")
 
 
-def _to_dataclass(value: object) -> object:
-    """A validated model (and what it holds) as the dataclasses the services take."""
-    if isinstance(value, BaseModel):
-        origin = _ORIGINS[type(value)]
-        return origin(**{name: _to_dataclass(getattr(value, name)) for name in type(value).model_fields})
-    if isinstance(value, tuple):
-        return tuple(_to_dataclass(item) for item in value)
-    return value
+def _as_dataclass(value: BaseModel) -> object:
+    """A validated model as the dataclass it was derived from (its parts are dataclasses already)."""
+    return _ORIGINS[type(value)](**value.__dict__)
 
 
 # --------------------------------------------------------------------------- in and out
@@ -205,13 +214,13 @@ def read(cls: type[T], data: object) -> T:
         validated = model.model_validate(data)
     except ValidationError as exc:
         raise BodyError([_problem(model, error) for error in exc.errors()]) from None
-    return cast(T, _to_dataclass(validated))
+    return cast(T, _as_dataclass(validated))
 
 
 def to_json(value: object) -> Any:
     """A result (dataclass, or the raw call's mapping / sequence / scalar) as JSON-ready data."""
     if is_dataclass(value) and not isinstance(value, type):
-        model = body_model(type(value))
+        model = answer_model(type(value))
         return model.model_validate(value, from_attributes=True).model_dump(mode="json")
     if isinstance(value, Decimal):
         return f"{value:f}"
@@ -269,9 +278,12 @@ def _owner(model: type[BaseModel], location: Sequence[int | str]) -> str:
 
 
 def _inner(annotation: object) -> object:
-    """`X | None` -> X, `tuple[X, ...]` -> X."""
+    """`X | None` -> X, `tuple[X, ...]` -> X, `Annotated[X, ...]` -> X."""
     while True:
+        if typing.get_origin(annotation) is Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None) and arg is not Ellipsis]
-        if len(args) != 1 or typing.get_origin(annotation) is Annotated:
+        if len(args) != 1:
             return annotation
         annotation = args[0]
