@@ -263,7 +263,7 @@ def test_served_process_logs_no_query_strings_and_refuses_an_open_token_file(
     token_file.chmod(0o644)
     refused = subprocess.run([*command, "--token-file", str(token_file)], env=env, capture_output=True,
                              text=True, timeout=60)
-    assert refused.returncode == 2 and "chmod 600" in refused.stderr
+    assert refused.returncode == 3 and "chmod 600" in refused.stderr  # 3: a configuration error
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as server:
         try:
             url = f"http://127.0.0.1:{port}"
