@@ -20,6 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from seed_login import AKB020, PASSWORD, USERID
 from seed_login import FEE_ROWS_PER_CALL as CAP
 from starlette.applications import Starlette
@@ -511,3 +514,24 @@ def test_loopback_concurrent_lookups_share_one_client(tmp_path: Path) -> None:
         for thread in threads:
             thread.join()
     assert statuses == [200] * 8
+
+
+# --------------------------------------------------------------------------- no 5xx for any input
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=12)  # surrogates included
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.decimals(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+_POSTS = sorted({endpoint.path for endpoint in ENDPOINTS if endpoint.method == "POST"})
+
+
+@given(path=st.sampled_from(_POSTS), body=st.dictionaries(_TEXT, _JSON, max_size=4))
+@hypothesis_settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_body_gets_a_5xx(gw: Gateway, path: str, body: dict[str, Any]) -> None:
+    raw = json.dumps(body, default=str).encode()  # ensure_ascii: lone surrogates travel as escapes
+    response = gw.http.post(path.replace("{visit}", "90000001").replace("{stay}", "90000001"), content=raw,
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
