@@ -56,7 +56,7 @@ from adapter.his.errors import HisWorkflowError
 from adapter.his.model import Diagnosis, Operator
 from adapter.wire.client import Client
 from adapter.wire.journal import Status
-from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, STAGE_MACHINES
+from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, OPENERS, STAGE_MACHINES
 
 __all__ = ["ENDPOINTS", "Endpoint", "Services"]
 
@@ -72,16 +72,35 @@ def _reversal_targets(machine: str) -> tuple[str, ...]:
     return tuple(name for name, _ in STAGE_MACHINES[machine].stages if name in targets)
 
 
-def _canceller(machine: str) -> str:
-    """The function that leads a business of `machine` into its cancelled stage."""
-    stages = {fid: meta.stage for fid, meta in FUNCTIONS.items() if meta.stage is not None}
-    return next(fid for fid, s in stages.items() if (s.machine, s.leads_to) == (machine, CANCELLED))
+def _leading_to(machine: str, stage: str, *, reversal: bool = False) -> str:
+    """The function whose success puts a business of `machine` into `stage`: the forward step, or
+    with `reversal` the declared reversal (a function that `compensates` another)."""
+    return next(fid for fid, meta in FUNCTIONS.items()
+                if meta.stage is not None and (meta.stage.machine, meta.stage.leads_to) == (machine, stage)
+                and bool(meta.compensates) == reversal)
 
 
+def _reversals(machine: str) -> tuple[str, ...]:
+    """Every declared reversal of `machine` that leads back into a stage, in function-id order."""
+    return tuple(fid for fid, meta in FUNCTIONS.items()
+                 if meta.compensates and meta.stage is not None and meta.stage.machine == machine
+                 and meta.stage.leads_to is not None)
+
+
+# The transactions behind the endpoints, from the registry's roles where it declares one; the
+# rest are named once here.
 CANCELLED = "cancelled"
 CANCEL_TARGETS = _reversal_targets("inpatient")  # admitted, discharge_registered, cancelled
-OUTPATIENT_CANCEL = _canceller("outpatient")  # bizh110106
-ADMISSION_CANCEL = _canceller("inpatient")  # bizh120109
+OUTPATIENT_CANCEL = _leading_to("outpatient", CANCELLED, reversal=True)  # bizh110106
+ADMISSION_CANCEL = _leading_to("inpatient", CANCELLED, reversal=True)  # bizh120109
+DISCHARGE = _leading_to("inpatient", "discharge_registered")  # bizh120105
+SETTLE = _leading_to("inpatient", "settled")  # bizh120106
+STAY_REVERSALS = _reversals("inpatient")  # bizh120107, bizh120108, bizh120109
+MODIFY = next(fid for fid, meta in FUNCTIONS.items() if meta.modifies)  # bizh120104
+MEDICAL_RECORD = tuple(fid for fid, meta in FUNCTIONS.items() if meta.group == "medical_record")
+FEE_UPLOAD = "bizh120002"
+FEE_DELETE = FUNCTIONS[FEE_UPLOAD].compensation or ""  # bizh120004
+OUTPATIENT_SETTLE = "bizh110105"  # trial (试算) and charge alike
 # GET /inpatient/{stay}/fees?grouping=: the codes bizh120113's 明细分组 lists (an open list on the
 # wire; the gateway sends only the listed ones).
 GROUPING_CODE = "operate"
@@ -266,38 +285,38 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
              "门诊取人员信息: the insured person behind an identifier", tag="outpatient",
              statuses=(400, 422, 502)),
     Endpoint("POST", "/outpatient/register", b.RegisterBody, Registration, outpatient_register,
-             ("bizh110104",), "门诊挂号: register a visit; returns its visit_no (就医登记号)",
+             (OPENERS["outpatient"],), "门诊挂号: register a visit; returns its visit_no (就医登记号)",
              CANCEL_NOTE.format(undo="POST /outpatient/{visit}/cancel"), tag="outpatient"),
     Endpoint("POST", "/outpatient/{visit}/trial", b.ChargeBody, Settlement, outpatient_trial,
-             ("bizh110105",), "门诊试算: what the fees would cost; nothing is saved", SETTLEMENT_NOTE,
+             (OUTPATIENT_SETTLE,), "门诊试算: what the fees would cost; nothing is saved", SETTLEMENT_NOTE,
              tag="outpatient"),
     Endpoint("POST", "/outpatient/{visit}/charge", b.ChargeBody, Settlement, outpatient_charge,
-             ("bizh110105",), "门诊收费: trial, then commit when the trial total equals the sum of the "
+             (OUTPATIENT_SETTLE,), "门诊收费: trial, then commit when the trial total equals the sum of the "
              "fee amounts (else 422 amount_mismatch, nothing committed)",
              SETTLEMENT_NOTE + " batch_no is the 费用批次 to refund. If the HIS cannot store the result, "
              "refund the batch (POST /outpatient/{visit}/refund).", tag="outpatient"),
     Endpoint("POST", "/outpatient/{visit}/refund", b.RefundBody, Settlement, outpatient_refund,
-             ("bizh110103", "bizh110105"), "门诊退费: refund a whole charged batch (negative amounts)",
+             ("bizh110103", OUTPATIENT_SETTLE), "门诊退费: refund a whole charged batch (negative amounts)",
              tag="outpatient"),
     Endpoint("POST", "/outpatient/{visit}/cancel", b.OperatorBody, b.Done, outpatient_cancel,
-             ("bizh110106",), "门诊挂号取消: cancel a registration with no un-refunded charge",
+             (OUTPATIENT_CANCEL,), "门诊挂号取消: cancel a registration with no un-refunded charge",
              tag="outpatient"),
     Endpoint("POST", "/inpatient/lookup", b.LookupBody, b.Persons, inpatient_lookup, ("bizh120001",),
              "住院取人员信息: the insured person behind an identifier, before admission",
              statuses=(400, 422, 502)),
-    Endpoint("POST", "/inpatient/admit", b.AdmitBody, Registration, inpatient_admit, ("bizh120103",),
+    Endpoint("POST", "/inpatient/admit", b.AdmitBody, Registration, inpatient_admit, (OPENERS["inpatient"],),
              "入院登记: admit; returns the stay's visit_no (就医登记号)",
              CANCEL_NOTE.format(undo='POST /inpatient/{stay}/cancel {"to": "cancelled"}')),
-    Endpoint("POST", "/inpatient/{stay}/modify", b.ModifyBody, b.Done, inpatient_modify, ("bizh120104",),
+    Endpoint("POST", "/inpatient/{stay}/modify", b.ModifyBody, b.Done, inpatient_modify, (MODIFY,),
              "入院登记信息修改: send the stay's ward, department, 住院号, bed and doctor as they are now",
              "To undo, send the previous values again."),
     Endpoint("POST", "/inpatient/{stay}/fees", b.FeesBody, FeeUpload, inpatient_upload_fees,
-             ("bizh120002",), "住院费用上传: add fee lines, sent in chunks of at most 300 per call",
+             (FEE_UPLOAD,), "住院费用上传: add fee lines, sent in chunks of at most 300 per call",
              "A chunk refused after earlier chunks were saved: every fee of the stay is deleted "
              "(bizh120004) and 409 compensated reports it (uploaded_rows, total_rows): upload the whole "
              "list again. A first chunk refused: 422 / 400, nothing saved.",
              statuses=(400, 409, 422, 502, 504)),
-    Endpoint("DELETE", "/inpatient/{stay}/fees", b.NoBody, b.Done, inpatient_delete_fees, ("bizh120004",),
+    Endpoint("DELETE", "/inpatient/{stay}/fees", b.NoBody, b.Done, inpatient_delete_fees, (FEE_DELETE,),
              "删除住院费用: delete every fee line of the stay"),
     Endpoint("GET", "/inpatient/{stay}/fees", b.FeeListQuery, b.FeeList, inpatient_fee_list,
              ("bizh120113",), "费用清单: the stay's fee lines as the province holds them",
@@ -306,23 +325,23 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     Endpoint("POST", "/inpatient/{stay}/presettle", b.PresettleBody, Settlement, inpatient_presettle,
              ("bizh120003",), "预结算: the amounts of the fees so far; nothing changes", SETTLEMENT_NOTE),
     Endpoint("POST", "/inpatient/{stay}/discharge", b.DischargeBody, Settlement, inpatient_discharge,
-             ("bizh120105",), "出院登记: register the discharge; returns the trial amounts",
+             (DISCHARGE,), "出院登记: register the discharge; returns the trial amounts",
              CANCEL_NOTE.format(undo='POST /inpatient/{stay}/cancel {"to": "admitted"}')),
     Endpoint("POST", "/inpatient/{stay}/settle", b.OperatorBody, Settlement, inpatient_settle,
-             ("bizh120106",), "出院结算: settle the stay",
+             (SETTLE,), "出院结算: settle the stay",
              SETTLEMENT_NOTE + " " + CANCEL_NOTE.format(
                  undo='POST /inpatient/{stay}/cancel {"to": "admitted"} (the reference undoes 结算 and '
                       '出院 together; "discharge_registered" undoes only the settlement)')),
     Endpoint("GET", "/inpatient/{stay}/settlement", b.NoBody, SettlementSheet, inpatient_settlement,
              ("bizh120206",), "结算信息: the settlement sheet of a settled stay", statuses=(400, 422, 502)),
     Endpoint("POST", "/inpatient/{stay}/cancel", b.CancelStayBody, b.Reversals, inpatient_cancel,
-             ("bizh120107", "bizh120108", "bizh120109"),
+             STAY_REVERSALS,
              "撤销: walk the stay back to `to` (admitted, discharge_registered or cancelled)",
              "The current stage is asked of the province (bizh120102) first; each reversal undoes the "
              "step that led into the stage left: settled -bizh120107-> discharge_registered -bizh120108-> "
              "admitted -bizh120109-> cancelled. 422 workflow when `to` is not behind the current stage."),
     Endpoint("POST", "/medical-record/{stay}", b.MedicalRecordBody, b.RecordSent, medical_record,
-             ("bizh200101", "bizh200102", "bizh200103", "bizh200104", "bizh200105", "bizh200106"),
+             MEDICAL_RECORD,
              "病案首页: upload the front-page set of a discharged or settled stay",
              "200101, 200102 and 200106 always; 200103 (operations), 200104 (newborns) and 200105 "
              "(oncology) only when the record has them. A part that fails is reported with a note of "
