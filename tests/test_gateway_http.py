@@ -213,7 +213,6 @@ def test_a_journal_failing_after_the_send_is_504_with_the_entry(tmp_path: Path) 
     """The province commits the admission; the journal then cannot record it (another process holds
     its write lock): the HIS must hear "outcome unknown", never 500 or "safe to retry"."""
     journal = tmp_path / "journal.sqlite"
-    holder = sqlite3.connect(journal, isolation_level=None, check_same_thread=False)
     mock_app = create_app()
     armed = threading.Event()
 
@@ -223,6 +222,7 @@ def test_a_journal_failing_after_the_send_is_504_with_the_entry(tmp_path: Path) 
             holder.execute("BEGIN EXCLUSIVE")  # after the answer left the province, before it is journaled
 
     client = Client(settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(province))
+    holder = sqlite3.connect(journal, isolation_level=None, check_same_thread=False)  # the journal exists now
     with client, serve(client) as gateway, httpx.Client(base_url=gateway.url, headers=AUTH, timeout=30) as his:
         client.session.get()  # the login is journaled freely
         armed.set()
@@ -232,6 +232,9 @@ def test_a_journal_failing_after_the_send_is_504_with_the_entry(tmp_path: Path) 
     assert answer.status_code == 504, answer.text
     error = answer.json()
     assert error["error"] == "outcome_unknown" and "gdwi journal recover" in error["hint"]
+    with sqlite3.connect(journal) as connection:
+        [(admission,)] = connection.execute("SELECT id FROM entries WHERE function_id = 'bizh120103'")
+    assert error["journal_id"] == admission
 
 
 # --------------------------------------------------------------------------- the token and the served process
