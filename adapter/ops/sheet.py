@@ -273,8 +273,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 # script runs, nothing is fetched from the network, no file beyond the page is read.
 # - CONTAINMENT_POLICY (a CSP meta tag put into the page Chromium gets): no scripts, frames,
 #   fonts, images or connections except inline styles and data: images;
-# - scriptEnabled=false, and every host name and proxy pointed at nothing, in case a CSP is
-#   bypassed;
+# - every host name and proxy pointed at nothing, in case a CSP is bypassed (not
+#   --blink-settings=scriptEnabled=false: headless Chromium then writes no screenshot or PDF);
 # - the page is copied into a private temporary directory and rendered from there;
 # - Chromium's sandbox is on, except as root, where Chromium refuses to start with it (CI and
 #   many print servers run as root): there the three points above are the containment.
@@ -282,7 +282,6 @@ CHROMIUM_FLAGS = (
     "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-dev-shm-usage",  # containers have a tiny /dev/shm
-    "--blink-settings=scriptEnabled=false",
     "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=socks5://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>", "--disable-extensions", "--disable-plugins",
 )
