@@ -7,6 +7,7 @@ province, writes the HIS export the HIS would write, seeds one difference, and r
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -169,6 +170,16 @@ SEEDED: list[Callable[[Day], set[tuple[str, str, str]]]] = [
     lost_registration, refund_only_at_province, refund_only_in_his, his_61_more, unknown_entry,
     his_row_does_not_add_up,
 ]
+
+
+def test_json_lists_differences_and_with_all_the_agreeing_businesses(day: Day) -> None:
+    his = day.hospital.export(day.tmp / "his-export.csv")
+    args = ["reconcile", "--date", TODAY.isoformat(), "--his", str(his), "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)
+    every = json.loads(runner.invoke(app, [*args, "--all"]).stdout)
+    assert plain["ok"] and plain["differences"] == [] and "agreed" not in plain
+    assert {row["aaz218"] for row in every["agreed"]} >= {day.keys["charged"], day.keys["stay"]}
+    assert len(every["agreed"]) == every["businesses"] and every["his_encoding"] == "utf-8"
 
 
 @pytest.mark.parametrize("seed", SEEDED, ids=[s.__name__ for s in SEEDED])

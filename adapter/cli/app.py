@@ -14,6 +14,7 @@ from rich.table import Table
 
 from adapter.cli import context
 from adapter.cli.codes import codes_app
+from adapter.cli.doctor import doctor
 from adapter.cli.drift import drift
 from adapter.cli.gateway import gateway_app
 from adapter.cli.handler import GdwiGroup
@@ -87,6 +88,7 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(proxy_app, name="proxy")
 app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 --html out.html`
 app.command("reconcile")(reconcile)
+app.command("doctor")(doctor)
 console = Console()
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -28,15 +28,18 @@ from typer.core import TyperGroup
 
 from adapter.errors import (
     BusinessError,
+    ChromiumError,
     CompensationFailed,
     ConfigError,
     ContractError,
+    FaultError,
     GdwiError,
     HisWorkflowError,
     InputError,
     JournalError,
     NotSentError,
     OutcomeUnknownError,
+    SeedError,
     TransportError,
     UnresolvedEntryError,
     XmlRefusedError,
@@ -60,6 +63,9 @@ class ExitCode(IntEnum):
 _CODES: tuple[tuple[type[BaseException], ExitCode, str], ...] = (
     (InputError, ExitCode.INPUT, "bad input"),
     (XmlRefusedError, ExitCode.INPUT, "bad input"),
+    (SeedError, ExitCode.INPUT, "bad input"),
+    (FaultError, ExitCode.INPUT, "bad input"),
+    (ChromiumError, ExitCode.CONFIG, "configuration"),
     (ConfigError, ExitCode.CONFIG, "configuration"),
     (JournalError, ExitCode.CONFIG, "journal"),
     (BusinessError, ExitCode.REFUSED, "refused by the province"),

@@ -92,13 +92,22 @@ def _is_loopback(host: str) -> bool:
 
 
 @mock_app.command("seed")
-def mock_seed(seed: Path | None = SEED_OPTION) -> None:
+def mock_seed(
+    seed: Path | None = SEED_OPTION,
+    output: str = typer.Option("table", "--format", help="table (to read), yaml or json (a seed file "
+                               "that --seed accepts; format: docs/mock-seed.md)"),
+) -> None:
     """Print the seed: institutions, users and passwords, insured persons, fee catalogue."""
-    from adapter.mock.seed import SeedError, default_seed, load_seed, seed_as_text
+    import json
 
-    try:
-        loaded = load_seed(seed) if seed is not None else default_seed()
-    except SeedError as exc:
-        typer.echo(f"seed: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(seed_as_text(loaded), nl=False)
+    from adapter.mock.seed import default_seed, load_seed, seed_as_data, seed_as_text, seed_as_yaml
+
+    if output not in ("table", "yaml", "json"):
+        raise typer.BadParameter("must be table, yaml or json", param_hint="--format")
+    loaded = load_seed(seed) if seed is not None else default_seed()  # SeedError: bad input (exit 2)
+    if output == "yaml":
+        typer.echo(seed_as_yaml(loaded), nl=False)
+    elif output == "json":
+        typer.echo(json.dumps(seed_as_data(loaded), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(seed_as_text(loaded), nl=False)

@@ -344,3 +344,27 @@ def seed_as_text(seed: Seed) -> str:
         flag = "  全自费" if entry.self_pay else ""
         lines.append(f"  {code:<8} {entry.name:<10} {entry.price:>10} {category}{flag}")
     return "\n".join(lines) + "\n"
+
+
+def seed_as_data(seed: Seed) -> dict[str, Any]:
+    """The seed in the file format `load_seed` reads (defaults left out), for `--format yaml|json`."""
+    def record(item: User | Person) -> dict[str, Any]:
+        return {f.name: value for f in dataclasses.fields(item)
+                if (value := getattr(item, f.name)) != f.default or f.default is dataclasses.MISSING}
+
+    data: dict[str, Any] = {
+        "institutions": dict(seed.institutions),
+        "users": [record(user) for user in seed.users],
+        "persons": [record(person) for person in seed.persons],
+        "catalogue": {code: {"name": item.name, "price": str(item.price), "self_pay": item.self_pay}
+                      for code, item in seed.catalogue.items()},
+    }
+    if seed.style != AnswerStyle():
+        data["answers"] = {"style": seed.style.name, "seed": seed.style.seed}
+    return data
+
+
+def seed_as_yaml(seed: Seed) -> str:
+    """A seed file: digit strings stay quoted text, Chinese stays readable."""
+    return "# gdwi mock seed (synthetic data only; format: docs/mock-seed.md)\n" + yaml.safe_dump(
+        seed_as_data(seed), allow_unicode=True, sort_keys=False, width=100)

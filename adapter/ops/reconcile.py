@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -92,6 +92,7 @@ MISSING = "missing"
 MISMATCH = "amount_mismatch"
 INCONSISTENT = "inconsistent"
 UNVERIFIABLE = "unverifiable"  # the province knows the business but its figure cannot be read
+AGREES = "agrees"  # not a finding: a business where the three sides agree (listed with --all)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -309,14 +310,39 @@ class HisRow:
 class HisExport:
     rows: list[HisRow]  # the reconciled day's rows only
     other_days: int  # rows of other days, left out
+    encoding: str = "utf-8"  # as read (detected or forced)
 
 
-def read_his_csv(path: Path, day: date) -> HisExport:
-    """The HIS export (UTF-8, BOM allowed, header row; format in docs/reconciliation.md)."""
+# Excel on a Chinese Windows saves "CSV" as GBK; GB18030 reads every GBK file and more.
+ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
+
+
+def decode_export(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """(text, encoding): a BOM means UTF-8; else UTF-8 if the bytes are UTF-8, else GB18030.
+    A forced `encoding` is used as is. UnicodeDecodeError when the bytes do not fit it."""
+    if encoding is not None:
+        return data.decode(encoding), encoding
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data.decode("utf-8-sig"), "utf-8-sig"
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HisExportError(path, [f"cannot read: {exc}"]) from None
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("gb18030"), "gb18030"
+
+
+def read_his_csv(path: Path, day: date, encoding: str | None = None) -> HisExport:
+    """The HIS export (UTF-8 with or without BOM, or GBK/GB18030, detected unless `encoding` is
+    given; header row; format in docs/reconciliation.md)."""
+    try:
+        text, used = decode_export(path.read_bytes(), encoding)
+    except OSError as exc:
+        raise HisExportError(path, [f"cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise HisExportError(path, [f"not {exc.encoding} at byte {exc.start}: try another --encoding "
+                                    f"({', '.join(ENCODINGS)})"]) from None
+    except LookupError:
+        raise HisExportError(path, [f"unknown encoding {encoding!r} (try {', '.join(ENCODINGS)})"]) from None
+    text = text.removeprefix("\ufeff")
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in HIS_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -330,7 +356,7 @@ def read_his_csv(path: Path, day: date) -> HisExport:
     if problems:
         raise HisExportError(path, problems)
     ours = [row for row in rows if row.day == day]
-    return HisExport(ours, len(rows) - len(ours))
+    return HisExport(ours, len(rows) - len(ours), used)
 
 
 def _his_row(line: int, raw: Mapping[str, str | None], problems: list[str]) -> HisRow | None:
@@ -643,26 +669,38 @@ class Report:
     his_rows: int
     his_other_days: int
     notes: list[str]
+    agreed: list[Finding] = field(default_factory=list)  # one per business where all sides agree
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
 
-def reconcile(journal: Journal, client: WireCaller, his: HisExport, day: date) -> Report:
-    """Compare the three sides for `day`; ask the province once per business."""
+def reconcile(
+    journal: Journal, client: WireCaller, his: HisExport, day: date,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Compare the three sides for `day`; ask the province once per business. `progress(done,
+    total)` is called after each business's queries."""
     ours = read_journal(journal, day)
     theirs = _his_businesses(his)
     findings = [_unknown_finding(entry) for entry in ours.unknown]
     findings += [_inconsistent_row(row) for row in his.rows if not _adds_up(row.amounts)]
     all_sides = []
-    for kind, aaz218 in sorted(set(ours.businesses) | set(theirs)):
+    agreed: list[Finding] = []
+    keys = sorted(set(ours.businesses) | set(theirs))
+    for done, (kind, aaz218) in enumerate(keys, start=1):
         province = look_up(client, kind, aaz218, day)
         sides = Sides(kind, aaz218, ours.businesses.get((kind, aaz218)), province, theirs.get((kind, aaz218)))
         all_sides.append(sides)
-        findings += compare(sides)
+        found = compare(sides)
+        findings += found
+        if not found:
+            agreed.append(sides.finding(AGREES, "the three sides agree"))
+        if progress is not None:
+            progress(done, len(keys))
     return Report(day, findings, _totals(all_sides), len(all_sides), len(his.rows), his.other_days,
-                  ours.notes)
+                  ours.notes, agreed)
 
 
 # An HIS export row holds the same three amounts as the answers: spec/'s identity for them.
