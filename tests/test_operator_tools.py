@@ -146,6 +146,11 @@ def test_seed_yaml_round_trips(tmp_path: Path) -> None:
     path.write_text(result.stdout, encoding="utf-8")
     assert seed_as_data(load_seed(path)) == seed_as_data(default_seed())
     assert yaml.safe_load(result.stdout)["users"][0]["userid"] == USER
+    data = seed_as_data(default_seed())
+    data["city"], data["answers"] = "refund_only", {"style": "real", "seed": 7}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    again = runner.invoke(app, ["mock", "seed", "--seed", str(path), "--format", "yaml"])
+    assert yaml.safe_load(again.stdout) == data
 
 
 def test_a_bad_seed_is_one_line_of_bad_input(tmp_path: Path) -> None:

@@ -361,6 +361,8 @@ def seed_as_data(seed: Seed) -> dict[str, Any]:
     }
     if seed.style != AnswerStyle():
         data["answers"] = {"style": seed.style.name, "seed": seed.style.seed}
+    if seed.city != DEFAULT_CITY:
+        data["city"] = seed.city
     return data
 
 
