@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hospital_day import AKB020, PASSWORD, USER
+from seed_login import AKB020, PASSWORD
+from seed_login import USERID as USER
 from typer.testing import CliRunner
 
 from adapter.cli import app
