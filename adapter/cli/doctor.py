@@ -244,7 +244,7 @@ def _chromium() -> Check:
 def _token(token_file: Path | None) -> Check:
     import os
 
-    from adapter.cli.gateway import TOKEN_ENV, read_token
+    from adapter.gateway.auth import TOKEN_ENV, read_token
 
     if token_file is None and not os.environ.get(TOKEN_ENV):
         return Check("token", "skip", f"no gateway token configured ({TOKEN_ENV} or --token-file)")
