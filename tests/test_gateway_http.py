@@ -410,3 +410,13 @@ def test_a_large_body_leaves_no_memory_behind_and_an_oversized_one_is_413(
     assert peak - before["VmRSS"] > 40, (before, after)  # the body did cost memory while it was read
     assert all(sample["VmRSS"] - before["VmRSS"] < 15 for sample in after), (before, after)
     assert oversized.status_code == 413 and oversized.json()["error"] == "too_large"
+
+
+def test_openapi_documents_the_key_header_and_the_new_statuses(served: Served) -> None:
+    document = httpx.get(served.url + "/openapi.json").json()
+    admit = document["paths"]["/inpatient/admit"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in admit["parameters"])
+    assert {"409", "503"} <= set(admit["responses"])
+    kinds = set(document["components"]["schemas"]["GatewayError"]["properties"]["error"]["enum"])
+    assert {"method_not_allowed", "province_login_failed", "idempotency_conflict", "unresolved_entry",
+            "journal_unavailable"} <= kinds

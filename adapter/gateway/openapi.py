@@ -41,13 +41,14 @@ STATUS_TEXT = {
     404: "not_found: no such endpoint or function_id",
     405: "method_not_allowed: the path exists, not with this method (`Allow` lists the methods)",
     409: "compensated / compensation_failed: a later step failed and the province side was undone "
-         "(or the undoing failed too: both errors given); idempotency_conflict / idempotency_in_progress: "
+         "(or the undoing failed too: both errors given); unresolved_entry: an earlier change here has "
+         "no known outcome (journal_id), nothing sent; idempotency_conflict / idempotency_in_progress: "
          "the Idempotency-Key belongs to another call, or its first call has not finished",
     422: "business / amount_mismatch / workflow: refused; nothing changed at the province",
     502: "transport / session / contract: the province could not be reached (nothing sent) or "
          "answered outside the spec",
-    503: "province_login_failed / journal_unavailable: the gateway's own province login or journal "
-         "fails (its settings or disk); nothing sent",
+    503: "province_login_failed / journal_unavailable: the gateway's own province login fails, or its "
+         "journal refuses writes; nothing was sent",
     504: "outcome_unknown: sent, no usable answer; `journal_id` given: run `gdwi journal recover`",
 }
 IDEMPOTENCY_KEY = {
