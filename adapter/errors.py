@@ -44,6 +44,7 @@ __all__ = [
     "BodyError",
     "BusinessError",
     "ChromiumError",
+    "CommittedIncompleteError",
     "Compensated",
     "CompensationFailed",
     "ConfigError",
@@ -495,3 +496,22 @@ class JournalUnavailable(GatewayError):
     """The journal file refuses the gateway's own bookkeeping (Idempotency-Key); nothing was sent."""
 
     kind = "journal_unavailable"
+
+
+# --------------------------------------------------------------------------- answers (convert)
+
+
+class CommittedIncompleteError(HisWorkflowError):
+    """The province committed a step (return_code 1) but its answer lacks a value the HIS needs,
+    and the read-only look-up the registry names could not supply it either.
+
+    The step stands: nothing was compensated (undoing blindly could undo the wrong business).
+    `journal_id` is the committed entry (`gdwi journal show`); `missing` names the wire codes.
+    """
+
+    def __init__(self, function_id: str, journal_id: int | None, missing: str, detail: str) -> None:
+        self.function_id = function_id
+        self.journal_id = journal_id
+        self.missing = missing
+        where = f" (journal entry {journal_id})" if journal_id is not None else ""
+        super().__init__(f"{function_id} committed{where}, but its answer lacks {missing}: {detail}")

@@ -43,6 +43,7 @@ def _environment() -> Environment:
     env.filters["py"] = repr
     env.filters["tuple"] = tuple
     env.filters["strftime"] = strftime_pattern
+    env.filters["zip_attrs"] = lambda names, datasets: repr({d["name"]: d["attr"] for d in datasets})
     return env
 
 

@@ -19,7 +19,7 @@ import pytest
 from seed_login import AKB020, PASSWORD, USERID
 from seed_login import FEE_ROWS_PER_CALL as CAP
 
-from adapter.errors import BusinessError, InputError, OutcomeUnknownError
+from adapter.errors import BusinessError, CommittedIncompleteError, InputError, OutcomeUnknownError
 from adapter.his import (
     AmountMismatch,
     Coded,
@@ -665,3 +665,69 @@ def test_services_take_any_wire_caller() -> None:
             return caller(function_id, values)
 
     assert InpatientService(Wrapper()).admit(a_stay(), OPERATOR).visit_no == "90000001201900000009"
+
+
+# --------------------------------------------------------------------------- answers that deviate (D28)
+
+
+class _Stripping:
+    """A wire caller in front of the mock that drops fields from chosen answers."""
+
+    def __init__(self, mock: Province, drop: dict[str, str]) -> None:
+        self.mock, self.drop = mock, drop
+
+    def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        answer = self.mock.client.call_wire(function_id, values)
+        if function_id in self.drop:
+            answer.pop(self.drop[function_id], None)
+        return answer
+
+
+def test_an_admission_answer_without_its_visit_number_is_completed_by_the_look_up(mock: Province) -> None:
+    service = InpatientService(_Stripping(mock, {"bizh120103": "aaz218"}))
+    registration = service.admit(a_stay("1000000002"), OPERATOR)
+    [row] = mock.inpatient.stays(Patient(IdentifierKind.PERSON_NO, "1000000002"))
+    assert registration.visit_no == row.visit_no
+    assert any("aaz218 missing_field" in warning for warning in registration.warnings)
+    assert mock.sent() == ["bizh120103", "bizh120102", "bizh120102"]  # no reversal
+
+
+def test_a_committed_admission_that_cannot_be_completed_is_never_compensated(mock: Province) -> None:
+    service = InpatientService(_Stripping(mock, {"bizh120103": "aaz218", "bizh120102": "bizinfo"}))
+    with pytest.raises(CommittedIncompleteError) as raised:
+        service.admit(a_stay("1000000002"), OPERATOR, his_commit=lambda registration: None)
+    assert raised.value.function_id == "bizh120103" and "aaz218" in raised.value.missing
+    assert "bizh120109" not in mock.sent()  # the admission stands
+    assert [s for s in mock.statuses("bizh120103")] == [Status.OK]
+
+
+def test_a_registration_answer_with_the_number_only_in_payinfo_is_read_there(mock: Province) -> None:
+    class MovedToPayinfo:
+        def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
+            answer = mock.client.call_wire(function_id, values)
+            if function_id == "bizh110104":
+                answer["payinfo"] = [{"aaz218": answer.pop("aaz218")}]
+            return answer
+
+    registration = OutpatientService(MovedToPayinfo()).register(a_visit(), OPERATOR)
+    assert registration.visit_no and mock.province.stage_of(registration.visit_no) == "registered"
+
+
+def test_a_whole_inpatient_stay_against_real_shaped_answers(tmp_path: Path) -> None:
+    """4-decimal amounts, indentation, extra and empty elements: read, warned, never raised."""
+    app = create_app(style=AnswerStyle("real"))
+    with Client(_settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(app)) as client:
+        service = InpatientService(client)
+        registration = service.admit(a_stay("1000000002"), OPERATOR)
+        stay = a_stay().with_visit_no(registration.visit_no)
+        items = fees(650)
+        service.upload_fees(stay, items)
+        assert service.presettle(stay).total == total_of(items)
+        service.discharge(stay, A_DISCHARGE, OPERATOR)
+        settlement = service.settle(stay, OPERATOR)
+        assert settlement.total == settlement.personal + settlement.fund == total_of(items)
+        assert service.settlement_info(stay).total == total_of(items)
+        assert sum(line.amount for line in service.fee_list(stay)) == total_of(items)
+        recorded = client.journal.deviations()
+    assert recorded and all(d.kind.value in ("unknown_element", "empty_element", "unlisted_code")
+                            for _, _, d in recorded)

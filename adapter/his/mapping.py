@@ -22,7 +22,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -47,6 +47,7 @@ from adapter.his.model import (
     SettlementSheet,
     SheetLine,
 )
+from adapter.wire.client import converters
 from adapter.wire.codec import format_value
 from generated.registry import FIELDS, FUNCTIONS
 
@@ -411,11 +412,18 @@ def refund_lookup_request(visit_no: str, batch_no: int) -> Wire:
     return _build("bizh110103", visit_no=visit_no, batch_no=batch_no)
 
 
-def refund_request(visit_no: str, refund_rows: Sequence[Mapping[str, Any]], operator: Operator) -> Wire:
-    """bizh110105 with the rows bizh110103 returned, unchanged (see PASSED_THROUGH) but for the
-    decimal places (`at_spec_scale`)."""
+def refund_request(visit_no: str, refund_rows: Sequence[Any], operator: Operator) -> Wire:
+    """bizh110105 with the rows bizh110103 returned (see PASSED_THROUGH), value for value.
+
+    The rows are the typed bizh110103 answer rows; they go back through bizh110105's own
+    converter, so a quantity the province printed as -4.0000 is sent as -4.00 (same value).
+    """
     wire = charge_request(visit_no, (), operator, commit=True)
-    wire["feeinfo"] = at_spec_scale(refund_rows)
+    module = converters("bizh110105")
+    names = [f.name for f in fields(module.RequestFeeinfoRow)]
+    rows = tuple(module.RequestFeeinfoRow(**{n: getattr(row, n) for n in names if hasattr(row, n)})
+                 for row in refund_rows)
+    wire["feeinfo"] = module.build_request(module.Request(feeinfo_rows=rows))["feeinfo"]
     return wire
 
 
@@ -586,22 +594,22 @@ def _add_extra(function_id: str, wire: Wire, extra: object) -> None:
 # --------------------------------------------------------------------------- answers
 
 
-def read_persons(answer: Mapping[str, Any]) -> list[PersonInfo]:
-    """personinfo rows of bizh110001 / bizh120001."""
+def read_persons(answer: Any) -> list[PersonInfo]:
+    """personinfo rows of bizh110001 / bizh120001 (their typed answers)."""
     return _read_rows(PERSONS, answer)
 
 
-def read_business(function_id: str, answer: Mapping[str, Any]) -> list[BusinessInfo]:
+def read_business(function_id: str, answer: Any) -> list[BusinessInfo]:
     """bizinfo rows of bizh110102 / bizh120102."""
     return _read_rows(cast(Reading[BusinessInfo], READINGS[function_id]), answer)
 
 
-def read_registration(function_id: str, answer: Mapping[str, Any]) -> Registration:
+def read_registration(function_id: str, answer: Any) -> Registration:
     """The 就医登记号 of bizh110104 / bizh120103."""
     return _read_one(cast(Reading[Registration], READINGS[function_id]), answer)
 
 
-def read_settlement(function_id: str, answer: Mapping[str, Any]) -> Settlement:
+def read_settlement(function_id: str, answer: Any) -> Settlement:
     """Amounts of bizh110105 (first payinfo row) or bizh120003 / bizh120105 / bizh120106."""
     reading = cast(Reading[Settlement], READINGS[function_id])
     if reading.dataset is None:
@@ -612,31 +620,59 @@ def read_settlement(function_id: str, answer: Mapping[str, Any]) -> Settlement:
     return rows[0]
 
 
-def read_fee_list(answer: Mapping[str, Any]) -> list[FeeListLine]:
+def read_fee_list(answer: Any) -> list[FeeListLine]:
     """list rows of bizh120113."""
     return _read_rows(cast(Reading[FeeListLine], READINGS["bizh120113"]), answer)
 
 
-def read_settlement_sheet(answer: Mapping[str, Any]) -> SettlementSheet:
+def read_settlement_sheet(answer: Any) -> SettlementSheet:
     """bizh120206: header and fundList matrix."""
     return _read_one(SHEET, answer)
 
 
-def _read_one(reading: Reading[T], source: Mapping[str, Any], whole: Mapping[str, Any] | None = None) -> T:
+def _read_one(reading: Reading[T], source: object, whole: object | None = None) -> T:
+    """One result from a typed answer (or one of its rows): attributes by the fields' python_name."""
     hints = _hints(reading.result)
     values: dict[str, object] = {}
     for attribute, code in reading.fields.items():
-        text = source.get(code)
-        if text not in (None, ""):
-            values[attribute] = _parse(code, str(text), hints[attribute])
+        value = getattr(source, FIELDS[code].python_name, None)
+        if value is not None and value != "":
+            values[attribute] = _coerce(code, value, hints[attribute])
     for attribute, nested in reading.lists.items():
         values[attribute] = tuple(_read_rows(nested, whole if whole is not None else source))
+    lacking = [reading.fields.get(name, name) for name in _required(cast(type, reading.result))
+               if name not in values]
+    if lacking:
+        raise MappingError(f"the answer lacks {', '.join(_code_label(code) for code in lacking)}")
     return cast(Callable[..., T], reading.result)(**values)
 
 
-def _read_rows(reading: Reading[T], answer: Mapping[str, Any]) -> list[T]:
-    rows = answer.get(reading.dataset or "") or []
+def _read_rows(reading: Reading[T], answer: object) -> list[T]:
+    attribute = getattr(type(answer), "DATASETS", {}).get(reading.dataset or "")
+    rows: Sequence[object] = getattr(answer, attribute) if attribute else ()
     return [_read_one(reading, row, answer) for row in rows]
+
+
+def _coerce(code: str, value: object, hint: object) -> object:
+    """A typed answer value -> the result attribute's type (text results get wire text)."""
+    if isinstance(value, str):
+        return _parse(code, value, hint)
+    kind = _base_type(hint)
+    if kind is str:
+        return format_value(code, value) if isinstance(value, date) else str(value)
+    if kind is Decimal and isinstance(value, int):
+        return Decimal(value)
+    return value
+
+
+@cache
+def _required(result: type) -> tuple[str, ...]:
+    """Attributes of a result type without a default: an answer must supply them."""
+    return tuple(f.name for f in fields(result) if f.default is MISSING and f.default_factory is MISSING)
+
+
+def _code_label(code: str) -> str:
+    return f"{code} {FIELDS[code].name}" if code in FIELDS else code
 
 
 def _parse(code: str, text: str, hint: object) -> object:

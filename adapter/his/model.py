@@ -559,9 +559,11 @@ class BusinessInfo:
 @dataclass(frozen=True)
 class Registration:
     """A registration (bizh110104) or admission (bizh120103) the province accepted:
-    visit_no 就医登记号 (aaz218), the key of every later call of that visit or stay."""
+    visit_no 就医登记号 (aaz218), the key of every later call of that visit or stay. `warnings`:
+    where the province's answer deviated from the spec (read anyway; also in the journal)."""
 
     visit_no: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -600,6 +602,7 @@ class Settlement:
     employer: Decimal = ZERO
     hospital_advance: Decimal = ZERO
     other_fund: Decimal = ZERO
+    warnings: tuple[str, ...] = ()  # where the answer deviated from the spec (read anyway)
 
 
 @dataclass(frozen=True)

@@ -41,14 +41,23 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar, cast
 
 from pydantic import ValidationError
 
-from adapter.errors import BusinessError, FieldProblem, GdwiError, InputError, OutcomeUnknownError
+from adapter.errors import (
+    BusinessError,
+    CommittedIncompleteError,
+    FieldProblem,
+    GdwiError,
+    InputError,
+    MappingError,
+    OutcomeUnknownError,
+)
 from adapter.his import mapping, offsets
 from adapter.his.errors import (
     AmountMismatch,
@@ -63,6 +72,7 @@ from adapter.his.model import (
     FeeItem,
     FeeListLine,
     FeeUpload,
+    IdentifierKind,
     InpatientStay,
     Institution,
     MedicalRecord,
@@ -74,6 +84,7 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
+from adapter.wire.client import Reply, reply_from_values
 from adapter.wire.codec import decode, to_wire
 from adapter.wire.journal import Journal, Status
 from adapter.wire.session import BEIJING
@@ -102,7 +113,8 @@ Progress = Callable[[int, int], None]
 
 
 class WireCaller(Protocol):
-    """What the services need from a client: adapter.Client has it."""
+    """What the services need from a client: adapter.Client has it (and `reply_wire`, which the
+    services use when present, so deviations and journal entries come with the answer)."""
 
     def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -177,8 +189,29 @@ class _Service:
     def __init__(self, client: WireCaller) -> None:
         self._client = client
 
-    def _call(self, function_id: str, wire: dict[str, Any]) -> dict[str, Any]:
-        return self._client.call_wire(function_id, wire)
+    def _reply(self, function_id: str, wire: dict[str, Any]) -> Reply[Any]:
+        """Send; the answer comes back typed (generated/functions/<id>.py) with its deviations."""
+        reply_wire = getattr(self._client, "reply_wire", None)
+        if reply_wire is not None:
+            return cast(Reply[Any], reply_wire(function_id, wire))
+        return reply_from_values(function_id, self._client.call_wire(function_id, wire))
+
+    def _call(self, function_id: str, wire: dict[str, Any]) -> Any:
+        return self._reply(function_id, wire).answer
+
+    def _committed(self, reply: Reply[Any], read: Callable[[Any], ResultT]) -> ResultT:
+        """A committed step's result, its deviations as warnings; never a failure once committed.
+
+        An answer too incomplete to read (a missing amount, say) is CommittedIncompleteError,
+        which names the journal entry and is never compensated.
+        """
+        try:
+            result = read(reply.answer)
+        except MappingError as exc:
+            raise CommittedIncompleteError(reply.function_id, reply.journal_id, "a value", str(exc)) from exc
+        if reply.deviations and is_dataclass(result) and hasattr(result, "warnings"):
+            result = cast(ResultT, replace(cast(Any, result), warnings=reply.warnings))
+        return result
 
     def _commit(
         self, what: str, result: ResultT, his_commit: HisCommit[ResultT] | None, visit_no: str,
@@ -193,6 +226,35 @@ class _Service:
             done = self._undo(what, visit_no, exc, undo, operator)
             raise Compensated(what, visit_no, exc, done) from exc
         return result
+
+    def _settlement(self, reply: Reply[Any], visit_no: str) -> Settlement:
+        read = partial(mapping.read_settlement, reply.function_id)
+        return _numbered(self._committed(reply, read), visit_no)
+
+    def _registration(
+        self, reply: Reply[Any], candidates: Callable[[], list[BusinessInfo]]
+    ) -> Registration:
+        """The 就医登记号 a registration / admission answer names, or, when the committed answer
+        lacks it, the one open business the read-only look-up finds for the person and day.
+
+        Anything else is CommittedIncompleteError (with the journal entry): never compensated,
+        since undoing an unidentified business could undo the wrong one.
+        """
+        visit_no = reply.answer.visit_registration_no
+        if visit_no is None:
+            try:
+                found = candidates()
+            except GdwiError as exc:
+                raise CommittedIncompleteError(reply.function_id, reply.journal_id, "aaz218 就医登记号",
+                                               f"the look-up failed: {exc}") from exc
+            if len(found) != 1:
+                raise CommittedIncompleteError(
+                    reply.function_id, reply.journal_id, "aaz218 就医登记号",
+                    f"the look-up found {len(found)} open businesses for the person that day")
+            visit_no = found[0].visit_no
+            log.warning("%s answer lacked aaz218; found %s by the read-only look-up",
+                        reply.function_id, visit_no)
+        return Registration(visit_no, warnings=reply.warnings)
 
     def _undo(
         self, what: str, visit_no: str, original: BaseException, chain: tuple[str, ...],
@@ -307,8 +369,10 @@ class OutpatientService(_Service):
         his_commit: HisCommit[Registration] | None = None,
     ) -> Registration:
         """bizh110104; if his_commit raises, bizh110106 cancels the registration (Compensated)."""
-        answer = self._call("bizh110104", mapping.registration_request(visit, operator))
-        registration = mapping.read_registration("bizh110104", answer)
+        reply = self._reply("bizh110104", mapping.registration_request(visit, operator))
+        registration = self._registration(reply, lambda: [
+            row for row in self.visits(Patient(IdentifierKind.PERSON_NO, visit.person_no))
+            if row.visit_date in (None, visit.visit_date)])
         return self._commit("outpatient registration", registration, his_commit, registration.visit_no,
                             UNDO_REGISTRATION, operator)
 
@@ -332,19 +396,19 @@ class OutpatientService(_Service):
     def _charge(
         self, visit_no: str, fees: Sequence[FeeItem], operator: Operator, *, commit: bool,
     ) -> Settlement:
-        answer = self._call("bizh110105", mapping.charge_request(visit_no, fees, operator, commit=commit))
-        return _numbered(mapping.read_settlement("bizh110105", answer), visit_no)
+        reply = self._reply("bizh110105", mapping.charge_request(visit_no, fees, operator, commit=commit))
+        return self._settlement(reply, visit_no)
 
     def refund(self, visit: OutpatientVisit | str, batch_no: int, operator: Operator) -> Settlement:
         """Refund a whole charged batch: bizh110103 fetches its rows, negated, and bizh110105 sends
         them back unchanged. Returns the refund's (negative) settlement and batch number."""
         visit_no = _visit_no(visit)
         answer = self._call("bizh110103", mapping.refund_lookup_request(visit_no, batch_no))
-        rows = answer.get(mapping.PASSED_THROUGH["bizh110103"]) or []
+        rows = answer.feeinfo_rows
         if not rows:
             raise HisWorkflowError(f"就医登记号 {visit_no}: batch {batch_no} has no rows to refund")
-        refund = self._call("bizh110105", mapping.refund_request(visit_no, rows, operator))
-        return _numbered(mapping.read_settlement("bizh110105", refund), visit_no)
+        refund = self._reply("bizh110105", mapping.refund_request(visit_no, rows, operator))
+        return self._settlement(refund, visit_no)
 
     def cancel(self, visit: OutpatientVisit | str, operator: Operator) -> None:
         """bizh110106: cancel a registration with no un-refunded charge."""
@@ -378,7 +442,8 @@ class InpatientService(_Service):
         """bizh120102: the person's stays here that are not cancelled (or one by visit_no)."""
         return mapping.read_business("bizh120102", self._stays_answer(patient))
 
-    def _stays_answer(self, patient: Patient) -> dict[str, Any]:
+    def _stays_answer(self, patient: Patient) -> Any:
+        """The typed bizh120102 answer (generated.functions.bizh120102.Answer)."""
         return self._call("bizh120102", mapping.lookup_request("bizh120102", patient))
 
     def stage_of(self, stay: InpatientStay | str) -> str | None:
@@ -403,8 +468,12 @@ class InpatientService(_Service):
 
         Use `stay.with_visit_no(registration.visit_no)` for the calls that follow.
         """
-        answer = self._call("bizh120103", mapping.admission_request(stay, operator))
-        registration = mapping.read_registration("bizh120103", answer)
+        reply = self._reply("bizh120103", mapping.admission_request(stay, operator))
+        registration = self._registration(reply, lambda: [
+            row for row in self.stays(Patient(IdentifierKind.PERSON_NO, stay.person_no))
+            if row.visit_date in (None, stay.admission_date) and row.settled_flag != "1"
+            and row.discharge_date is None
+            and (stay.hospital_stay_no is None or row.hospital_no in (None, stay.hospital_stay_no))])
         return self._commit("admission", registration, his_commit, registration.visit_no, UNDO_ADMISSION)
 
     def modify(self, stay: InpatientStay) -> None:
@@ -520,8 +589,8 @@ class InpatientService(_Service):
         """bizh120003 预结算 of the fees so far; changes nothing. scene 业务场景阶段: 1 开始 (what
         the vendors send for a mid-stay trial), 2 结算, 3 结束."""
         visit_no = _visit_no(stay)
-        answer = self._call("bizh120003", mapping.presettle_request(visit_no, scene))
-        return _numbered(mapping.read_settlement("bizh120003", answer), visit_no)
+        reply = self._reply("bizh120003", mapping.presettle_request(visit_no, scene))
+        return self._settlement(reply, visit_no)
 
     def discharge(
         self, stay: InpatientStay | str, discharge: Discharge, operator: Operator, *,
@@ -530,8 +599,8 @@ class InpatientService(_Service):
         """bizh120105 出院登记; returns the trial amounts. If his_commit raises, bizh120108 cancels
         the discharge registration (Compensated)."""
         visit_no = _visit_no(stay)
-        answer = self._call("bizh120105", mapping.discharge_request(visit_no, discharge, operator))
-        settlement = _numbered(mapping.read_settlement("bizh120105", answer), visit_no)
+        reply = self._reply("bizh120105", mapping.discharge_request(visit_no, discharge, operator))
+        settlement = self._settlement(reply, visit_no)
         return self._commit("discharge registration", settlement, his_commit, visit_no, UNDO_DISCHARGE)
 
     def settle(
@@ -541,8 +610,8 @@ class InpatientService(_Service):
         """bizh120106 出院结算. If his_commit raises, bizh120107 cancels the settlement and then
         bizh120108 the discharge registration: the stay is admitted again (Compensated)."""
         visit_no = _visit_no(stay)
-        answer = self._call("bizh120106", mapping.settle_request(visit_no, operator))
-        settlement = _numbered(mapping.read_settlement("bizh120106", answer), visit_no)
+        reply = self._reply("bizh120106", mapping.settle_request(visit_no, operator))
+        settlement = self._settlement(reply, visit_no)
         return self._commit("settlement", settlement, his_commit, visit_no, UNDO_SETTLEMENT)
 
     def settlement_info(self, stay: InpatientStay | str) -> SettlementSheet:
@@ -622,8 +691,8 @@ class InpatientService(_Service):
         """Where the city allows no 跨月 cancellation, refuse a settlement of an earlier month."""
         if self.city.cross_month_cancel:
             return
-        rows = self._stays_answer(Patient.by_visit_no(visit_no)).get("bizinfo") or [{}]
-        settled_on = str(rows[0].get("bka045") or "")
+        rows = self._stays_answer(Patient.by_visit_no(visit_no)).bizinfo_rows
+        settled_on = (rows[0].settlement_time or "") if rows else ""  # bka045 结算日期
         this_month = self._clock().astimezone(BEIJING).strftime("%Y%m")
         if settled_on and settled_on[:6] != this_month:
             raise HisWorkflowError(

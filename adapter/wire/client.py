@@ -79,7 +79,7 @@ class Reply(Generic[AnswerT]):
     answer: AnswerT
     values: dict[str, Any]
     deviations: tuple[Deviation, ...]
-    journal_id: int
+    journal_id: int | None  # None: read from wire values that did not come through this client
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -105,6 +105,13 @@ def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
         converters(function_id).parse_answer(decoded.values, findings.report)
         findings.items.extend(invariant_deviations(function_id, decoded.values))
     return findings.items
+
+
+def reply_from_values(function_id: str, values: dict[str, Any]) -> Reply[Any]:
+    """Wire values a caller got elsewhere (a wrapper, a test double) read as the client reads."""
+    findings = _Findings(function_id, [])
+    answer = converters(function_id).parse_answer(values, findings.report)
+    return Reply(function_id, answer, values, tuple(findings.items), None)
 
 
 class _Findings:
@@ -327,8 +334,12 @@ class Client(SyncFunctions):
 
     def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         """Call with a wire-shaped dict (codes as keys); returns the decoded answer."""
+        return self.reply_wire(function_id, values).values
+
+    def reply_wire(self, function_id: str, values: dict[str, Any]) -> Reply[Any]:
+        """A wire-shaped request; the answer typed, with its deviations and journal entry."""
         wire = self._core.prepare(function_id, values)
-        return self._exchange(function_id, wire, converters(function_id).parse_answer).values
+        return self._exchange(function_id, wire, converters(function_id).parse_answer)
 
     def _exchange(self, function_id: str, wire: dict[str, Any], parse: Parse[AnswerT]) -> Reply[AnswerT]:
         if function_id == LOGIN:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -44,6 +44,9 @@ _CLOSED_BKA895_OUTPATIENT: frozenset[str] = frozenset(('aac001', 'aac002', 'bka1
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh110102 收费时提取门诊业务信息: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     identifier_type: str | None = None
     """bka895 入参类型: which personal identifier bka896 carries"""
@@ -134,6 +137,9 @@ class AnswerBizinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh110102 收费时提取门诊业务信息: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'bizinfo': 'bizinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -49,6 +49,9 @@ _CLOSED_BKA895_OUTPATIENT: frozenset[str] = frozenset(('aac001', 'aac002', 'bka1
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh110103 退费时提取门诊业务信息: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     identifier_type: str | None = None
     """bka895 入参类型: which personal identifier bka896 carries"""
@@ -181,6 +184,9 @@ class AnswerBizinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh110103 退费时提取门诊业务信息: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'feeinfo': 'feeinfo_rows', 'bizinfo': 'bizinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

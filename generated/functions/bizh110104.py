@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -86,6 +86,9 @@ class RequestFeeinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh110104 门诊挂号: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'feeinfo': 'feeinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -176,6 +179,9 @@ class AnswerPayinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh110104 门诊挂号: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'payinfo': 'payinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -43,6 +43,9 @@ _CLOSED_BKA895_PERSON: frozenset[str] = frozenset(('aac001', 'aac002', 'bka100')
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh120001 入院登记时取人员信息: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -117,6 +120,9 @@ class AnswerPersoninfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120001 入院登记时取人员信息: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'personinfo': 'personinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

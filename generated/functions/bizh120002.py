@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -92,6 +92,9 @@ class RequestFeeinfoRow:
 class Request:
     """bizh120002 校验并保存费用信息: the request, typed."""
 
+    DATASETS: ClassVar[dict[str, str]] = {'feeinfo': 'feeinfo_rows'}
+    """dataset name -> attribute holding its rows"""
+
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
     visit_registration_no: str | None = None
@@ -103,6 +106,9 @@ class Request:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120002 校验并保存费用信息: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -44,6 +44,9 @@ _CLOSED_BKF004: frozenset[str] = frozenset(('01', '02', '03', '04', '05', '99'))
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh120102 入院登记后取业务信息: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -164,6 +167,9 @@ class AnswerBizinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120102 入院登记后取业务信息: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'bizinfo': 'bizinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -40,6 +40,9 @@ _DECIMALS_2_10 = _c.decimal_cache(2, 10)
 class Request:
     """bizh120106 出院结算: the request, typed."""
 
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
+
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
     visit_registration_no: str | None = None
@@ -53,6 +56,9 @@ class Request:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120106 出院结算: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -38,6 +38,9 @@ _DATES = _c.DATES
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh120205 码表服务接口: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -70,6 +73,9 @@ class AnswerCodeinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120205 码表服务接口: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'codeinfo': 'codeinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

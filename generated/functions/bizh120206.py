@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -42,6 +42,9 @@ _CLOSED_AAC004: frozenset[str] = frozenset(('1', '2', '9'))
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh120206 结算信息提取: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -74,6 +77,9 @@ class AnswerFundListRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh120206 结算信息提取: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'fundList': 'fund_list_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -49,6 +49,9 @@ _CLOSED_YZY109: frozenset[str] = frozenset(('1', '2'))
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh200101 住院病人信息（病案首页）录入: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -453,6 +456,9 @@ class Request:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh200101 住院病人信息（病案首页）录入: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -68,6 +68,9 @@ class RequestDetailRow:
 class Request:
     """bizh200104 住院病人产科分娩婴儿信息（病案首页）录入: the request, typed."""
 
+    DATASETS: ClassVar[dict[str, str]] = {'detail': 'detail_rows'}
+    """dataset name -> attribute holding its rows"""
+
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
     visit_registration_no: str | None = None
@@ -97,6 +100,9 @@ class Request:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh200104 住院病人产科分娩婴儿信息（病案首页）录入: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -41,6 +41,9 @@ _CLOSED_BKA977: frozenset[str] = frozenset(('1', '0'))
 @dataclass(slots=True, kw_only=True)
 class Request:
     """bizh410005 基金状态查询接口: the request, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     institution_code: str | None = None
     """akb020 医疗机构编码: medical institution code (hospital code)"""
@@ -77,6 +80,9 @@ class AnswerFreezeinfoRow:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """bizh410005 基金状态查询接口: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {'freezeinfo': 'freezeinfo_rows'}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""

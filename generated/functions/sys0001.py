@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from generated import _convert as _c
 from generated._convert import Report
@@ -40,6 +40,9 @@ _DATES = _c.DATES
 class Request:
     """sys0001 登录: the request, typed."""
 
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
+
     login_user_id: str | None = None
     """userid 用户编码: login user id of the institution"""
     login_password: str | None = None
@@ -49,6 +52,9 @@ class Request:
 @dataclass(slots=True, kw_only=True)
 class Answer:
     """sys0001 登录: the answer, typed."""
+
+    DATASETS: ClassVar[dict[str, str]] = {}
+    """dataset name -> attribute holding its rows"""
 
     return_code: str | None = None
     """return_code 返回码: result code: 1 success, negative failure, -9 session expired"""
