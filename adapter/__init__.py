@@ -4,7 +4,7 @@ The public surface, re-exported here (the implementation modules are private in 
 
     from adapter import Client, Settings
     with Client(Settings.from_env()) as client:
-        answer = client.bizh120001(request)
+        answer = client.bizh120001(request)   # generated.functions.bizh120001.Request -> .Answer
 
 generated/ holds models, stubs and the registry, all derived from spec/; this package adds
 what is not per-function: codec, transport, session, journal, errors, CLI. It never imports
