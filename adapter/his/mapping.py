@@ -423,7 +423,10 @@ def refund_request(visit_no: str, refund_rows: Sequence[Any], operator: Operator
     names = [f.name for f in fields(module.RequestFeeinfoRow)]
     rows = tuple(module.RequestFeeinfoRow(**{n: getattr(row, n) for n in names if hasattr(row, n)})
                  for row in refund_rows)
-    wire["feeinfo"] = module.build_request(module.Request(feeinfo_rows=rows))["feeinfo"]
+    try:
+        wire["feeinfo"] = module.build_request(module.Request(feeinfo_rows=rows))["feeinfo"]
+    except (TypeError, ValueError) as exc:  # a refund row the request cannot carry: named, not sent
+        raise MappingError(str(exc), "bizh110105") from None
     return wire
 
 

@@ -14,10 +14,8 @@ while parsing, in linear time.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
 from functools import cache
 from typing import Any, Literal
 
@@ -25,8 +23,8 @@ from lxml import etree  # type: ignore[import-untyped]  # no lxml-stubs in the v
 from pydantic import BaseModel
 
 from adapter.errors import XmlRefusedError
-from adapter.wire.session import BEIJING
 from adapter.wire.validation import unknown_function
+from generated import _convert
 from generated._types import DatasetMeta, FieldMeta, MessageMeta
 from generated.registry import FIELDS, FUNCTIONS, SPEC, field_label
 
@@ -592,44 +590,18 @@ def format_value(code: str, value: object) -> str:
 
 
 def _format_decimal(meta: FieldMeta, value: object) -> str:
-    label = _label(meta.code)
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
-        raise TypeError(f"{label}: expected Decimal, int or float, got {type(value).__name__}")
-    # str() first: Decimal(0.1) would carry the binary float's 55 digits, repr gives "0.1".
-    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"{label}: {value} is not a finite number")
+    # The one converter (generated/_convert.py) writes every decimal: never rounded.
     scale = meta.scale or 0
-    _refuse_too_many_digits(meta, number)
-    with localcontext() as context:
-        # Wide enough for every value that passed the digit check, so quantize is exact.
-        context.prec = max(context.prec, (meta.digits or context.prec) + 2)
-        quantized = number.quantize(Decimal(1).scaleb(-scale))
-    if quantized != number:
-        raise ValueError(f"{label}: more than {scale} decimal places ({value})")
-    if quantized == 0:
-        quantized = quantized.copy_abs()  # "-0.00" is not a sensible amount on the wire
-    return f"{quantized:f}"
-
-
-def _refuse_too_many_digits(meta: FieldMeta, number: Decimal) -> None:
-    # Checked before quantizing, so a hostile 1E+999999 never reaches a huge-precision quantize.
-    scale = meta.scale or 0
-    whole_digits = (meta.digits or _DEFAULT_DIGITS) - scale
-    if number.copy_abs() >= Decimal(10) ** whole_digits:  # copy_abs: no context, no Overflow
-        raise ValueError(f"{_label(meta.code)}: more than {whole_digits} digits before the decimal point")
+    whole = (meta.digits or _DEFAULT_DIGITS) - scale
+    return _convert.write_decimal(value, scale, whole, _label(meta.code))
 
 
 def _format_temporal(meta: FieldMeta, value: object) -> str:
-    label = _label(meta.code)
-    if meta.type == "datetime" and not isinstance(value, dt.datetime):
-        raise TypeError(f"{label}: expected datetime, got {type(value).__name__}")
-    if not isinstance(value, dt.date):
-        raise TypeError(f"{label}: expected date, got {type(value).__name__}")
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        value = value.astimezone(BEIJING)
     # The spec's Java-style format, translated once by codegen (a date field always has one).
-    return value.strftime(meta.strftime or "%Y%m%d")
+    pattern = meta.strftime or "%Y%m%d"
+    if meta.type == "datetime":
+        return _convert.write_datetime(value, pattern, _label(meta.code))
+    return _convert.write_date(value, pattern, _label(meta.code))
 
 
 def to_wire(values: dict[str, Any]) -> dict[str, Any]:
