@@ -9,6 +9,9 @@ from pathlib import Path
 
 import typer
 
+from adapter import logs
+from adapter.cli import context
+
 mock_app = typer.Typer(help="The mock provincial server (synthetic data only)", no_args_is_help=True)
 
 SEED_OPTION = typer.Option(
@@ -58,6 +61,7 @@ def mock_serve(
         typer.echo(f"--city: {city!r} is not one of {', '.join(CITIES)}", err=True)
         raise typer.Exit(2)
     admin_token = _admin_token(host, allow_remote)
+    logs.configure(context.OPTIONS.log_level or "info")
     shown = f", {chosen.name} answers" if chosen else ""
     typer.echo(f"gdwi mock province: http://{host}:{port}{SPEC.path}  (JSON view: /openapi.json{shown})")
     try:

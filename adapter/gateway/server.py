@@ -10,7 +10,6 @@ at start the app checks the province login and the journal once and logs one lin
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -34,12 +33,12 @@ class PathOnly(logging.Filter):
 
 
 def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Config:
-    # Quiet (tests, threads): leave the host process's logging alone and log no requests.
-    options: dict[str, Any] = {"log_config": None} if quiet else {}
+    # Quiet (tests, threads): log no requests. Either way uvicorn configures no handlers of its own
+    # (log_config=None): its records reach the root logger, in the one format of adapter/logs.py.
     config = uvicorn.Config(
         app, host=host, port=port, http="h11", lifespan="on", access_log=not quiet,
         log_level="warning" if quiet else "info", timeout_graceful_shutdown=5, server_header=False,
-        **options,
+        log_config=None,
     )
     access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just above
     if not any(isinstance(existing, PathOnly) for existing in access.filters):

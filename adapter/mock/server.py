@@ -127,4 +127,5 @@ def serve(
     seed = load_seed(seed_path) if seed_path is not None else None
     province = MockProvince(seed, persist_path=persist_path, city=city)
     app = create_app(province, style=style, admin_token=admin_token)
-    uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=False)).run()
+    # uvicorn's records go to the root logger, set up by the CLI in the one gdwi format.
+    uvicorn.Server(_config(app, host, port, log_level="info", quiet_logging=True)).run()
