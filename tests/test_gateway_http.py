@@ -278,6 +278,9 @@ def test_served_process_logs_no_query_strings_and_refuses_an_open_token_file(
             output, _ = server.communicate(timeout=30)
     assert "GET /health" in output and "SECRET-IN-QUERY" not in output
     assert "gateway ready: province_login ok" in output
+    # One log format (adapter/logs.py) for uvicorn's lines too, each request with its own id.
+    access = re.findall(r"INFO uvicorn\.access \[([0-9a-f]{8})\] .*\"GET /(?:health|ready) HTTP", output)
+    assert len(access) >= 2 and len(set(access)) == len(access), output
 
 
 def free_port() -> int:

@@ -732,3 +732,11 @@ def test_a_journal_failure_never_sends_unrecorded_and_never_hides_a_committed_an
     assert admitted.status == 200 and admitted.code == "1"  # committed: the HIS hears it
     assert [entry.status for entry in pending] == [Status.PENDING]  # for `gdwi journal recover`
     assert refused.status == 503 and refused.code == "-1" and after == before  # never sent unrecorded
+
+
+def test_an_upstream_given_as_the_full_endpoint_url_is_not_doubled() -> None:
+    from adapter.proxy.config import ProxyConfig
+    from generated.registry import SPEC
+
+    for upstream in ("http://127.0.0.1:8080", "http://127.0.0.1:8080/", f"http://127.0.0.1:8080{SPEC.path}"):
+        assert ProxyConfig(upstream=upstream).upstream_url == f"http://127.0.0.1:8080{SPEC.path}"

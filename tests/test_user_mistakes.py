@@ -283,3 +283,10 @@ def test_processes_print_one_line_and_the_exit_code(province: MockServer, tmp_pa
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     done = _gdwi(["call", "bizh120001", "--data", "{}"], {"GDWI_DEBUG": "1"}, tmp_path)
     assert done.returncode == 3 and "Traceback" in done.stderr and "ConfigError" in done.stderr
+
+
+
+def test_a_json_number_for_a_code_field_is_bad_input(province: MockServer, tmp_path: Path) -> None:
+    request = dict(EXAMPLES["bizh120001"][0]["request"], bka006=420)  # "420" as a JSON number
+    code, output = _run(["call", "bizh120001", "--data", json.dumps(request)], _settings(province, tmp_path))
+    _one_line(output, code, 2, "bka006 医疗待遇类型", "cannot format int")

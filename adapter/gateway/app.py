@@ -34,7 +34,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapter import logs
 from adapter.errors import JournalUnavailable
 from adapter.gateway import convert
 from adapter.gateway.auth import BearerAuth, check_token
@@ -100,10 +102,23 @@ def create_gateway(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, token=token, public_paths=PUBLIC_PATHS)],
+        middleware=[Middleware(RequestIds), Middleware(BearerAuth, token=token, public_paths=PUBLIC_PATHS)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+class RequestIds:
+    """Each HTTP request gets its own request id in every log line it causes, uvicorn's access line
+    included (it is written from the request's own context): the one format of adapter/logs.py."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            logs.new_request_id()
+        await self.app(scope, receive, send)
 
 
 def _by_path() -> dict[str, dict[str, Endpoint[Any]]]:

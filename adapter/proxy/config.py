@@ -60,7 +60,10 @@ class ProxyConfig:
 
     @property
     def upstream_url(self) -> str:
-        return self.upstream.rstrip("/") + self.path
+        """upstream + path; an upstream given as the full endpoint URL (what the HIS has now) is
+        taken as is, as the client's base_url is."""
+        base = self.upstream.rstrip("/")
+        return base if base.endswith(self.path) else base + self.path
 
     @classmethod
     def with_tls_from_env(

@@ -137,7 +137,12 @@ class _Core:
 
     def prepare(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         """Format HIS values as wire text and validate; InputError before anything is sent."""
-        wire = to_wire(values)
+        try:
+            wire = to_wire(values)
+        except InputError:
+            raise
+        except (TypeError, ValueError) as exc:  # a value of a type the field cannot take (420 for a code)
+            raise InputError(function_id, [str(exc)]) from None
         if function_id != LOGIN:
             wire.setdefault("akb020", self.settings.akb020)
             if wire["akb020"] != self.settings.akb020:
