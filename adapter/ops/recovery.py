@@ -354,7 +354,7 @@ def _outpatient_charge(case: _Case) -> _Verdict:
 
 
 def _charge_by_refusal(query: str, refusal: BusinessError, number: int) -> _Verdict:
-    meaning = FUNCTIONS[query].refusal_meaning(refusal.message)
+    meaning = _meaning(query, refusal)
     if meaning == "no_such_batch":
         return _not_committed(f"{query} has no batch {number}, the first one no ok entry accounts for")
     if meaning == "already_refunded":
