@@ -8,6 +8,7 @@ the seeded persons 1000000001…07 (`gdwi mock seed`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -731,3 +732,21 @@ def test_a_whole_inpatient_stay_against_real_shaped_answers(tmp_path: Path) -> N
         recorded = client.journal.deviations()
     assert recorded and all(d.kind.value in ("unknown_element", "empty_element", "unlisted_code")
                             for _, _, d in recorded)
+
+
+def test_a_deviation_repeated_on_every_row_is_journaled_once_per_answer(tmp_path: Path) -> None:
+    """A 650-row real-shaped fee list: one record per field and kind, with the row count."""
+    app = create_app(style=AnswerStyle("real"))
+    with Client(_settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(app)) as client:
+        service = InpatientService(client)
+        stay = a_stay().with_visit_no(service.admit(a_stay("1000000002"), OPERATOR).visit_no)
+        service.upload_fees(stay, fees(650))
+        listed = service.fee_list(stay)
+        recorded = client.journal.deviations()
+    assert len(listed) == 650
+    keys = [(entry, re.sub(r"\[\d+\]", "[*]", d.path), d.kind, d.sample if d.kind.value == "unlisted_code" else "")
+            for _, entry, d in recorded]
+    assert len(keys) == len(set(keys)), "a field's deviation is journaled once per answer"
+    per_row = [d for _, _, d in recorded if "[*]" in d.path]
+    assert per_row, "the real style repeats deviations on rows"
+    assert all(d.detail.startswith("in ") and " rows, first " in d.detail for d in per_row)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from adapter.cli import app
 from adapter.ops.drift import summarise
-from adapter.wire.deviations import Deviation, DeviationKind
+from adapter.wire.deviations import Deviation, DeviationKind, collapse_rows
 from adapter.wire.journal import Journal, Status
 
 runner = CliRunner()
@@ -174,3 +174,23 @@ def test_drift_of_a_real_shaped_run(tmp_path: Path) -> None:
     assert ("bizh120106", "aab034", "unknown_element") in by_key
     empties = [i for i in items if i["kind"] == "empty_element"]
     assert empties and all("no spec change needed" in i["proposal"] for i in empties)
+
+
+def test_rows_collapse_to_one_deviation_per_field_and_kind() -> None:
+    def on_row(i: int, code: str, kind: DeviationKind, sample: str = "") -> Deviation:
+        return Deviation("bizh120106", f"feeinfo[{i}].{code}", code, kind, sample)
+
+    rows = ([on_row(i, "bka058", DeviationKind.EMPTY_ELEMENT) for i in range(3)]
+            + [on_row(i, "aka065", DeviationKind.UNLISTED_CODE, "9" if i else "8") for i in range(3)]
+            + [on_row(i, "aae019", DeviationKind.EXTRA_PLACES, s) for i, s in enumerate(["1.2300", "4.5678", "9.1000"])]
+            + [on_row(7, "bka059", DeviationKind.BAD_VALUE, "x")])
+    collapsed = {(d.path, d.kind, d.sample): d for d in collapse_rows(rows)}
+    assert set(collapsed) == {
+        ("feeinfo[*].bka058", DeviationKind.EMPTY_ELEMENT, ""),
+        ("feeinfo[0].aka065", DeviationKind.UNLISTED_CODE, "8"),  # a value seen once stays as it was
+        ("feeinfo[*].aka065", DeviationKind.UNLISTED_CODE, "9"),  # each unlisted value apart
+        ("feeinfo[*].aae019", DeviationKind.EXTRA_PLACES, "4.5678"),  # the sample that needs the scale
+        ("feeinfo[7].bka059", DeviationKind.BAD_VALUE, "x"),
+    }
+    assert collapsed[("feeinfo[*].bka058", DeviationKind.EMPTY_ELEMENT, "")].detail == \
+        "in 3 rows, first feeinfo[0].bka058"

@@ -24,8 +24,9 @@ from xml.sax.saxutils import escape
 
 from adapter.errors import JournalError, NotSentError, XmlRefusedError
 from adapter.proxy.config import Mode, ProxyConfig
-from adapter.proxy.reading import Request, answer_deviations, read_request, return_code_of
+from adapter.proxy.reading import Request, read_request, return_code_of
 from adapter.proxy.upstream import Answer, Upstream
+from adapter.wire.client import answer_deviations
 from adapter.wire.codec import XML_DECLARATION, decode
 from adapter.wire.deviations import Deviation
 from adapter.wire.journal import Journal, Status

@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.errors import InputError, XmlRefusedError
-from adapter.wire.client import converters
-from adapter.wire.codec import Decoded, decode, parse_document
-from adapter.wire.deviations import Deviation, DeviationKind
-from adapter.wire.masking import mask_value
+from adapter.wire.codec import decode, parse_document
 from adapter.wire.validation import validate_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
-__all__ = ["Request", "answer_deviations", "read_request", "return_code_of"]
+__all__ = ["Request", "read_request", "return_code_of"]
 
 # An unknown function is forwarded in observe mode; its effect is unknown, so recovery must
 # treat it as a change (it will leave the entry unknown rather than guess).
@@ -84,24 +81,3 @@ def return_code_of(body: bytes, max_bytes: int) -> str | None:
     except XmlRefusedError:
         return None
     return (root.findtext("return_code") or "").strip() or None
-
-
-# --------------------------------------------------------------------------- answers
-
-
-def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
-    """Where a successful answer differs from the spec, found as the client finds it: the codec's
-    unknown and empty elements, then the generated parser's reading of every value."""
-    found = [Deviation(function_id, path, code, DeviationKind(kind), "", "")
-             for path, code, kind in decoded.found]
-
-    def report(path: str, code: str, kind: str, sample: str, detail: str) -> None:
-        found.append(Deviation(function_id, path, code, DeviationKind(kind), _masked(code, sample), detail))
-
-    converters(function_id).parse_answer(decoded.values, report)
-    return found
-
-
-def _masked(code: str, value: str) -> str:
-    field = FIELDS.get(code)
-    return mask_value(field.pii if field else "free_text", value)

@@ -42,7 +42,7 @@ from adapter.errors import (
 from adapter.wire import transport
 from adapter.wire.codec import Decoded, decode, encode, to_wire
 from adapter.wire.config import Settings
-from adapter.wire.deviations import Deviation, DeviationKind
+from adapter.wire.deviations import Deviation, DeviationKind, collapse_rows
 from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, JournalError, Status
 from adapter.wire.masking import mask_value, mask_xml_text
@@ -104,14 +104,14 @@ def answer_deviations(function_id: str, decoded: Decoded) -> list[Deviation]:
     if str(decoded.values.get("return_code", "")) == SPEC.success_code:
         converters(function_id).parse_answer(decoded.values, findings.report)
         findings.items.extend(invariant_deviations(function_id, decoded.values))
-    return findings.items
+    return collapse_rows(findings.items)
 
 
 def reply_from_values(function_id: str, values: dict[str, Any]) -> Reply[Any]:
     """Wire values a caller got elsewhere (a wrapper, a test double) read as the client reads."""
     findings = _Findings(function_id, [])
     answer = converters(function_id).parse_answer(values, findings.report)
-    return Reply(function_id, answer, values, tuple(findings.items), None)
+    return Reply(function_id, answer, values, tuple(collapse_rows(findings.items)), None)
 
 
 class _Findings:
@@ -265,11 +265,12 @@ class _Core:
                     duration_ms=duration, aaz218=assigned if isinstance(assigned, str) else None)
         # An amount identity that does not hold is a warning on a committed answer, never a failure.
         findings.items.extend(invariant_deviations(function_id, decoded.values))
-        self.journal.record_deviations(entry, findings.items)
-        for deviation in findings.items:
+        deviations = collapse_rows(findings.items)
+        self.journal.record_deviations(entry, deviations)
+        for deviation in deviations:
             log.warning("answer deviates from the spec: %s", deviation)
-        self._refuse_unreadable(function_id, findings.items)
-        return Reply(function_id, answer, decoded.values, tuple(findings.items), entry)
+        self._refuse_unreadable(function_id, deviations)
+        return Reply(function_id, answer, decoded.values, tuple(deviations), entry)
 
     @staticmethod
     def _refuse_unreadable(function_id: str, deviations: list[Deviation]) -> None:

@@ -7,7 +7,9 @@ which is how spec/ converges on the real platform after go-live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -40,3 +42,39 @@ class Deviation:
         sample = f" {self.sample!r}" if self.sample else ""
         detail = f": {self.detail}" if self.detail else ""
         return f"{self.function_id} {self.path} {self.kind}{sample}{detail}"
+
+
+# A real 700-row answer repeats the same deviation on every row (an empty optional element, a
+# 4-place amount): one record per row swamps the journal and the log without saying more.
+_ROW_INDEX = re.compile(r"\[\d+\]")
+# Kinds whose value says something of its own (which code, which bad text): one record per value.
+_VALUE_KINDS = frozenset({DeviationKind.UNLISTED_CODE, DeviationKind.BAD_VALUE})
+
+
+def collapse_rows(deviations: Iterable[Deviation]) -> list[Deviation]:
+    """One deviation per field and kind across the rows of one answer, in first-seen order.
+
+    Repeats become `feeinfo[*].bka058` with the row count in `detail`; a single occurrence is kept
+    as it was. For extra places the sample kept is the one with the most significant digits, so
+    `gdwi spec drift` still proposes the scale the rows need.
+    """
+    groups: dict[tuple[str, str, str, str], list[Deviation]] = {}
+    for deviation in deviations:
+        shared = deviation.sample if deviation.kind in _VALUE_KINDS else ""
+        key = (deviation.function_id, str(deviation.kind), _ROW_INDEX.sub("[*]", deviation.path), shared)
+        groups.setdefault(key, []).append(deviation)
+    return [_one_for(key[2], group) for key, group in groups.items()]
+
+
+def _one_for(wildcard_path: str, group: list[Deviation]) -> Deviation:
+    if len(group) == 1:
+        return group[0]
+    kept = max(group, key=_sample_weight) if group[0].kind == DeviationKind.EXTRA_PLACES else group[0]
+    rows = f"in {len(group)} rows, first {group[0].path}"
+    return replace(kept, path=wildcard_path, detail=f"{rows}: {kept.detail}" if kept.detail else rows)
+
+
+def _sample_weight(deviation: Deviation) -> tuple[int, int]:
+    """(significant decimal places, all decimal places) of a decimal sample."""
+    places = deviation.sample.partition(".")[2]
+    return len(places.rstrip("0")), len(places)
