@@ -4,7 +4,7 @@ The province has no idempotency key: after a timeout a state-changing call may o
 been committed, and a blind resend can register, charge or settle twice. Recovery never resends
 anything. For each `unknown` entry (and each `pending` one whose owner process is gone: see
 "Owners" below), oldest first, it decodes the journaled request, asks the province with read-only queries
-through the same Client (so those are journaled too) and records:
+through the same Client's typed path (so those are journaled too) and records:
 
     ok       committed: the province has it; the HIS must not resend
     failed   not committed (or nothing to recover): the HIS may resend
@@ -17,7 +17,8 @@ queries of those declarations) and what the journal already accounts for (ok ent
 or stay by the aaz218 its registration got, a charge batch by its bka001, fee rows by the uploads
 that sent them). A visit, batch or fee row that an ok entry explains is never taken for the lost
 one. Each decider below states its matching rule; docs/decisions.md D17 sums them up with what
-the mock cannot show.
+the mock cannot show. Requests (the journaled one and the queries) and answers are the generated
+typed models (Decimal amounts, dates, whole numbers), compared field by field by wire code.
 
 Owners and the answer window (issue 11). A `pending` entry is taken up as soon as the process
 that wrote it is gone (Journal.owner_alive: pid plus start time from /proc), at once after a
@@ -37,14 +38,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from adapter.errors import BusinessError, GdwiError, SessionExpiredError
-from adapter.wire.client import Client
+from adapter.wire.client import Client, converters
 from adapter.wire.codec import decode
 from adapter.wire.journal import Entry, Journal, JournalError, Status
 from adapter.wire.session import BEIJING
+from adapter.wire.typed import request_by_codes, rows_of, value_of
 from adapter.wire.validation import InputError
 from generated._types import FunctionMeta, StageMeta
 from generated.registry import FUNCTIONS, OPENERS
@@ -53,7 +55,7 @@ __all__ = ["RecoveryResult", "recover"]
 
 log = logging.getLogger("gdwi.recovery")
 
-Row = dict[str, str]
+Model = Any  # a generated typed request, answer or row (generated/functions/<id>.py)
 FeeKey = tuple[str, Decimal, Decimal, Decimal]
 
 # Defaults of a listing query's filter where the journal holds no registration/admission to copy
@@ -170,7 +172,7 @@ def _decide(client: Client, entry: Entry) -> _Verdict:
     if decider is None:
         raise _CannotTell(f"no recovery rule for {entry.function_id}")
     request = _request_of(entry)
-    if not request:
+    if request is None:
         raise _CannotTell("the journaled request cannot be decoded")
     return decider(_Case(client, entry, request))
 
@@ -180,11 +182,11 @@ def _decide(client: Client, entry: Entry) -> _Verdict:
 
 @dataclass(frozen=True)
 class _Case:
-    """The entry being settled, its decoded request, and the way to ask the province."""
+    """The entry being settled, its journaled request (typed), and the way to ask the province."""
 
     client: Client
     entry: Entry
-    request: dict[str, Any]
+    request: Model
 
     @property
     def journal(self) -> Journal:
@@ -205,39 +207,44 @@ class _Case:
         assert self.meta.stage is not None  # every state-changing function has a stage rule
         return OPENERS[self.meta.stage.machine]
 
-    def filter_values(self, query: str, *, from_request: bool = False) -> dict[str, str]:
+    def filter_values(self, query: str, *, from_request: bool = False) -> dict[str, Any]:
         """The values a listing query filters by (bka006, aka130): from this request, or from
         the registration/admission the journal holds for the aaz218."""
         codes = [use.code for use in FUNCTIONS[query].request.fields
                  if use.required and use.code not in LOOKUP_FIELDS]
         if from_request:
-            return {code: self.text(code) for code in codes}
-        return {code: _opening_value(self, code, FILTER_DEFAULTS.get(code, "")) for code in codes}
+            return {code: self.value(code) for code in codes}
+        return {code: _opening_value(self, code, FILTER_DEFAULTS.get(code)) for code in codes}
 
-    def text(self, code: str) -> str:
-        return _text(self.request, code)
+    def value(self, code: str) -> Any:
+        return value_of(self.request, code)
 
     @property
     def aaz218(self) -> str:
-        value = self.text("aaz218")
+        value = self.value("aaz218")
         if not value:
             raise _CannotTell("the request names no aaz218")
-        return value
+        return str(value)
 
     def history(self) -> list[Entry]:
         return self.journal.history(self.aaz218)
 
-    def ask(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    def ask(self, function_id: str, values: dict[str, Any]) -> Model:
         answer = self.ask_or_refusal(function_id, values)
         if isinstance(answer, BusinessError):
             raise _CannotTell(f"{function_id} refused: {answer.message}")
         return answer
 
-    def ask_or_refusal(self, function_id: str, values: dict[str, Any]) -> dict[str, Any] | BusinessError:
-        """The answer, or the province's refusal (a refusal is itself evidence for some queries)."""
+    def ask_or_refusal(self, function_id: str, values: dict[str, Any]) -> Model | BusinessError:
+        """The typed answer, or the province's refusal (itself evidence for some queries).
+
+        `values` are keyed by wire code: the query is picked by its role, so its typed request
+        is filled by code (adapter.wire.typed) and sent on the client's typed path.
+        """
         try:
             # The entry's own akb020: the client refuses to ask for another institution.
-            return self.client.call_wire(function_id, {"akb020": self.text("akb020"), **values})
+            request = request_by_codes(function_id, {"akb020": self.value("akb020"), **values})
+            return self.client.send(function_id, request).answer
         except SessionExpiredError as exc:  # a -9 says nothing about the business
             raise _CannotTell(f"could not ask {function_id}: {exc}") from exc
         except BusinessError as exc:
@@ -253,10 +260,10 @@ def _later_ok(case: _Case, functions: Iterable[str] | None = None) -> list[Entry
             and e.kind == "state_changing" and (wanted is None or e.function_id in wanted)]
 
 
-def _opening_value(case: _Case, code: str, default: str) -> str:
+def _opening_value(case: _Case, code: str, default: str | None) -> Any:
     """A value the HIS sent when it registered/admitted this aaz218 (the province may filter by it)."""
-    sent = [_text(_request_of(entry), code) for entry in case.history() if entry.function_id == case.opener]
-    return next((value for value in sent if value), default)
+    sent = [_field(_request_of(entry), code) for entry in case.history() if entry.function_id == case.opener]
+    return next((value for value in sent if value is not None), default)
 
 
 # --------------------------------------------------------------------------- registration, admission
@@ -276,7 +283,7 @@ def _opening(case: _Case) -> _Verdict:
     request was sent and is not the aaz218 of an ok entry of the same function."""
     query = case.query("listing")
     filters = case.filter_values(query, from_request=True)
-    values = {"bka895": "aac001", "bka896": case.text("aac001"), **filters}
+    values = {"bka895": "aac001", "bka896": case.value("aac001"), **filters}
     assert case.meta.stage is not None  # an opener has a stage rule (loader-checked)
     machine = case.meta.stage.machine
     changeable = {code for meta in FUNCTIONS.values() if meta.stage and meta.stage.machine == machine
@@ -288,11 +295,11 @@ def _opening(case: _Case) -> _Verdict:
 def _find_opening(
     case: _Case, query: str, values: dict[str, Any], also: tuple[str, ...], what: str
 ) -> _Verdict:
-    rows = _rows(case.ask(query, values), "bizinfo")
+    rows = rows_of(case.ask(query, values), "bizinfo")
     candidates = sorted(
-        row["aaz218"] for row in rows
-        if row.get("aaz218") and _same_opening(case.request, row, also) and _not_older(case.entry, row)
-        and not _opened_by_ok_entry(case, row["aaz218"])
+        value_of(row, "aaz218") for row in rows
+        if value_of(row, "aaz218") and _same_opening(case.request, row, also)
+        and _not_older(case.entry, row) and not _opened_by_ok_entry(case, value_of(row, "aaz218"))
     )
     if not candidates:
         return _not_committed(f"{query} by aac001 lists {len(rows)} {what}(s), none matching the request "
@@ -304,21 +311,24 @@ def _find_opening(
                       f"entry accounts for{more}", aaz218=found)
 
 
-def _same_opening(request: dict[str, Any], row: Row, also: tuple[str, ...]) -> bool:
-    if any(_text(request, code) and _text(request, code) != row.get(code) for code in _OPENING_CORE):
+def _same_opening(request: Model, row: Model, also: tuple[str, ...]) -> bool:
+    """Typed values compared: 20190508 and a date, 12.5 and 12.50 are the same value."""
+    if any((sent := value_of(request, code)) is not None and sent != value_of(row, code)
+           for code in _OPENING_CORE):
         return False
-    return not any(_text(request, code) and row.get(code) and _text(request, code) != row[code]
-                   for code in also)
+    return not any((sent := value_of(request, code)) is not None
+                   and (shown := value_of(row, code)) is not None and sent != shown for code in also)
 
 
-def _not_older(entry: Entry, row: Row) -> bool:
+def _not_older(entry: Entry, row: Model) -> bool:
     """A visit registered (bka013) before the request was sent cannot be its result.
 
-    One day of slack for clocks that disagree around midnight; no bka013 shown: no filter.
+    One day of slack for clocks that disagree around midnight; no bka013 shown (or none that
+    reads as a date): no filter.
     """
-    registered = row.get("bka013")
-    sent = (entry.created_at.astimezone(BEIJING) - timedelta(days=1)).strftime("%Y%m%d")
-    return not registered or registered >= sent
+    registered = value_of(row, "bka013")
+    sent = (entry.created_at.astimezone(BEIJING) - timedelta(days=1)).date()
+    return registered is None or registered >= sent
 
 
 def _opened_by_ok_entry(case: _Case, aaz218: str) -> bool:
@@ -334,10 +344,10 @@ def _outpatient_charge(case: _Case) -> _Verdict:
     bka001 = n+1 to the visit. Batches the journal accounts for are known by number; the first
     number not accounted for is asked with the batch query (bizh110103: it answers a batch's rows,
     negated): the request's rows there mean committed, "no such batch" means not."""
-    if case.text("bka893") != "1":
+    if case.value("bka893") != "1":
         return _Verdict(Status.FAILED, "nothing to recover: bka893=0 is a trial, the province saves no "
                                        "batch and no stage (run the trial again if needed)")
-    rows = _rows(case.request, "feeinfo")
+    rows = rows_of(case.request, "feeinfo")
     if any(_decimal(row, "bka058") < 0 for row in rows):
         return _outpatient_refund(case, rows)
     number = _first_unaccounted_batch(case)
@@ -345,7 +355,7 @@ def _outpatient_charge(case: _Case) -> _Verdict:
     answer = case.ask_or_refusal(query, _batch_query(case, number))
     if isinstance(answer, BusinessError):
         return _charge_by_refusal(query, answer, number)
-    listed = Counter(_charged(row, sign=-1) for row in _rows(answer, "feeinfo"))
+    listed = Counter(_charged(row, sign=-1) for row in rows_of(answer, "feeinfo"))
     if listed == Counter(_charged(row) for row in rows):
         return _committed(f"{query} shows batch {number}, which no ok entry accounts for, holding exactly "
                           f"the request's rows [bka001={number}]")
@@ -364,19 +374,19 @@ def _charge_by_refusal(query: str, refusal: BusinessError, number: int) -> _Verd
     raise _CannotTell(f"{query} about batch {number} refused: {refusal.message}")
 
 
-def _outpatient_refund(case: _Case, rows: list[Row]) -> _Verdict:
+def _outpatient_refund(case: _Case, rows: tuple[Model, ...]) -> _Verdict:
     """A refund sends a charged batch's rows back negated, with their aaz213. bizh110103 with
     bka001=0 lists every row still refundable: all of ours there means not committed, none
     means they were refunded (a batch is refunded at most once)."""
-    serials = {row.get("aaz213", "") for row in rows}
-    if "" in serials:
+    serials = {value_of(row, "aaz213") for row in rows}
+    if None in serials:
         raise _CannotTell("a refund row carries no aaz213 to look for")
     query = case.query("batches")
     answer = case.ask_or_refusal(query, _batch_query(case, 0))
     if isinstance(answer, BusinessError) and _meaning(query, answer) != "nothing_to_refund":
         raise _CannotTell(f"{query} refused: {answer.message}")
     refundable = set() if isinstance(answer, BusinessError) else {
-        row.get("aaz213") for row in _rows(answer, "feeinfo")}
+        value_of(row, "aaz213") for row in rows_of(answer, "feeinfo")}
     if serials <= refundable:
         return _not_committed(f"{query} still lists every row this refund reverses as refundable")
     if serials & refundable:
@@ -417,17 +427,17 @@ def _batch_of(entry: Entry) -> int | None:
     if not entry.response_xml:
         return None
     try:
-        answer = decode(entry.response_xml.encode(), entry.function_id, "response").values
-        payinfo = answer.get("payinfo") or []
+        values = decode(entry.response_xml.encode(), entry.function_id, "response").values
     except (GdwiError, ValueError):
         return None  # e.g. a truncated answer: this entry accounts for no known batch
-    number = payinfo[0].get("bka001") if payinfo else None
-    return int(number) if isinstance(number, str) and number.isdigit() else None
+    payinfo = rows_of(converters(entry.function_id).parse_answer(values), "payinfo")
+    number = value_of(payinfo[0], "bka001") if payinfo else None
+    return number if isinstance(number, int) and number >= 0 else None
 
 
 def _batch_query(case: _Case, number: int) -> dict[str, Any]:
     filters = case.filter_values(case.query("batches"))
-    return {"bka895": "aaz218", "bka896": case.aaz218, **filters, "bka001": str(number)}
+    return {"bka895": "aaz218", "bka896": case.aaz218, **filters, "bka001": number}
 
 
 def _registration_cancel(case: _Case) -> _Verdict:
@@ -436,7 +446,7 @@ def _registration_cancel(case: _Case) -> _Verdict:
     undecided)."""
     query = case.query("listing")
     answer = case.ask(query, {"bka895": "aaz218", "bka896": case.aaz218, **case.filter_values(query)})
-    if any(row.get("aaz218") == case.aaz218 for row in _rows(answer, "bizinfo")):
+    if any(value_of(row, "aaz218") == case.aaz218 for row in rows_of(answer, "bizinfo")):
         return _not_committed(f"{query} still lists the registration as live")
     return _committed(f"{query} answers for the aaz218 without a row: the registration is cancelled")
 
@@ -458,11 +468,11 @@ def _admission_change(case: _Case) -> _Verdict:
     means committed, any other value means not."""
     query, changes = case.query("listing"), _shown_changes(case)
     later = _later_ok(case, [case.entry.function_id])
-    overwritten = {code for e in later for code in changes if _text(_request_of(e), code)}
+    overwritten = {code for e in later for code in changes if _field(_request_of(e), code) is not None}
     before = _values_before(case, changes)
     row = _stay_row(case)
-    telling = [code for code in changes if case.text(code) and row.get(code)
-               and code not in overwritten and case.text(code) != before.get(code)]
+    telling = [code for code in changes if case.value(code) is not None and value_of(row, code) is not None
+               and code not in overwritten and case.value(code) != before.get(code)]
     if not telling and later:
         raise _CannotTell(f"{query} shows no field this modification changes that a later ok one "
                           f"(entry {later[0].id}) did not set again")
@@ -470,24 +480,24 @@ def _admission_change(case: _Case) -> _Verdict:
         # Commit or not, the shown fields are as requested; resending re-sets the same values.
         return _Verdict(Status.FAILED, f"resend: {query} shows no field this modification changes, so "
                                        "it cannot tell; resending sets the same absolute values again")
-    differ = [code for code in telling if row[code] != case.text(code)]
+    differ = [code for code in telling if value_of(row, code) != case.value(code)]
     if differ and later:
         raise _CannotTell(f"{query} shows {_pairs(row, differ)}, not as requested, but a later ok "
                           f"modification (entry {later[0].id}) exists: resending this one would undo it")
     if differ:
         return _not_committed(f"{query} shows {_pairs(row, differ)}, not the requested values")
     return _committed(f"{query} shows {_pairs(row, telling)} as requested (changed from "
-                      f"{_pairs(before, telling)})")
+                      f"{_listed(before, telling)})")
 
 
-def _values_before(case: _Case, changes: tuple[str, ...]) -> dict[str, str]:
+def _values_before(case: _Case, changes: tuple[str, ...]) -> dict[str, Any]:
     """The shown fields as the journal's ok opening and earlier modifications set them."""
     setters = {case.opener, case.entry.function_id}
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for entry in case.history():
         if entry.id < case.entry.id and entry.status == Status.OK and entry.function_id in setters:
             request = _request_of(entry)
-            values.update({code: _text(request, code) for code in changes if _text(request, code)})
+            values.update({code: value for code in changes if (value := _field(request, code)) is not None})
     return values
 
 
@@ -504,7 +514,7 @@ def _fee_upload(case: _Case) -> _Verdict:
     if accounted - listed:
         raise _CannotTell(f"{query} lacks rows that ok uploads put there")
     surplus = listed - accounted
-    chunk = Counter(_fee_key(row, "bka057", "bka058") for row in _rows(case.request, "feeinfo"))
+    chunk = Counter(_fee_key(row, "bka057", "bka058") for row in rows_of(case.request, "feeinfo"))
     counts = f"{chunk.total()} row(s); {listed.total()} listed, {accounted.total()} accounted for"
     if not chunk - surplus:
         return _committed(f"{query} lists this chunk beyond what ok uploads account for ({counts})")
@@ -581,28 +591,27 @@ def _stay_stage(case: _Case) -> tuple[str, str]:
     its answer must agree with bka891 (结算标志), whose reading the reference rates low."""
     listing, sheet_query = case.query("listing"), case.query("sheet")
     row = _stay_row(case, missing_ok=True)
-    if not row:
+    if row is None:
         return "cancelled", f"{listing} no longer lists the stay (cancelled stays are not listed)"
-    flags = f"{listing} bka039={row.get('bka039', '-')} bka032={row.get('bka032', '-')} " \
-            f"bka891={row.get('bka891', '-')}"
-    if row.get("bka039") != "1" and not row.get("bka032"):
+    flags = f"{listing} {_pairs(row, ('bka039', 'bka032', 'bka891'))}"
+    if value_of(row, "bka039") != "1" and value_of(row, "bka032") is None:
         return "admitted", flags
     sheet = case.ask_or_refusal(sheet_query, {"aaz218": case.aaz218})
     settled = not isinstance(sheet, BusinessError)
-    if settled != (row.get("bka891") == "1"):
+    if settled != (value_of(row, "bka891") == "1"):
         shown = "a" if settled else "no"
         raise _CannotTell(f"{flags} disagrees with {sheet_query} ({shown} settlement sheet)")
     return ("settled" if settled else "discharge_registered"), \
         f"{flags}, {sheet_query} {'answers' if settled else 'refuses'}"
 
 
-def _stay_row(case: _Case, *, missing_ok: bool = False) -> Row:
+def _stay_row(case: _Case, *, missing_ok: bool = False) -> Model | None:
     query = case.query("listing")
     answer = case.ask(query, {"bka895": "aaz218", "bka896": case.aaz218, **case.filter_values(query)})
-    row = next((r for r in _rows(answer, "bizinfo") if r.get("aaz218") == case.aaz218), None)
+    row = next((r for r in rows_of(answer, "bizinfo") if value_of(r, "aaz218") == case.aaz218), None)
     if row is None and not missing_ok:
         raise _CannotTell(f"{query} no longer lists the stay")
-    return row or {}
+    return row
 
 
 def _medical_record(case: _Case) -> _Verdict:
@@ -633,7 +642,7 @@ _DECIDERS: dict[str, Callable[[_Case], _Verdict]] = {
 
 def _listed_fees(case: _Case) -> Counter[FeeKey]:
     answer = case.ask(case.query("fees"), {"aaz218": case.aaz218, "operate": "2"})  # 2: every row
-    return Counter(_fee_key(row, "dosage", "money") for row in _rows(answer, "list"))
+    return Counter(_fee_key(row, "dosage", "money") for row in rows_of(answer, "list"))
 
 
 def _uploaded(case: _Case, entries: list[Entry], exclude: int | None = None) -> Counter[FeeKey]:
@@ -649,45 +658,51 @@ def _uploaded(case: _Case, entries: list[Entry], exclude: int | None = None) -> 
         if entry.function_id == delete:
             rows.clear()
         elif entry.function_id == upload:
-            rows.update(_fee_key(row, "bka057", "bka058") for row in _rows(_request_of(entry), "feeinfo"))
+            rows.update(_fee_key(row, "bka057", "bka058") for row in rows_of(_request_of(entry), "feeinfo"))
     return rows
 
 
-def _fee_key(row: Row, quantity: str, amount: str) -> FeeKey:
-    return row.get("ake006", ""), _decimal(row, "bka056"), _decimal(row, quantity), _decimal(row, amount)
+def _fee_key(row: Model, quantity: str, amount: str) -> FeeKey:
+    return value_of(row, "ake006") or "", _decimal(row, "bka056"), _decimal(row, quantity), \
+        _decimal(row, amount)
 
 
-def _charged(row: Row, sign: int = 1) -> FeeKey:
-    return row.get("ake005", ""), _decimal(row, "bka056"), sign * _decimal(row, "bka057"), \
+def _charged(row: Model, sign: int = 1) -> FeeKey:
+    return value_of(row, "ake005") or "", _decimal(row, "bka056"), sign * _decimal(row, "bka057"), \
         sign * _decimal(row, "bka058")
 
 
 # --------------------------------------------------------------------------- small helpers
 
 
-def _request_of(entry: Entry) -> dict[str, Any]:
+def _request_of(entry: Entry) -> Model | None:
+    """The journaled request, typed (generated parse_request); None when it cannot be read."""
     try:
-        return decode(entry.request_xml.encode(), entry.function_id, "request").values
+        values = decode(entry.request_xml.encode(), entry.function_id, "request").values
+        return converters(entry.function_id).parse_request(values)
     except (GdwiError, ValueError, KeyError):  # KeyError: a function_id this spec does not have
-        return {}
+        return None
 
 
-def _rows(values: dict[str, Any], dataset: str) -> list[Row]:
-    rows = values.get(dataset) or []
-    return [row for row in rows if isinstance(row, dict)]
+def _field(request: Model | None, code: str) -> Any:
+    return value_of(request, code) if request is not None else None
 
 
-def _text(values: dict[str, Any], code: str) -> str:
-    value = values.get(code)
-    return value.strip() if isinstance(value, str) else ""
+def _decimal(row: Model, code: str) -> Decimal:
+    """An amount a rule needs; absent or unreadable (a deviation of the answer) decides nothing."""
+    value = value_of(row, code)
+    if not isinstance(value, Decimal):
+        raise _CannotTell(f"{code} is absent or not a number") from None
+    return value
 
 
-def _decimal(row: Row, code: str) -> Decimal:
-    try:
-        return Decimal(row.get(code, ""))
-    except InvalidOperation:
-        raise _CannotTell(f"{code} {row.get(code)!r} is not a number") from None
+def _pairs(row: Model | None, codes: Iterable[str]) -> str:
+    return ", ".join(f"{code}={_shown(value_of(row, code) if row is not None else None)}" for code in codes)
 
 
-def _pairs(row: Row, codes: Iterable[str]) -> str:
-    return ", ".join(f"{code}={row.get(code)}" for code in codes)
+def _listed(values: dict[str, Any], codes: Iterable[str]) -> str:
+    return ", ".join(f"{code}={_shown(values.get(code))}" for code in codes)
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else str(value)
