@@ -41,19 +41,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class ThreadedServer:
-    """Start with `with`, or start()/stop(); `url` is ready before the first request."""
+class BackgroundServer:
+    """A server on a socket bound up front, run on a thread: `with` starts and stops it."""
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket, *, name: str) -> None:
-        self._socket = sock
-        self.host, self.port = sock.getsockname()[:2]
-        self._server = uvicorn.Server(config)
-        self._name = name
-        self._thread: threading.Thread | None = None
+    host: str
+    port: int
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
         self.start()
@@ -66,6 +68,17 @@ class ThreadedServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ThreadedServer(BackgroundServer):
+    """uvicorn on a thread. Start with `with`, or start()/stop(); `url` is ready before the first request."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, *, name: str) -> None:
+        self._socket = sock
+        self.host, self.port = sock.getsockname()[:2]
+        self._server = uvicorn.Server(config)
+        self._name = name
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is not None:

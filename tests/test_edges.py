@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
+from real_world import ATTRIBUTE_FLOOD, mock_process, peak_rss_kb
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli_app
@@ -213,71 +212,29 @@ def test_the_mock_state_file_is_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_a_remote_mock_really_listens_only_with_allow_remote(tmp_path: Path) -> None:
+def test_a_remote_mock_really_listens_only_with_allow_remote() -> None:
     """The real command with --allow-remote starts (and prints a generated admin token)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "GDWI_MOCK_ADMIN_TOKEN"}
-    process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "mock", "serve", "--host", "0.0.0.0",
-                                "--port", str(port), "--allow-remote"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/admin/faults", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the mock did not start")
-        assert answer.status_code == 401
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=10)
+    with mock_process("--host", "0.0.0.0", "--allow-remote", env=env, output=subprocess.PIPE) as mock:
+        answer = httpx.get(mock.base + "/admin/faults", timeout=5)
+        mock.process.terminate()
+        _, err = mock.process.communicate(timeout=10)
+    assert answer.status_code == 401
     assert "/admin token" in err
 
 
 # --------------------------------------------------------------------------- rule 5: the mock under a flood
 
 
-def _vm(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key):
-            return int(line.split()[1])
-    raise AssertionError(f"no {key} for {pid}")
-
-
 def test_a_request_with_300k_attributes_is_refused_without_memory_growth() -> None:
     """4 MB of attributes to the mock in a process of its own: refused before parsing."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "mock", "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/hygeia_esb_sj/api/call.action"
-    attributes = b" ".join(b'at%d="12"' % n for n in range(300_000))
-    body = (b'<?xml version="1.0" encoding="utf-8"?><program><session_id>s</session_id>'
-            b"<function_id>bizh120001</function_id><akb020 " + attributes + b">H44190000001</akb020></program>")
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.post(url, content=b"<program/>", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the mock did not start"
-                time.sleep(0.1)
-        before = _vm(process.pid, "VmHWM:")
+    with mock_process() as mock:
+        before = peak_rss_kb(mock.process.pid)
         started = time.monotonic()
-        answer = httpx.post(url, content=body, timeout=30)
+        answer = httpx.post(mock.url, content=ATTRIBUTE_FLOOD, timeout=30)
         elapsed = time.monotonic() - started
-        grown_mb = (_vm(process.pid, "VmHWM:") - before) / 1024
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert len(body) > 4_000_000
+        grown_mb = (peak_rss_kb(mock.process.pid) - before) / 1024
+    assert len(ATTRIBUTE_FLOOD) > 4_000_000
     assert "attribute" in answer.text and "<return_code>-1</return_code>" in answer.text
     assert elapsed < 2, elapsed
     assert grown_mb < 30, grown_mb  # the body itself is 4.4 MB; a parsed tree was ~100 MB

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from faulty_net import DroppingProxy, FakeProvince, flood, trickle
+from real_world import fill, fill_when_pending, tmpfs
 
 from adapter.errors import OutcomeUnknownError, UnresolvedEntryError
 from adapter.his import FeeItem, InpatientService, Operator
@@ -149,44 +149,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 2 MB tmpfs, mounted for this test (needs root; CI runs as root)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs the suite as root)")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write zeros until the file system is full; returns the filler file."""
-    filler = folder / "filler"
-    with filler.open("wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
-    return filler
-
-
-def fill_when_pending(journal: Path, function_id: str, folder: Path) -> threading.Thread:
-    """Fill the disk once the call is journaled as pending (i.e. while it is at the province)."""
-    def watch() -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with Journal(journal) as reader:
-                if reader.list(function_id=function_id, status=Status.PENDING):
-                    break
-            time.sleep(0.01)
-        fill(folder)
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+        with tmpfs("2m", under=tmp_path) as mount_point:
+            yield mount_point
+    except OSError as exc:
+        pytest.skip(str(exc))
 
 
 def test_a_full_disk_after_sending_is_an_unknown_outcome_and_never_a_duplicate(

@@ -15,14 +15,12 @@ import contextlib
 import signal
 import socket
 import threading
-from types import TracebackType
-from typing import Self
 
 from adapter.proxy.app import HEAD_LIMIT, ProxyApp
 from adapter.proxy.config import ProxyConfig
 from adapter.proxy.exchange import Exchange
 from adapter.proxy.upstream import Upstream
-from adapter.serving import LOCALHOST, bind
+from adapter.serving import LOCALHOST, BackgroundServer, bind
 from adapter.wire.journal import Journal
 
 __all__ = ["ProxyServer", "create_proxy", "serve"]
@@ -70,7 +68,7 @@ def serve(config: ProxyConfig, host: str = LOCALHOST, port: int = 8091) -> None:
         app.exchange.journal.close()
 
 
-class ProxyServer:
+class ProxyServer(BackgroundServer):
     """The proxy on a real socket, its event loop on a background thread."""
 
     def __init__(self, config: ProxyConfig, *, host: str = LOCALHOST, port: int = 0) -> None:
@@ -82,22 +80,6 @@ class ProxyServer:
         self._stop = asyncio.Event()
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._thread is not None:

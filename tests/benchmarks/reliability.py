@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from faulty_net import DroppingProxy, FakeProvince, flood, trickle  # noqa: E402
+from real_world import ATTRIBUTE_FLOOD, fill_when_pending, mock_process, peak_rss_kb, tmpfs, wait_pending  # noqa: E402
 
 from adapter.errors import OutcomeUnknownError, UnresolvedEntryError  # noqa: E402
 from adapter.his import FeeItem, InpatientService, Operator  # noqa: E402
@@ -40,7 +40,7 @@ from adapter.mock.server import MockServer  # noqa: E402
 from adapter.ops.recovery import recover  # noqa: E402
 from adapter.wire.client import Client  # noqa: E402
 from adapter.wire.config import Settings  # noqa: E402
-from adapter.wire.journal import Journal, Status  # noqa: E402
+from adapter.wire.journal import Status  # noqa: E402
 
 USERID, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
 ADMISSION = {"aac001": "1000000002", "aka130": "42", "bka006": "420", "bka014": "T001", "bka015": "测试操作员",
@@ -106,16 +106,6 @@ def _child(url: str, journal: Path, aaz218: str, rows: list[dict[str, str]], **c
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
 
-def _wait_pending(journal: Path, function_id: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with Journal(journal) as reader:
-            if reader.list(function_id=function_id, status=Status.PENDING):
-                return
-        time.sleep(0.005)
-    raise AssertionError("the child never journaled its call")
-
-
 def sigkill_mid_upload(mock: MockServer, folder: Path, trial: int) -> tuple[int, int]:
     """A HIS process SIGKILLed while its 300-row upload is at the province (before or after the
     province commits, at random); `recover` runs at once, then the HIS resends if told to."""
@@ -126,7 +116,7 @@ def sigkill_mid_upload(mock: MockServer, folder: Path, trial: int) -> tuple[int,
         rows = wire_rows(300)
         # read_timeout 2 s: recovery waits out this answer window before "not committed".
         child = _child(mock.url, journal, aaz218, rows, read_timeout=2.0)
-        _wait_pending(journal, "bizh120002")
+        wait_pending(journal, "bizh120002")
         # The mock commits as the request arrives and answers 0.3 s later: the kill lands before
         # the request arrived, after the commit, or after the answer.
         time.sleep(random.uniform(0, 0.4))
@@ -146,40 +136,23 @@ def sigkill_mid_upload(mock: MockServer, folder: Path, trial: int) -> tuple[int,
 def full_disk_after_send(mock: MockServer, folder: Path, trial: int) -> tuple[int, int]:
     """The journal's 2 MB tmpfs is filled while the 300-row upload is at the province."""
     del folder
-    small = Path(tempfile.mkdtemp(prefix="gdwi-small-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
-    try:
+    with tmpfs("2m") as small:
         journal = small / "journal.sqlite"
         with Client(settings(mock.url, journal)) as his:
             aaz218 = str(his.call_wire("bizh120103", ADMISSION)["aaz218"])
             rows = wire_rows(300)
             mock.faults.add("latency", function_id="bizh120002", times=1, ms=300)
-            filler = small / "filler"
-
-            def fill() -> None:
-                _wait_pending(journal, "bizh120002")
-                with filler.open("wb") as handle:
-                    try:
-                        while True:
-                            handle.write(b"\0" * 65536)
-                            handle.flush()
-                    except OSError:
-                        pass
-
-            thread = threading.Thread(target=fill)
-            thread.start()
+            filling = fill_when_pending(journal, "bizh120002", small)
             with contextlib.suppress(OutcomeUnknownError):
                 his.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
-            thread.join()
+            filling.join()
             # The HIS resends at once: refused while the entry is unresolved (UnresolvedEntryError).
             with contextlib.suppress(UnresolvedEntryError):
                 his.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
-            filler.unlink()
+            (small / "filler").unlink()
             for result in recover(his):
                 if result.function_id == "bizh120002" and result.after == Status.FAILED:
                     his.call_wire("bizh120002", {"aaz218": aaz218, "feeinfo": rows})
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
     return verdict(mock, aaz218, 300)
 
 
@@ -229,7 +202,7 @@ def recover_beside_a_live_call(mock: MockServer, folder: Path, trial: int) -> tu
         mock.faults.add("latency", function_id="bizh120002", times=1, ms=1500)
         rows = wire_rows(300)
         child = _child(mock.url, journal, aaz218, rows, read_timeout=10)
-        _wait_pending(journal, "bizh120002")
+        wait_pending(journal, "bizh120002")
         from datetime import timedelta
         touched = [r for r in recover(his, stale_pending_after=timedelta(0)) if r.function_id == "bizh120002"]
         assert touched == [], touched
@@ -267,39 +240,12 @@ def attribute_flood(folder: Path, trial: int) -> float:
     """4.6 MB request with 300,000 attributes to a mock in a process of its own. Returns how much
     the mock's peak RSS grew, in MB."""
     del folder, trial
-    import socket
-
     import httpx
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mock = subprocess.Popen([sys.executable, "-m", "adapter.cli", "mock", "serve", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/hygeia_esb_sj/api/call.action"
-    attributes = b" ".join(b'at%d="12"' % n for n in range(300_000))
-    body = (b'<?xml version="1.0" encoding="utf-8"?><program><session_id>s</session_id>'
-            b"<function_id>bizh120001</function_id><akb020 " + attributes + b">H44190000001</akb020></program>")
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.post(url, content=b"<program/>", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        before = _hwm(mock.pid)
-        answer = httpx.post(url, content=body, timeout=30)
+    with mock_process() as mock:
+        before = peak_rss_kb(mock.process.pid)
+        answer = httpx.post(mock.url, content=ATTRIBUTE_FLOOD, timeout=30)
         assert "<return_code>-1</return_code>" in answer.text
-        return (_hwm(mock.pid) - before) / 1024
-    finally:
-        mock.terminate()
-        mock.wait(timeout=10)
-
-
-def _hwm(pid: int) -> int:
-    return next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if line.startswith("VmHWM:"))
+        return (peak_rss_kb(mock.process.pid) - before) / 1024
 
 
 def _size(journal: Path) -> int:
