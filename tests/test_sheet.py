@@ -9,6 +9,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -102,7 +103,7 @@ def test_sheet_of_a_settled_stay_adds_up(settled: tuple[Sheet, str]) -> None:
     for row in matrix:  # every printed row: 个人现金 + ... + 其他补助 = 合计
         assert sum(Decimal(cell) for cell in row[1:7]) == Decimal(row[7])
     printed_total = re.search(r'data-code="bka979">([^<]+)<', html)
-    assert printed_total and Decimal(printed_total.group(1)) == Decimal(total[7]) == Decimal(sheet.header["bka979"])
+    assert printed_total and Decimal(printed_total.group(1)) == Decimal(total[7]) == sheet.header.sheet_total_cost
     fees = [row for row in tables["fees"] if row]
     assert sum(Decimal(row[-1]) for row in fees) == Decimal(total[7])
     assert 'id="mismatch"' not in html and "不符" not in html.split("<h2>合计核对</h2>")[0]
@@ -112,18 +113,17 @@ def test_sheet_of_a_settled_stay_adds_up(settled: tuple[Sheet, str]) -> None:
 
 def test_a_sum_that_does_not_add_up_is_flagged_on_the_page(settled: tuple[Sheet, str]) -> None:
     sheet, _ = settled
-    answer: dict[str, object] = dict(sheet.header)
-    rows = [dict(row) for row in sheet.categories] + [dict(sheet.total_row or {})]
-    rows[0]["bka801_2"] = str(Decimal(rows[0]["bka801_2"]) + Decimal("61.00"))  # one cell 61.00 off
-    answer["fundList"] = rows
-    broken = build_sheet(answer, None)
+    first, *others = sheet.categories
+    off = replace(first, matrix_basic_fund=first.matrix_basic_fund + Decimal("61.00"))  # one cell 61.00 off
+    label = first.fee_category_label
+    broken = build_sheet(replace(sheet.header, fund_list_rows=(off, *others, sheet.total_row)), None)
     assert not broken.ok
     failed = {check.what for check in broken.failed}
-    assert any(what.endswith("= 合计") and what.startswith(rows[0]["bka800"]) for what in failed)
+    assert any(what.endswith("= 合计") and what.startswith(label) for what in failed)
     assert "合计行 基本医疗保障 = 各类别之和" in failed
     html = render_html(broken)
     assert 'id="mismatch"' in html and "金额核对不符" in html
-    assert re.search(r'<tr class="mismatch">\s*<td class="label">' + re.escape(rows[0]["bka800"]), html)
+    assert re.search(r'<tr class="mismatch">\s*<td class="label">' + re.escape(label), html)
     total_cells = re.search(r'<tr class="total ">(.*?)</tr>', html, re.S)
     assert total_cells and total_cells.group(1).count('class="num mismatch"') == 1  # 基本医疗保障 only
 

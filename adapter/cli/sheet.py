@@ -48,7 +48,7 @@ def sheet(
         if target is not None:
             make(html, target)
     written = ", ".join(str(p) for p in (html, pdf, png) if p is not None)
-    console.print(Text(f"settlement sheet {aaz218}: 总费用 {data.header.get('bka979', '?')}, "
+    console.print(Text(f"settlement sheet {aaz218}: 总费用 {data.header.sheet_total_cost or '?'}, "
                        f"{len(data.categories)} fee categories, {len(data.fees)} fee-list rows -> {written}"))
     for check in data.failed:
         message = f"MISMATCH {check.what}: province {check.stated}, parts sum to {check.summed}"

@@ -22,6 +22,9 @@ The businesses compared are those the journal or the HIS names for the day. The 
 every request down before sending it, so a business the province holds but neither knows about
 can only come from another system using our institution code; the reconciliation cannot see it.
 bizh410004 (累计查询) is not used: it gives one person's year-to-date totals, not a day's.
+
+Both the journalled answers and the province's are read as the generated typed models (Decimal
+amounts, whole-number batches); the queries go out on the client's typed path.
 """
 
 from __future__ import annotations
@@ -38,11 +41,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from adapter.errors import BusinessError, ContractError, HisExportError, XmlRefusedError
-from adapter.ops.codes import WireCaller
+from adapter.wire.client import converters
 from adapter.wire.codec import decode
 from adapter.wire.invariants import evaluate, invariant
 from adapter.wire.journal import Entry, Journal, Status
 from adapter.wire.masking import scrub
+from adapter.wire.typed import WireCaller, request_by_codes, rows_of, send_typed, value_of
 from generated.registry import FUNCTIONS, OPENERS
 
 __all__ = [
@@ -194,28 +198,29 @@ def _kind_of(function_id: str) -> str | None:
     return meta.stage.machine
 
 
-def _decoded(entry: Entry, part: str) -> dict[str, Any]:
+def _journalled(entry: Entry, part: str) -> Any:
+    """The entry's request or answer as the generated typed model; None when there is none."""
     text = entry.request_xml if part == "request" else entry.response_xml
     if not text:
-        return {}
-    try:
-        return decode(text.encode("utf-8"), entry.function_id, part).values  # type: ignore[arg-type]
-    except XmlRefusedError:
-        return {}
-
-
-def _amounts(values: Mapping[str, Any], total: str, personal: str, fund: str) -> Amounts | None:
-    try:
-        return Amounts(Decimal(values[total]), _decimal(values.get(personal)), _decimal(values.get(fund)))
-    except (KeyError, InvalidOperation, TypeError):
         return None
+    try:
+        values = decode(text.encode("utf-8"), entry.function_id, part).values  # type: ignore[arg-type]
+    except XmlRefusedError:
+        return None
+    module = converters(entry.function_id)
+    return module.parse_request(values) if part == "request" else module.parse_answer(values)
+
+
+def _amounts(model: Any, total: str, personal: str, fund: str) -> Amounts | None:
+    """Amounts of a typed answer or row; None without a readable total."""
+    stated = _decimal(value_of(model, total)) if model is not None else None
+    if stated is None:
+        return None
+    return Amounts(stated, _decimal(value_of(model, personal)), _decimal(value_of(model, fund)))
 
 
 def _decimal(value: object) -> Decimal | None:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else None
-    except InvalidOperation:
-        return None
+    return value if isinstance(value, Decimal) else None
 
 
 def read_journal(journal: Journal, day: date) -> JournalDay:
@@ -236,8 +241,8 @@ def read_journal(journal: Journal, day: date) -> JournalDay:
 
 def _apply(journal: Journal, day: JournalDay, kind: str, entry: Entry) -> None:
     """One ok entry's effect on its business (rejected and failed entries changed nothing)."""
-    response = _decoded(entry, "response")
-    aaz218 = entry.aaz218 or str(response.get("aaz218") or "")
+    response = _journalled(entry, "response")
+    aaz218 = entry.aaz218 or str((value_of(response, "aaz218") if response is not None else None) or "")
     if not aaz218:
         return
     business = day.business(kind, aaz218)
@@ -256,12 +261,14 @@ def _apply(journal: Journal, day: JournalDay, kind: str, entry: Entry) -> None:
         business.add_money("", _noted(day, entry, settled.negated() if settled else None))
 
 
-def _apply_charge(day: JournalDay, business: JournalBusiness, entry: Entry, response: dict[str, Any]) -> None:
-    if _decoded(entry, "request").get("bka893") != COMMIT:
+def _apply_charge(day: JournalDay, business: JournalBusiness, entry: Entry, response: Any) -> None:
+    request = _journalled(entry, "request")
+    if request is None or value_of(request, "bka893") != COMMIT:
         return  # a trial: nothing saved at the province
-    rows = response.get("payinfo") or [{}]
-    pay = rows[0]
-    business.add_money(str(pay.get("bka001") or f"entry {entry.id}"),
+    rows = rows_of(response, "payinfo") if response is not None else ()
+    pay = rows[0] if rows else None
+    batch = value_of(pay, "bka001") if pay is not None else None
+    business.add_money(str(batch if batch is not None else f"entry {entry.id}"),
                        _noted(day, entry, _amounts(pay, "akc264", "bka831", "bka832")))
 
 
@@ -281,7 +288,7 @@ def _settlement_before(journal: Journal, cancel: Entry) -> Amounts | None:
                                limit=EVERYTHING)
     for entry in settlements:  # newest first
         if entry.id < cancel.id:
-            return _amounts(_decoded(entry, "response"), "akc264", "bka831", "bka832")
+            return _amounts(_journalled(entry, "response"), "akc264", "bka831", "bka832")
     return None
 
 
@@ -460,26 +467,31 @@ def look_up(client: WireCaller, kind: str, aaz218: str, day: date) -> ProvinceBu
         return ProvinceBusiness(True, True, None, f"unreadable answer: {scrub(str(exc))}")
 
 
+def _ask(client: WireCaller, query: str, values: Mapping[str, Any]) -> Any:
+    """A read-only query named by its role (spec/ `confirm`), filled by wire code, answered typed."""
+    return send_typed(client, query, request_by_codes(query, values)).answer
+
+
 def _by_aaz218(aaz218: str) -> dict[str, str]:
     return {"bka895": "aaz218", "bka896": aaz218}
 
 
 def _outpatient(client: WireCaller, aaz218: str) -> ProvinceBusiness:
-    found = client.call_wire(VISIT_LISTING, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT})
-    rows = found.get("bizinfo") or []
+    found = _ask(client, VISIT_LISTING, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT})
+    rows = rows_of(found, "bizinfo")
     if not rows:
         # A visit can only be cancelled with every charge refunded: no money left.
         return ProvinceBusiness(True, False, Amounts(ZERO), "no live registration (cancelled)")
-    if rows[0].get("bka891") != "1":
+    if value_of(rows[0], "bka891") != "1":
         return ProvinceBusiness(True, True, Amounts(ZERO), "registered, nothing charged")
     try:
-        open_fees = client.call_wire(CHARGED_BATCHES, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT,
-                                                    "bka001": ALL_BATCHES})
+        open_fees = _ask(client, CHARGED_BATCHES, {**_by_aaz218(aaz218), "bka006": OUTPATIENT_TREATMENT,
+                                                   "bka001": ALL_BATCHES})
     except BusinessError as exc:  # the visit is known (bizh110102): only its amount is not
         return ProvinceBusiness(True, True, None, f"charged; bizh110103 refused: {scrub(exc.message)}")
     # The rows come negated, ready to be sent back as a refund; abs() keeps us right whichever
     # sign the province uses. Personal and fund shares are not in these rows.
-    amounts = [_decimal(row.get("bka058")) for row in open_fees.get("feeinfo", [])]
+    amounts = [_decimal(value_of(row, "bka058")) for row in rows_of(open_fees, "feeinfo")]
     if None in amounts:
         return ProvinceBusiness(True, True, None, "charged; a bizh110103 row has no amount bka058")
     balance = abs(sum((a for a in amounts if a is not None), ZERO))
@@ -487,19 +499,19 @@ def _outpatient(client: WireCaller, aaz218: str) -> ProvinceBusiness:
 
 
 def _inpatient(client: WireCaller, aaz218: str, day: date) -> ProvinceBusiness:
-    found = client.call_wire(STAY_LISTING, {**_by_aaz218(aaz218), "aka130": INPATIENT_BUSINESS})
-    rows = found.get("bizinfo") or []
+    found = _ask(client, STAY_LISTING, {**_by_aaz218(aaz218), "aka130": INPATIENT_BUSINESS})
+    rows = rows_of(found, "bizinfo")
     if not rows:
         return ProvinceBusiness(True, False, NOTHING, "no live admission (cancelled)")
     row = rows[0]
-    if row.get("bka891") != "1":
-        stage = "discharge registered" if row.get("bka039") == "1" else "in hospital"
+    if value_of(row, "bka891") != "1":
+        stage = "discharge registered" if value_of(row, "bka039") == "1" else "in hospital"
         return ProvinceBusiness(True, True, NOTHING, f"{stage}, not settled")
-    settled_on = _day_of(str(row.get("bka045") or ""))
+    settled_on = _day_of(str(value_of(row, "bka045") or ""))
     if settled_on != day:
         return ProvinceBusiness(True, True, NOTHING, f"settled on {settled_on or 'an unknown day'}")
     try:
-        sheet = client.call_wire(SETTLEMENT_SHEET, {"aaz218": aaz218})
+        sheet = _ask(client, SETTLEMENT_SHEET, {"aaz218": aaz218})
     except BusinessError as exc:  # the stay is known (bizh120102): only its amount is not
         return ProvinceBusiness(True, True, None, f"settled; bizh120206 refused: {scrub(exc.message)}")
     amounts = _amounts(sheet, "bka979", "bka812", "bka811")

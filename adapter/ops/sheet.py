@@ -12,6 +12,10 @@ the page in red (and makes `gdwi sheet` exit 1):
 Which matrix columns make up bka811 and which bka812 is not firm in the reference, so the page
 does not claim it (a false alarm on a sheet handed to a patient is worse than no check).
 
+The answers are the generated typed models (generated/functions/bizh120206.py and bizh120113.py:
+Decimal amounts, dates, whole numbers), asked on the client's typed path; the page shows their
+values, and the checks add them up.
+
 The sheet shows the patient's name (it is printed for the patient); nothing here logs it.
 PDF and PNG come from headless Chromium, when it is installed.
 """
@@ -25,17 +29,20 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from adapter.errors import ChromiumError
-from adapter.ops.codes import CodeTables, WireCaller
+from adapter.ops.codes import CodeTables
 from adapter.wire.invariants import evaluate, invariant
+from adapter.wire.typed import WireCaller, rows_of, send_typed, value_of
 from generated._types import InvariantMeta
+from generated.functions import bizh120113 as fee_list
+from generated.functions import bizh120206 as sheet_query
 from generated.registry import FIELDS
 
 __all__ = [
@@ -83,7 +90,7 @@ CODED = frozenset({"aac004", "bka004", "aka130", "bka006", "bkc110", "bkc119", "
 DATES = frozenset({"bka017", "bka032", "bka045"})
 FEE_COLUMNS = ("aka063", "ake006", "ake002", "bka052", "bka054", "bka056", "dosage", "money")
 
-Row = dict[str, str]
+Model = Any  # a generated typed answer or answer row (bizh120206 / bizh120113)
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,10 @@ class Check:
 
 @dataclass(frozen=True)
 class Sheet:
-    header: Row
-    categories: list[Row]  # fundList rows without the 合计 row
-    total_row: Row | None  # the province's own 合计 row, if it sent one
-    fees: list[Row]  # bizh120113 list rows (empty when not fetched)
+    header: sheet_query.Answer
+    categories: list[Model]  # fundList rows without the 合计 row
+    total_row: Model | None  # the province's own 合计 row, if it sent one
+    fees: list[Model]  # bizh120113 list rows (empty when not fetched)
     fee_grouping: str | None  # operate sent, None: fee list not fetched
     checks: list[Check]
 
@@ -123,72 +130,78 @@ class Sheet:
 
 def fetch_sheet(client: WireCaller, aaz218: str, *, fee_grouping: str | None = "by-name") -> Sheet:
     """bizh120206 (and bizh120113 unless fee_grouping is None) for one settled stay."""
-    sheet = client.call_wire("bizh120206", {"aaz218": aaz218})
+    sheet = send_typed(client, sheet_query.FUNCTION_ID,
+                       sheet_query.Request(visit_registration_no=aaz218)).answer
     fees = None
     if fee_grouping is not None:
-        operate = FEE_GROUPINGS[fee_grouping]
-        fees = client.call_wire("bizh120113", {"aaz218": aaz218, "operate": operate,
-                                               "secfalg": SETTLED_FLAG})
+        request = fee_list.Request(visit_registration_no=aaz218, business_completed_flag=SETTLED_FLAG,
+                                   fee_list_grouping=FEE_GROUPINGS[fee_grouping])
+        fees = send_typed(client, fee_list.FUNCTION_ID, request).answer
     return build_sheet(sheet, fees, fee_grouping=fee_grouping)
 
 
-def build_sheet(sheet: Mapping[str, Any], fees: Mapping[str, Any] | None, *,
-                fee_grouping: str | None = None) -> Sheet:
-    """The sheet from decoded answers (wire codes as keys), with every check run."""
-    header = {k: str(v) for k, v in sheet.items() if isinstance(v, str)}
-    rows = [dict(row) for row in sheet.get("fundList", [])]
+def build_sheet(
+    sheet: sheet_query.Answer | Mapping[str, Any], fees: fee_list.Answer | Mapping[str, Any] | None, *,
+    fee_grouping: str | None = None,
+) -> Sheet:
+    """The sheet from the typed answers, with every check run.
+
+    Decoded answers (wire codes as keys) are read by the generated parsers first.
+    """
+    header = sheet_query.parse_answer(sheet) if isinstance(sheet, Mapping) else sheet
+    fee_answer = fee_list.parse_answer(fees) if isinstance(fees, Mapping) else fees
+    rows = list(rows_of(header, "fundList"))
     totals = [row for row in rows if _label_text(row) == TOTAL_ROW_LABEL]
-    categories = [row for row in rows if row not in totals]
+    categories = [row for row in rows if not any(row is total for total in totals)]
     total_row = totals[-1] if totals else None
-    fee_rows = [dict(row) for row in fees.get("list", [])] if fees is not None else []
-    checks = _checks(header, categories, total_row, fee_rows if fees is not None else None)
+    fee_rows = list(rows_of(fee_answer, "list")) if fee_answer is not None else []
+    checks = _checks(header, categories, total_row, fee_rows if fee_answer is not None else None)
     return Sheet(header, categories, total_row, fee_rows, fee_grouping, checks)
 
 
-def _label_text(row: Row) -> str:
+def _label_text(row: Model) -> str:
     """A row label without any spacing ('合 计' and '合　计' are 合计 too)."""
-    return "".join(row.get("bka800", "").split())
+    return "".join((value_of(row, "bka800") or "").split())
 
 
 # ---------------------------------------------------------------------------- checks
 
 
-def _amount(text: str | None) -> Decimal | None:
-    """Wire text -> Decimal; None when absent or not a number (a check then fails)."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return Decimal(text.strip())
-    except InvalidOperation:
-        return None
+def _amount(model: Model, code: str) -> Decimal | None:
+    """A typed amount; None when absent or unreadable (a check then fails)."""
+    value = value_of(model, code)
+    return value if isinstance(value, Decimal) else None
 
 
-def _cell(row: Row, code: str) -> Decimal:
+def _cell(row: Model, code: str) -> Decimal:
     """A matrix cell. An empty element means absent on this wire; absent here means 0.00."""
-    return _amount(row.get(code)) or ZERO
+    return _amount(row, code) or ZERO
 
 
-def _checks(header: Row, categories: list[Row], total_row: Row | None, fees: list[Row] | None) -> list[Check]:
+def _checks(header: Model, categories: list[Model], total_row: Model | None,
+            fees: list[Model] | None) -> list[Check]:
     checks = [_row_check(row) for row in [*categories, *([total_row] if total_row else [])]]
     column_sums = {code: sum((_cell(row, code) for row in categories), ZERO) for code in MATRIX_COLUMNS}
     if total_row is not None:
         checks += [Check(f"{TOTAL_ROW_LABEL}行 {FIELDS[code].name} = 各类别之和", _cell(total_row, code),
                          column_sums[code], code) for code in MATRIX_COLUMNS]
     matrix_total = _cell(total_row, ROW_TOTAL) if total_row is not None else column_sums[ROW_TOTAL]
-    stated_total = _amount(header.get("bka979"))
+    stated_total = _amount(header, "bka979")
     checks.append(Check("总费用 bka979 = 费用类别合计", stated_total, matrix_total))
-    checks.append(_identity_check(TOTAL_IDENTITY, header, _identity_text(TOTAL_IDENTITY)))
+    header_values = {code: value_of(header, code) for code in (TOTAL_IDENTITY.total, *TOTAL_IDENTITY.parts)}
+    checks.append(_identity_check(TOTAL_IDENTITY, header_values, _identity_text(TOTAL_IDENTITY)))
     if fees is not None:
-        listed = sum((_amount(row.get("money")) or ZERO for row in fees), ZERO)
+        listed = sum((_amount(row, "money") or ZERO for row in fees), ZERO)
         checks.append(Check("总费用 bka979 = 费用清单金额合计", stated_total, listed))
     return checks
 
 
-def _row_check(row: Row) -> Check:
+def _row_check(row: Model) -> Check:
     # A matrix cell left out is 0.00 (see _cell); the row's own 合计 must be there.
     values: dict[str, object] = {code: _cell(row, code) for code in PARTS}
-    values[ROW_TOTAL] = row.get(ROW_TOTAL)
-    return _identity_check(ROW_IDENTITY, values, f"{row.get('bka800', '?')}: 个人现金 + … + 其他补助 = 合计")
+    values[ROW_TOTAL] = value_of(row, ROW_TOTAL)
+    label = value_of(row, "bka800") or "?"
+    return _identity_check(ROW_IDENTITY, values, f"{label}: 个人现金 + … + 其他补助 = 合计")
 
 
 def _identity_check(meta: InvariantMeta, values: Mapping[str, object], what: str) -> Check:
@@ -197,7 +210,7 @@ def _identity_check(meta: InvariantMeta, values: Mapping[str, object], what: str
     if result is not None:
         return Check(what, *result)
     stated = values.get(meta.total)
-    return Check(what, _amount(stated) if isinstance(stated, str) else None, None)
+    return Check(what, stated if isinstance(stated, Decimal) else None, None)
 
 
 def _identity_text(meta: InvariantMeta) -> str:
@@ -215,8 +228,19 @@ def _shown_date(value: str) -> str:
     return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if re.fullmatch(r"\d{8}", value) else value
 
 
-def _shown(code: str, header: Row, tables: CodeTables) -> str:
-    value = header.get(code, "")
+def _text(model: Model, code: str) -> str:
+    """A typed value as the page prints it: amounts as the province sent them (a Decimal keeps
+    its places), dates as 2019-05-20, nothing for an absent value."""
+    value = value_of(model, code)
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _shown(code: str, header: Model, tables: CodeTables) -> str:
+    value = _text(header, code)
     if not value:
         return ""
     if code in CODED:
@@ -224,17 +248,17 @@ def _shown(code: str, header: Row, tables: CodeTables) -> str:
     return _shown_date(value) if code in DATES else value
 
 
-def _pairs(layout: Sequence[tuple[str, str]], header: Row, tables: CodeTables) -> list[tuple[str, str]]:
+def _pairs(layout: Sequence[tuple[str, str]], header: Model, tables: CodeTables) -> list[tuple[str, str]]:
     return [(label, _shown(code, header, tables)) for code, label in layout]
 
 
-def _matrix_row(row: Row, failed_columns: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return {"label": row.get("bka800", ""), "ok": _row_check(row).ok,
-            "cells": [(row.get(code, ""), code not in failed_columns) for code in MATRIX_COLUMNS]}
+def _matrix_row(row: Model, failed_columns: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {"label": _text(row, "bka800"), "ok": _row_check(row).ok,
+            "cells": [(_text(row, code), code not in failed_columns) for code in MATRIX_COLUMNS]}
 
 
-def _fee_row(row: Row, tables: CodeTables) -> list[str]:
-    return [tables.display_name("aka063", row[c]) if c == "aka063" and row.get(c) else row.get(c, "")
+def _fee_row(row: Model, tables: CodeTables) -> list[str]:
+    return [tables.display_name("aka063", _text(row, c)) if c == "aka063" and _text(row, c) else _text(row, c)
             for c in FEE_COLUMNS]
 
 
@@ -245,11 +269,11 @@ def render_html(sheet: Sheet, *, tables: CodeTables | None = None, printed_at: d
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     header = sheet.header
     return environment.get_template("sheet.html.j2").render(
-        title=f"广东省工伤保险住院结算单 {header.get('aaz218', '')}",
+        title=f"广东省工伤保险住院结算单 {_text(header, 'aaz218')}",
         hospital=_pairs(HOSPITAL, header, tables),
         patient=_pairs(PATIENT, header, tables),
         stay=_pairs(STAY, header, tables),
-        totals=[(label, header.get(code, ""), code) for code, label in TOTALS],
+        totals=[(label, _text(header, code), code) for code, label in TOTALS],
         accumulated=_pairs(ACCUMULATED, header, tables),
         columns=[FIELDS[code].name for code in MATRIX_COLUMNS],
         categories=[_matrix_row(row) for row in sheet.categories],
@@ -261,8 +285,8 @@ def render_html(sheet: Sheet, *, tables: CodeTables | None = None, printed_at: d
         fee_list_fetched=sheet.fee_grouping is not None,
         checks=sheet.checks,
         failed=sheet.failed,
-        operator=header.get("aae011", ""),
-        print_date=header.get("bka890") or (printed_at or datetime.now()).strftime("%Y 年%m 月%d 日"),
+        operator=_text(header, "aae011"),
+        print_date=_text(header, "bka890") or (printed_at or datetime.now()).strftime("%Y 年%m 月%d 日"),
     )
 
 
