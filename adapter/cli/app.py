@@ -61,6 +61,9 @@ def main(
                                        help="TOML settings file [default: $GDWI_CONFIG]"),
     set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE",
                                    help="a setting, keys as in the TOML file (never the password)"),
+    institution: str | None = typer.Option(
+        None, "--institution", metavar="AKB020",
+        help="which institution of a configuration that declares several [default: the only one]"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks [or GDWI_DEBUG=1]"),
     log_level: str | None = typer.Option(None, "--log-level", envvar="GDWI_LOG_LEVEL",
                                          help="debug, info, warning or error [default: warning]"),
@@ -72,6 +75,7 @@ def main(
 
     context.OPTIONS.config = config
     context.OPTIONS.overrides = context.parse_sets(set_)
+    context.OPTIONS.institution = institution
     context.OPTIONS.debug = debug
     context.OPTIONS.log_level = log_level
     if log_level is not None and log_level.lower() not in logs.LEVELS:

@@ -19,6 +19,7 @@ class Options:
 
     config: Path | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    institution: str | None = None  # --institution: one of several declared (adapter.wire.institutions)
     debug: bool = False
     log_level: str | None = None
 
@@ -40,10 +41,11 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def settings() -> Settings:
-    """The full settings (province, login, journal); ConfigError names what is missing."""
-    from adapter.wire.config import Settings
+    """The full settings (province, login, journal) of the chosen institution (--institution; the
+    only one when the configuration declares one); ConfigError names what is missing."""
+    from adapter.wire.institutions import settings_for
 
-    return Settings.from_env(config=OPTIONS.config, overrides=OPTIONS.overrides)
+    return settings_for(OPTIONS.institution, config=OPTIONS.config, overrides=OPTIONS.overrides)
 
 
 def journal_path(db: Path | None = None) -> Path:

@@ -7,7 +7,8 @@ never sees XML; the gateway calls adapter.his services through one adapter.Clien
 journal, session, the province's wire). docs/gateway.md walks through it with curl and C#.
 
 Modules:
-  app        create_gateway(client, token=...) -> Starlette app; body reading, threads, answers
+  app        create_gateway(client, token=...) -> Starlette app; body reading, threads, answers;
+             create_group_gateway(clients, tokens) for several institutions, a token bound to each
   endpoints  the endpoint table (path, body shape, service call, transactions) used by app and openapi
   bodies     request bodies and result shapes as dataclasses
   convert    JSON <-> dataclasses through pydantic models derived from them: Decimal as strings,
@@ -22,7 +23,7 @@ Modules:
   server     uvicorn in the foreground (serve) or in a thread (GatewayServer, for tests)
 """
 
-from adapter.gateway.app import create_gateway
+from adapter.gateway.app import create_gateway, create_group_gateway
 from adapter.gateway.server import GatewayServer, is_loopback, serve
 
-__all__ = ["GatewayServer", "create_gateway", "is_loopback", "serve"]
+__all__ = ["GatewayServer", "create_gateway", "create_group_gateway", "is_loopback", "serve"]

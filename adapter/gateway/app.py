@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter import logs
-from adapter.errors import JournalUnavailable
+from adapter.errors import ConfigError, JournalUnavailable, TokenError
 from adapter.gateway import convert
 from adapter.gateway.auth import BearerAuth, check_token
 from adapter.gateway.convert import BodyError, Problem
@@ -58,7 +58,7 @@ from adapter.his import WireCaller
 from adapter.wire.client import Client
 from generated.registry import FUNCTIONS, LOGIN
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "create_gateway"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "Tenant", "create_gateway", "create_group_gateway"]
 
 log = logging.getLogger("gdwi.gateway")
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
@@ -78,16 +78,49 @@ def create_gateway(
     logs one line.
     """
     check_token(token)
-    services = Services.over(client)
-    probe = ReadinessProbe(client)
-    keys = IdempotencyStore(client.journal.path)
+    akb020 = client.settings.akb020
+    # One institution: Idempotency-Keys unscoped, as they were stored before institutions existed.
+    return _gateway({akb020: Tenant(akb020, client, Services.over(client), "")}, {token: akb020},
+                    ReadinessProbe(client), max_body_bytes)
+
+
+def create_group_gateway(
+    clients: Sequence[Client], tokens: Mapping[str, str], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """One gateway for several institutions: a client each (`clients`, one journal shared), and
+    `tokens` mapping each bearer token to the akb020 it acts for. A request acts only as its
+    token's institution: its client, session and credentials; another institution's visits and
+    stays are 404 to it, and its Idempotency-Keys are its own."""
+    tenants = {client.settings.akb020: Tenant(client.settings.akb020, client, Services.over(client),
+                                              client.settings.akb020) for client in clients}
+    if len(tenants) != len(clients):
+        raise ConfigError("create_group_gateway: two clients for the same institution")
+    journals = {str(client.journal.path) for client in clients}
+    if len(journals) != 1:
+        raise ConfigError(f"create_group_gateway: institutions share one journal, not {len(journals)}")
+    for token, akb020 in tokens.items():
+        check_token(token)
+        if akb020 not in tenants:
+            raise ConfigError(f"a gateway token is bound to {akb020}, which has no client here")
+    missing = set(tenants) - set(tokens.values())
+    if missing:
+        raise TokenError(f"no gateway token for {', '.join(sorted(missing))}")
+    probe = ReadinessProbe({akb020: tenant.client for akb020, tenant in tenants.items()})
+    return _gateway(tenants, tokens, probe, max_body_bytes)
+
+
+def _gateway(tenants: Mapping[str, Tenant], tokens: Mapping[str, str], probe: ReadinessProbe,
+             max_body_bytes: int) -> Starlette:
+    first = next(iter(tenants.values()))
+    keys = IdempotencyStore(first.client.journal.path)
     document = build_document()
     openapi_body = json.dumps(document, ensure_ascii=False).encode("utf-8")
     docs_body = docs_html(document).encode("utf-8")
     reading = Reading(max_body_bytes, keys)
-    routes = [_his_route(path, group, services, reading) for path, group in _by_path().items()]
+    guard = len(tenants) > 1 or first.key_scope != ""
+    routes = [_his_route(path, group, tenants, reading, guard) for path, group in _by_path().items()]
     routes += [
-        Route("/functions/{function_id}", _raw_view(client, reading), methods=["POST"]),
+        Route("/functions/{function_id}", _raw_view(tenants, reading, guard), methods=["POST"]),
         Route("/openapi.json", _static(openapi_body, JSON_MEDIA_TYPE), methods=["GET"]),
         Route("/docs", _static(docs_body, "text/html; charset=utf-8"), methods=["GET"]),
         Route("/health", _static(b'{"status": "ok"}', JSON_MEDIA_TYPE), methods=["GET"]),
@@ -102,10 +135,36 @@ def create_gateway(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIds), Middleware(BearerAuth, token=token, public_paths=PUBLIC_PATHS)],
+        middleware=[Middleware(RequestIds), Middleware(BearerAuth, tokens=tokens, public_paths=PUBLIC_PATHS)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One institution behind the gateway: its client (session, credentials), its services, and
+    the scope its Idempotency-Keys are stored under ("" for a single-institution gateway)."""
+
+    akb020: str
+    client: Client
+    services: Services
+    key_scope: str
+
+
+def _tenant(request: Request, tenants: Mapping[str, Tenant]) -> Tenant:
+    """The institution the request's token is bound to (BearerAuth put it in the scope)."""
+    return tenants[request.state.institution]
+
+
+def refuse_foreign(tenant: Tenant, number: str) -> None:
+    """A visit or stay the journal holds for another institution is not found for this one (the
+    province would refuse it too, but its answer could name the other institution)."""
+    if not number:
+        return
+    owners = {entry.akb020 for entry in tenant.client.journal.history(number) if entry.akb020}
+    if owners - {tenant.akb020}:
+        raise NotFound(f"{number}: institution {tenant.akb020} has no visit or stay with this number")
 
 
 class RequestIds:
@@ -129,8 +188,9 @@ def _by_path() -> dict[str, dict[str, Endpoint[Any]]]:
     return grouped
 
 
-def _his_route(path: str, group: Mapping[str, Endpoint[Any]], services: Services, reading: Reading) -> Route:
-    views = {method: _his_view(endpoint, services, reading) for method, endpoint in group.items()}
+def _his_route(path: str, group: Mapping[str, Endpoint[Any]], tenants: Mapping[str, Tenant], reading: Reading,
+               guard: bool) -> Route:
+    views = {method: _his_view(endpoint, tenants, reading, guard) for method, endpoint in group.items()}
 
     async def dispatch(request: Request) -> Response:
         return await views[request.method](request)
@@ -155,23 +215,28 @@ class Reading:
     keys: IdempotencyStore
 
 
-def _his_view(endpoint: Endpoint[Any], services: Services, reading: Reading) -> View:
+def _his_view(endpoint: Endpoint[Any], tenants: Mapping[str, Tenant], reading: Reading, guard: bool) -> View:
     context = ErrorContext(endpoint.function_ids)
 
     async def view(request: Request) -> Response:
+        tenant = _tenant(request, tenants)
         key = str(request.path_params.get(endpoint.key_name or "", ""))
+        checked = tenant if guard else None
         if endpoint.method == "GET":
             query: object = dict(request.query_params)
-            return await _answer(request, query, lambda: _run(endpoint, services, key, query, context),
-                                 reading.keys)
+            return await _answer(request, query, lambda: _run(endpoint, tenant.services, key, query, context,
+                                                              checked), reading.keys, tenant.key_scope)
+        services = tenant.services
         return await _with_body(request, reading, context,
-                                lambda body: lambda: _run(endpoint, services, key, body, context))
+                                lambda body: lambda: _run(endpoint, services, key, body, context, checked),
+                                tenant.key_scope)
 
     return view
 
 
 async def _with_body(
     request: Request, reading: Reading, context: ErrorContext, work_on: Callable[[dict[str, Any]], Work],
+    scope: str,
 ) -> Response:
     """Read the JSON body (refused past the limit), answer, and once a large body's answer is sent
     give the memory its objects took back to the operating system (memory.py)."""
@@ -182,14 +247,15 @@ async def _with_body(
     except (BodyError, TooLarge) as exc:
         return _reply(request, *error_reply(exc, context))
     del raw
-    response = await _answer(request, data, work_on(data), reading.keys)
+    response = await _answer(request, data, work_on(data), reading.keys, scope)
     if size > TRIM_AFTER_BYTES:
         response.background = BackgroundTask(return_memory)  # after the answer is sent
     return response
 
 
-async def _answer(request: Request, data: object, work: Work, keys: IdempotencyStore) -> Response:
-    """Run `work` in a worker thread, at most once per Idempotency-Key (idempotency.py)."""
+async def _answer(request: Request, data: object, work: Work, keys: IdempotencyStore, scope: str) -> Response:
+    """Run `work` in a worker thread, at most once per Idempotency-Key (idempotency.py) of the
+    request's institution (`scope`: keys of different institutions never meet)."""
     key = request.headers.get(HEADER)
     if key is None or request.method == "GET":
         return _reply(request, *await run_in_threadpool(work))
@@ -197,6 +263,8 @@ async def _answer(request: Request, data: object, work: Work, keys: IdempotencyS
         problem = Problem.at("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
         return _reply(request, *error_reply(BodyError([problem]), ErrorContext()))
     call = fingerprint(request.method, request.url.path, data)
+    if scope:
+        key = f"{scope}\t{key}"  # a tab never occurs in a valid key
     try:
         claim = await run_in_threadpool(keys.claim, key, call)
     except sqlite3.Error as exc:
@@ -226,27 +294,38 @@ def _keep(keys: IdempotencyStore, key: str, status: int, body: Mapping[str, Any]
 
 def _run(
     endpoint: Endpoint[Any], services: Services, key: str, data: object, context: ErrorContext,
+    tenant: Tenant | None = None,
 ) -> Answer:
-    """Read the body into the endpoint's shape, run the step, answer (in a worker thread)."""
+    """Read the body into the endpoint's shape, run the step, answer (in a worker thread). With
+    `tenant` (a group gateway), another institution's visit or stay is refused first."""
     try:
+        if tenant is not None:
+            refuse_foreign(tenant, key)
         body = convert.read(endpoint.body_type, data)
         return 200, convert.to_json(endpoint.run(services, key, body))
     except Exception as exc:  # every failure becomes the JSON error shape
         return _failure(exc, context)
 
 
-def _raw_view(client: WireCaller, reading: Reading) -> View:
+def _raw_view(tenants: Mapping[str, Tenant], reading: Reading, guard: bool) -> View:
     async def view(request: Request) -> Response:
+        tenant = _tenant(request, tenants)
         function_id = str(request.path_params["function_id"])
         context = ErrorContext((function_id,), wire_view=True)
+        checked = tenant if guard else None
+        client = tenant.client
         return await _with_body(request, reading, context,
-                                lambda body: lambda: _call_raw(client, function_id, body, context))
+                                lambda body: lambda: _call_raw(client, function_id, body, context, checked),
+                                tenant.key_scope)
 
     return view
 
 
-def _call_raw(client: WireCaller, function_id: str, data: dict[str, Any], context: ErrorContext) -> Answer:
+def _call_raw(client: WireCaller, function_id: str, data: dict[str, Any], context: ErrorContext,
+              tenant: Tenant | None = None) -> Answer:
     try:
+        if tenant is not None and isinstance(data.get("aaz218"), str):
+            refuse_foreign(tenant, data["aaz218"])
         if function_id not in FUNCTIONS or function_id == LOGIN:
             # The login carries the password: the gateway logs in itself, it never relays one.
             raise NotFound(f"no transaction {function_id!r} here (the login {LOGIN} is the gateway's own)")

@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.errors import TokenError
 from adapter.gateway.errors import error_body
 
-__all__ = ["MIN_TOKEN_BITS", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "BearerAuth", "TokenError", "check_token",
-           "read_token"]
+__all__ = ["INSTITUTION_STATE", "MIN_TOKEN_BITS", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "BearerAuth", "TokenError",
+           "check_token", "read_token"]
 
 log = logging.getLogger("gdwi.gateway")
 MIN_TOKEN_LENGTH = 16
@@ -50,8 +50,10 @@ def check_token(token: str) -> str:
     return token
 
 
-def read_token(token_file: Path | None, environ: Mapping[str, str] | None = None) -> str:
-    """The token from `token_file` if given, else from GDWI_GATEWAY_TOKEN; checked for strength.
+def read_token(token_file: Path | None, environ: Mapping[str, str] | None = None, *,
+               variable: str = TOKEN_ENV) -> str:
+    """The token from `token_file` if given, else from `variable` (GDWI_GATEWAY_TOKEN, or an
+    institution's GDWI_<akb020>_GATEWAY_TOKEN); checked for strength.
 
     A token file that group or others may read is refused: anyone on the host could act as the HIS.
     """
@@ -66,9 +68,10 @@ def read_token(token_file: Path | None, environ: Mapping[str, str] | None = None
             raise TokenError(f"{token_file} is open to other users (mode {stat.filemode(mode)}): "
                              f"`chmod 600 {token_file}`")
     else:
-        token = env.get(TOKEN_ENV, "").strip()
+        token = env.get(variable, "").strip()
     if not token:
-        raise TokenError(f"no gateway token: set {TOKEN_ENV} or pass --token-file FILE "
+        where = "--token-file FILE" if variable == TOKEN_ENV else "token_file in its table"
+        raise TokenError(f"no gateway token: set {variable} or give {where} "
                          "(never on the command line)")
     return check_token(token)
 
@@ -77,27 +80,46 @@ def _digest(token: bytes) -> bytes:
     return hashlib.sha256(token).digest()
 
 
-class BearerAuth:
-    """ASGI middleware: requests to `public_paths` pass; every other one needs the token."""
+INSTITUTION_STATE = "institution"
 
-    def __init__(self, app: ASGIApp, token: str, public_paths: frozenset[str]) -> None:
+
+class BearerAuth:
+    """ASGI middleware: requests to `public_paths` pass; every other one needs a token.
+
+    `tokens` maps each token to the institution (akb020) it acts for; the request's institution
+    is put in the ASGI scope's state (`request.state.institution`). Every token is compared, in
+    constant time, whichever matches.
+    """
+
+    def __init__(self, app: ASGIApp, tokens: Mapping[str, str], public_paths: frozenset[str]) -> None:
         self.app = app
-        self._expected = _digest(check_token(token).encode("utf-8"))
+        self._expected = [(_digest(check_token(token).encode("utf-8")), institution)
+                          for token, institution in tokens.items()]
         self._public = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._public or self._authorized(scope):
+        if scope["type"] != "http" or scope["path"] in self._public:
+            await self.app(scope, receive, send)
+            return
+        institution = self._institution(scope)
+        if institution is not None:
+            scope.setdefault("state", {})[INSTITUTION_STATE] = institution
             await self.app(scope, receive, send)
             return
         log.warning("refused %s %r: missing or wrong bearer token", scope["method"], scope["path"])
         await _unauthorized(send)
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _institution(self, scope: Scope) -> str | None:
         header = Headers(scope=scope).get("authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(_digest(presented.strip().encode("utf-8")), self._expected)
+            return None
+        digest = _digest(presented.strip().encode("utf-8"))
+        found = None
+        for expected, institution in self._expected:  # no early exit: the same work for every token
+            if hmac.compare_digest(digest, expected):
+                found = institution
+        return found
 
 
 async def _unauthorized(send: Send) -> None:

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,12 +72,12 @@ class Readiness:
         return "; ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}: {c.detail}" for c in self.checks)
 
 
-def province_login(client: ReadyClient) -> Check:
+def province_login(client: ReadyClient, name: str = "province_login") -> Check:
     try:
         client.session.get()
     except Exception as exc:  # any failure is the answer: the message says which
-        return Check("province_login", False, scrub(f"{type(exc).__name__}: {exc}"))
-    return Check("province_login", True, "sys0001 session held")
+        return Check(name, False, scrub(f"{type(exc).__name__}: {exc}"))
+    return Check(name, True, "sys0001 session held")
 
 
 def journal_writable(path: Path) -> Check:
@@ -98,24 +99,36 @@ def journal_writable(path: Path) -> Check:
 
 class ReadinessProbe:
     """The /ready answer (thread-safe). The journal is probed every time (one local write); a failed
-    login is remembered for CACHE_SECONDS (a held session costs nothing to ask again)."""
+    login is remembered for CACHE_SECONDS (a held session costs nothing to ask again).
 
-    def __init__(self, client: ReadyClient, cache_seconds: float = CACHE_SECONDS) -> None:
-        self._client = client
+    `client` is the gateway's one client, or (a group gateway) its clients by institution: each
+    institution's login is a check of its own, named `province_login <akb020>`."""
+
+    def __init__(self, client: ReadyClient | Mapping[str, ReadyClient],
+                 cache_seconds: float = CACHE_SECONDS) -> None:
+        named = {"province_login": client} if not isinstance(client, Mapping) else \
+            {f"province_login {akb020}": each for akb020, each in client.items()}
+        self._clients = named
+        self._journal = next(iter(named.values())).journal
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
-        self._failed_login: tuple[float, Check] | None = None
+        self._failed_logins: dict[str, tuple[float, Check]] = {}
 
     def check(self) -> Readiness:
-        return Readiness((self._login(), journal_writable(self._client.journal.path)))
+        logins = tuple(self._login(name, client) for name, client in self._clients.items())
+        return Readiness((*logins, journal_writable(self._journal.path)))
 
-    def _login(self) -> Check:
+    def _login(self, name: str, client: ReadyClient) -> Check:
         with self._lock:
             now = time.monotonic()
-            if self._failed_login is not None and now - self._failed_login[0] < self._cache_seconds:
-                return self._failed_login[1]
-            check = province_login(self._client)
-            self._failed_login = None if check.ok else (now, check)
+            failed = self._failed_logins.get(name)
+            if failed is not None and now - failed[0] < self._cache_seconds:
+                return failed[1]
+            check = province_login(client, name)
+            if check.ok:
+                self._failed_logins.pop(name, None)
+            else:
+                self._failed_logins[name] = (now, check)
             return check
 
 

@@ -44,12 +44,15 @@ from adapter.errors import ConfigError as ConfigError
 from generated.cities import CITIES, DEFAULT_CITY
 from generated.registry import FIELDS, SPEC
 
-__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "check_akb020", "env_name", "load_values"]
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "check_akb020", "describe_error", "env_name",
+           "load_values"]
 
 ENV_PREFIX = "GDWI_"
 CONFIG_ENV = "GDWI_CONFIG"
 SECRET_KEYS = frozenset({"password", "client_key_password"})
 REQUIRED = ("base_url", "userid", "password", "akb020")
+# The tables of several institutions (adapter.wire.institutions); not a key of Settings itself.
+INSTITUTIONS_KEY = "institutions"
 _AKB020_SHAPE = re.compile(r"^[0-9A-Za-z]+$")
 
 
@@ -131,6 +134,9 @@ class Settings(BaseModel):
     ) -> Settings:
         """Settings from the sources; ConfigError names each missing or bad key."""
         values = load_values(env, config=config, overrides=overrides)
+        if values.pop("institutions", None):
+            raise ConfigError("this configuration declares `institutions`: choose one (`gdwi --institution "
+                              "CODE`, adapter.wire.institutions.settings_for)")
         missing = [key for key in REQUIRED if not values.get(key)]
         if missing:
             names = ", ".join(env_name(key) for key in missing)
@@ -138,7 +144,7 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise ConfigError(describe_error(exc)) from None
 
 
 def check_akb020(value: str) -> None:
@@ -167,7 +173,9 @@ def load_values(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The merged raw values of every source (nothing required yet): journal commands read their
-    key without needing the province's. Unknown keys in the file or the overrides are refused."""
+    key without needing the province's. Unknown keys in the file or the overrides are refused.
+    `institutions` (the file's tables, or GDWI_INSTITUTIONS) is kept as found: see
+    adapter.wire.institutions."""
     environ = os.environ if env is None else env
     given = dict(overrides or {})
     for key in given:
@@ -183,7 +191,7 @@ def load_values(
     try:
         raw = _sources_model()(**given)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, toml_file)) from None
+        raise ConfigError(describe_error(exc, toml_file)) from None
     except ValueError as exc:  # a TOML syntax error, raised by the file source as it reads
         raise ConfigError(f"{CONFIG_ENV}: cannot read {toml_file}: {exc}") from None
     finally:
@@ -230,11 +238,11 @@ def _sources_model() -> type[BaseSettings]:
                 return init_settings, env_source
             return init_settings, env_source, TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
 
-    fields: dict[str, Any] = {key: (Any, None) for key in Settings.model_fields}
+    fields: dict[str, Any] = {key: (Any, None) for key in (*Settings.model_fields, INSTITUTIONS_KEY)}
     return create_model("SettingsSources", __base__=_Sources, **fields)
 
 
-def _describe(exc: ValidationError, toml_file: Path | None = None) -> str:
+def describe_error(exc: ValidationError, toml_file: Path | None = None) -> str:
     """One line per bad key, named as the environment variable and the file key."""
     lines = []
     for error in exc.errors():
