@@ -2,7 +2,8 @@
 """Wire text <-> Python values: the one converter the per-function modules call.
 
 Writing (typed value -> wire text) is strict: nothing is rounded, a value the field cannot hold
-raises ValueError / TypeError naming the field. Reading (wire text -> typed value) follows the
+raises FieldValueError / FieldTypeError (a ValueError / TypeError) naming the field, located by
+wire code and path (`feeinfo[3].bka058`) for callers that map it back to their own input. Reading (wire text -> typed value) follows the
 answer policy of spec/spec.yaml: what deviates from the spec is read as well as it can be and
 reported through `report(at + code, code, kind, sample, detail)`; reading never raises.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation, localcontext
+from typing import TypeVar
+
+RowT = TypeVar("RowT")
 
 Report = Callable[[str, str, str, str, str], None]
 """report(at + code, code, kind, sample, detail); kinds are those of UNLISTED_LABEL's policy below."""
@@ -162,12 +166,46 @@ def code_label(value: str, labels: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- writing
 
 
+class FieldWriteError(Exception):
+    """A value a field cannot hold. `code` is its wire code, `path` where it sits (`bka058`,
+    `feeinfo[3].bka058`); the message names the field by its label ("code 中文名")."""
+
+    def __init__(self, label: str, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.label = label
+        self.code = label.split(" ", 1)[0]  # every label is "code 中文名"
+        self.path = path or self.code
+
+    def under(self, prefix: str) -> FieldWriteError:
+        """The same error one level down: `bka058` under `feeinfo[3]`."""
+        return type(self)(self.label, str(self), f"{prefix}.{self.path}")
+
+
+class FieldValueError(FieldWriteError, ValueError):
+    """A value of the right type the field still cannot hold (too many places, digits)."""
+
+
+class FieldTypeError(FieldWriteError, TypeError):
+    """A value of a type the field cannot take."""
+
+
+def write_rows(rows: Iterable[RowT], dataset: str, build: Callable[[RowT], dict[str, str]]) -> list[dict[str, str]]:
+    """Every row written; an error names the row by its index (`feeinfo[3].bka058`)."""
+    wire: list[dict[str, str]] = []
+    for index, row in enumerate(rows):
+        try:
+            wire.append(build(row))
+        except FieldWriteError as exc:
+            raise exc.under(f"{dataset}[{index}]") from None
+    return wire
+
+
 def write_text(value: object, label: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise TypeError(f"{label}: expected text, got {type(value).__name__}")
+    raise FieldTypeError(label, f"{label}: expected text, got {type(value).__name__}")
 
 
 def write_integer(value: object, label: str) -> str:
@@ -175,7 +213,7 @@ def write_integer(value: object, label: str) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise TypeError(f"{label}: expected a whole number, got {type(value).__name__}")
+    raise FieldTypeError(label, f"{label}: expected a whole number, got {type(value).__name__}")
 
 
 def write_decimal(value: object, scale: int, whole: int, label: str) -> str:
@@ -183,19 +221,19 @@ def write_decimal(value: object, scale: int, whole: int, label: str) -> str:
     if isinstance(value, str):
         return value  # already wire text: the request check judges it
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
-        raise TypeError(f"{label}: expected Decimal, int or float, got {type(value).__name__}")
+        raise FieldTypeError(label, f"{label}: expected Decimal, int or float, got {type(value).__name__}")
     # str() first: Decimal(0.1) would carry the binary float's 55 digits, repr gives "0.1".
     number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     if not number.is_finite():
-        raise ValueError(f"{label}: {value} is not a finite number")
+        raise FieldValueError(label, f"{label}: {value} is not a finite number")
     # Checked before quantizing, so a hostile 1E+999999 never reaches a huge-precision quantize.
     if number.copy_abs() >= Decimal(10) ** whole:
-        raise ValueError(f"{label}: more than {whole} digits before the decimal point")
+        raise FieldValueError(label, f"{label}: more than {whole} digits before the decimal point")
     with localcontext() as context:
         context.prec = max(context.prec, whole + scale + 2)  # wide enough: quantize is exact
         quantized = number.quantize(Decimal(1).scaleb(-scale))
     if quantized != number:
-        raise ValueError(f"{label}: more than {scale} decimal places ({value})")
+        raise FieldValueError(label, f"{label}: more than {scale} decimal places ({value})")
     if quantized == 0:
         quantized = quantized.copy_abs()  # "-0.00" is not a sensible amount on the wire
     return f"{quantized:f}"
@@ -207,7 +245,7 @@ def write_date(value: object, pattern: str, label: str) -> str:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(BEIJING)  # the province runs on Beijing time
     if not isinstance(value, dt.date):
-        raise TypeError(f"{label}: expected date, got {type(value).__name__}")
+        raise FieldTypeError(label, f"{label}: expected date, got {type(value).__name__}")
     return value.strftime(pattern)
 
 
@@ -215,7 +253,7 @@ def write_datetime(value: object, pattern: str, label: str) -> str:
     if isinstance(value, str):
         return value
     if not isinstance(value, dt.datetime):
-        raise TypeError(f"{label}: expected datetime, got {type(value).__name__}")
+        raise FieldTypeError(label, f"{label}: expected datetime, got {type(value).__name__}")
     if value.tzinfo is not None:
         value = value.astimezone(BEIJING)
     return value.strftime(pattern)

@@ -63,7 +63,7 @@ from adapter.mock.inprocess import InProcessTransport
 from adapter.mock.province import MockProvince
 from adapter.mock.server import MockServer
 from adapter.mock.style import AnswerStyle
-from adapter.wire.client import Client
+from adapter.wire.client import Client, converters
 from adapter.wire.config import Settings
 from adapter.wire.journal import Status
 from adapter.wire.validation import validate_message
@@ -600,7 +600,13 @@ def test_a_broken_declaration_is_refused() -> None:
 
 
 def _full_requests() -> dict[str, dict[str, Any]]:
-    """Every mapped request built from fully filled HIS objects."""
+    """Every mapped request built from fully filled HIS objects, as its generated build writes it."""
+    return {function_id: converters(function_id).build_request(request)
+            for function_id, request in _typed_requests().items()}
+
+
+def _typed_requests() -> dict[str, Any]:
+    """Every mapped request filled from fully filled HIS objects (generated typed requests)."""
     operator, stay = OPERATOR, a_stay().with_visit_no("90000001201900000001")
     visit_no = "90000001201900000001"
     items = [fee(0, prescription_no="CF0001", doctor=Doctor("D0001", "测试医生"), dosage_form="片剂",
@@ -608,7 +614,7 @@ def _full_requests() -> dict[str, dict[str, Any]]:
                  injury_split="0", serial_no="1")]
     record = a_record(visit_no, full=True)
     patient = Patient(IdentifierKind.CITIZEN_ID, "44190019900101002X")
-    built: dict[str, dict[str, Any]] = {
+    built: dict[str, Any] = {
         "bizh110103": mapping.refund_lookup_request(visit_no, 1),
         "bizh110104": mapping.registration_request(a_visit(), operator),
         "bizh110105": mapping.charge_request(visit_no, items, operator, commit=True),
@@ -750,3 +756,14 @@ def test_a_deviation_repeated_on_every_row_is_journaled_once_per_answer(tmp_path
     per_row = [d for _, _, d in recorded if "[*]" in d.path]
     assert per_row, "the real style repeats deviations on rows"
     assert all(d.detail.startswith("in ") and " rows, first " in d.detail for d in per_row)
+
+
+def test_any_mapped_function_is_filled_by_its_declaration_alone() -> None:
+    """request_of: a new transaction needs a declaration, no builder function of its own."""
+    visit_no = "90000001201900000001"
+    assert mapping.request_of("bizh120106", visit_no=visit_no, operator=OPERATOR) == \
+        mapping.settle_request(visit_no, OPERATOR)
+    with pytest.raises(MappingError, match="needs operator"):
+        mapping.request_of("bizh120106", visit_no=visit_no)
+    with pytest.raises(MappingError, match="not mapped"):
+        mapping.request_of("bizh410004")

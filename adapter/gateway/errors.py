@@ -64,7 +64,7 @@ from adapter.errors import (
     TransportError,
     UnresolvedEntryError,
 )
-from adapter.his import mapping
+from adapter.his import declarations
 from adapter.wire.masking import scrub
 from generated.registry import FIELDS, LOGIN
 
@@ -301,14 +301,14 @@ def _his_path(function_ids: Sequence[str], loc: str, offset: int) -> str | None:
 @cache
 def _bindings(function_id: str) -> tuple[dict[str, str], dict[str, tuple[str, dict[str, str]]]]:
     """(wire code -> HIS path, dataset -> (HIS source path, row code -> row path)) of one request."""
-    request = mapping.REQUESTS.get(function_id)
+    request = declarations.REQUESTS.get(function_id)
     if request is None:
         return {}, {}
     datasets = {name: (rows.source, _paths(rows.fields)) for name, rows in request.datasets.items()}
     return _paths(request.fields), datasets
 
 
-def _paths(bindings: Mapping[str, mapping.Binding]) -> dict[str, str]:
+def _paths(bindings: Mapping[str, declarations.Binding]) -> dict[str, str]:
     """wire code -> HIS path, leaving out fixed values and row positions (not the HIS's)."""
     return {code: path for code, path in bindings.items() if isinstance(path, str)}
 

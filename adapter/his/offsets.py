@@ -7,19 +7,22 @@ totals net back to what they were before those rows. The province keeps both row
 (bizh120113) shows them, and every total counts them.
 
 The province cannot give the rows back with their item codes (bizh120113 lists names, not ake005),
-so the caller passes the rows it saved: the wire rows of the chunks the province accepted. The
-workflows (adapter.his.workflows) send what this module builds.
+so the caller passes the rows it saved: the typed rows of the chunks the province accepted
+(`refund_typed_rows`), or their wire rows as the journal holds them (`refund_rows`). The workflows
+(adapter.his.workflows) send what this module builds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from generated.cities import CITIES, DEFAULT_CITY, CityMeta
-from generated.registry import SPEC
+from generated.registry import FIELDS, SPEC
 
-__all__ = ["city_named", "refund_chunks", "refund_rows"]
+__all__ = ["city_named", "refund_chunks", "refund_rows", "refund_typed_rows"]
 
 # Quantity and amount change sign; everything else of the saved row is sent back as it was.
 NEGATED = ("bka057", "bka058")
@@ -43,6 +46,24 @@ def refund_chunks(visit_no: str, saved: Sequence[Mapping[str, str]]) -> list[dic
     rows = refund_rows(saved)
     size = SPEC.fee_rows_per_call
     return [{"aaz218": visit_no, "feeinfo": rows[start:start + size]} for start in range(0, len(rows), size)]
+
+
+def refund_typed_rows(saved: Sequence[Any]) -> tuple[Any, ...]:
+    """refund_rows for generated typed request rows: the same rows, quantity and amount negated."""
+    names = [FIELDS[code].python_name for code in NEGATED]
+    return tuple(replace(row, **{name: _negated_value(getattr(row, name)) for name in names})
+                 for row in saved)
+
+
+def _negated_value(value: object) -> object:
+    """A typed amount negated (never -0); text as the HIS gave it, negated as text."""
+    if isinstance(value, str):
+        return _negated(value)
+    if isinstance(value, Decimal):
+        return value.copy_abs() if value.is_zero() else -value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -value
+    return value
 
 
 def _negated(text: str) -> str:

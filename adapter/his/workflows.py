@@ -4,9 +4,10 @@
     registration = outpatient.register(visit, operator, his_commit=save_visit_no)
     settlement = outpatient.charge(registration.visit_no, fees, operator)
 
-A HIS calls a service method per business step; each maps HIS objects to the wire
-(adapter.his.mapping), calls the province through the client (which validates, journals and
-sends every call), and reads the answer back into HIS result types (adapter.his.model).
+A HIS calls a service method per business step; each maps HIS objects onto the generated typed
+request (adapter.his.mapping), sends it on the client's typed path (which writes the wire text
+with the generated build, validates, journals and sends every call), and reads the typed answer
+back into HIS result types (adapter.his.model).
 
 The HIS's own write is a callback, `his_commit(result)`, run after the province accepted the
 step. When it raises, the province step is undone with the reversal the registry declares
@@ -45,7 +46,7 @@ from dataclasses import is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -84,10 +85,11 @@ from adapter.his.model import (
     Settlement,
     SettlementSheet,
 )
-from adapter.wire.client import Reply, reply_from_values
+from adapter.wire.client import Reply, converters, write_request
 from adapter.wire.codec import decode, to_wire
 from adapter.wire.journal import Journal, Status
 from adapter.wire.session import BEIJING
+from adapter.wire.typed import WireCaller, send_typed
 from adapter.wire.validation import describe
 from generated._types import FunctionMeta
 from generated.cities import CityMeta
@@ -112,11 +114,8 @@ Progress = Callable[[int, int], None]
 """Called after each saved fee chunk with (rows saved so far, rows in the upload)."""
 
 
-class WireCaller(Protocol):
-    """What the services need from a client: adapter.Client has it (and `reply_wire`, which the
-    services use when present, so deviations and journal entries come with the answer)."""
-
-    def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]: ...
+Typed = Any
+"""A generated typed request (generated.functions.<id>.Request)."""
 
 
 # --------------------------------------------------------------------------- the registry's chains
@@ -189,15 +188,13 @@ class _Service:
     def __init__(self, client: WireCaller) -> None:
         self._client = client
 
-    def _reply(self, function_id: str, wire: dict[str, Any]) -> Reply[Any]:
-        """Send; the answer comes back typed (generated/functions/<id>.py) with its deviations."""
-        reply_wire = getattr(self._client, "reply_wire", None)
-        if reply_wire is not None:
-            return cast(Reply[Any], reply_wire(function_id, wire))
-        return reply_from_values(function_id, self._client.call_wire(function_id, wire))
+    def _reply(self, function_id: str, request: Typed) -> Reply[Any]:
+        """Send a typed request on the client's typed path; the answer comes back typed
+        (generated/functions/<id>.py) with its deviations and journal entry."""
+        return send_typed(self._client, function_id, request)
 
-    def _call(self, function_id: str, wire: dict[str, Any]) -> Any:
-        return self._reply(function_id, wire).answer
+    def _call(self, function_id: str, request: Typed) -> Any:
+        return self._reply(function_id, request).answer
 
     def _committed(self, reply: Reply[Any], read: Callable[[Any], ResultT]) -> ResultT:
         """A committed step's result, its deviations as warnings; never a failure once committed.
@@ -291,8 +288,15 @@ def _row_key(row: dict[str, Any]) -> RowKey:
     return tuple(sorted((code, str(value)) for code, value in row.items()))
 
 
-def _chunk_rows(wire: dict[str, Any]) -> Counter[RowKey]:
-    return Counter(_row_key(row) for row in to_wire(wire).get("feeinfo") or [])
+def _written(function_id: str, request: Typed) -> dict[str, Any]:
+    """The request's wire values by the generated build, before anything is sent: a value a
+    field cannot hold is an InputError naming it (`feeinfo[350].bka058`), with nothing sent."""
+    return write_request(function_id, request, converters(function_id).build_request)
+
+
+def _with_rows(request: Typed, rows: Sequence[Any]) -> Typed:
+    """The fee-upload request with other rows (a chunk, or refund rows)."""
+    return replace(request, feeinfo_rows=tuple(rows))
 
 
 def _saved_rows(client: WireCaller, visit_no: str) -> Counter[RowKey]:
@@ -499,39 +503,39 @@ class InpatientService(_Service):
         """
         visit_no = _visit_no(stay)
         size = SPEC.fee_rows_per_call
-        # Map every chunk before sending any: a HIS value that cannot go on the wire (e.g. an
+        # Write every chunk before sending any: a HIS value that cannot go on the wire (e.g. an
         # amount with 3 decimals) is refused with nothing saved, not after chunk 1.
-        # Mapped as one list, so a refused value is numbered in the HIS's whole list (feeinfo[350]).
+        # Written as one list, so a refused value is numbered in the HIS's whole list (feeinfo[350]).
         whole = mapping.fee_upload_request(visit_no, fees)
-        rows_of = whole.get("feeinfo", [])
-        pieces = [rows_of[start:start + size] for start in range(0, len(rows_of), size)]
-        chunks = [(len(piece), {**whole, "feeinfo": piece}) for piece in pieces]
+        wire_rows = _written(FEE_UPLOAD, whole).get("feeinfo", [])
+        starts = range(0, len(wire_rows), size)
+        chunks = [(whole.feeinfo_rows[start:start + size], wire_rows[start:start + size]) for start in starts]
         # Check every row against the spec before the first chunk goes out: a bad row in chunk
         # 3 is then refused with nothing saved, instead of saving chunks 1-2 and deleting them.
-        _refuse_bad_fee_rows([row for _, wire in chunks for row in wire["feeinfo"]])
+        _refuse_bad_fee_rows(wire_rows)
         already = _saved_rows(self._client, visit_no)
         saved = calls = 0
-        saved_rows: list[dict[str, str]] = []  # what a refund-row compensation must offset
+        saved_rows: list[Any] = []  # what a refund-row compensation must offset (typed rows)
         for rows, wire in chunks:
-            chunk = _chunk_rows(wire)
+            chunk = Counter(_row_key(row) for row in wire)
             if not chunk - already:  # saved by an earlier, interrupted call with this list
                 already -= chunk
                 log.info("fee chunk of %d rows for aaz218 %s is saved already (journal): skipped",
-                         rows, visit_no)
+                         len(rows), visit_no)
             else:
-                self._send_chunk(visit_no, wire, saved, len(fees), saved_rows)
+                self._send_chunk(visit_no, _with_rows(whole, rows), saved, len(fees), saved_rows)
                 calls += 1
-            saved += rows
-            saved_rows += wire["feeinfo"]
+            saved += len(rows)
+            saved_rows += rows
             if progress is not None:
                 progress(saved, len(fees))
         return FeeUpload(visit_no, saved, calls)
 
     def _send_chunk(
-        self, visit_no: str, wire: dict[str, Any], saved: int, total: int, saved_rows: list[dict[str, str]],
+        self, visit_no: str, request: Typed, saved: int, total: int, saved_rows: list[Any],
     ) -> None:
         try:
-            self._call(FEE_UPLOAD, wire)
+            self._call(FEE_UPLOAD, request)
         except BusinessError as exc:  # the province refused this chunk: undo the ones it saved
             if saved == 0:
                 raise  # nothing was saved: nothing to undo
@@ -547,7 +551,7 @@ class InpatientService(_Service):
             raise
 
     def _take_back_saved(
-        self, visit_no: str, original: BaseException, saved_rows: list[dict[str, str]],
+        self, visit_no: str, original: BaseException, saved_rows: list[Any],
     ) -> tuple[str, ...]:
         """The fee-upload compensation: bizh120004 (all fees of the stay, earlier uploads too), or
         where the city offers no deletion, refund rows offsetting the rows this upload saved."""
@@ -558,8 +562,8 @@ class InpatientService(_Service):
                     self.city.key)
         sent: list[str] = []
         try:
-            for wire in offsets.refund_chunks(visit_no, saved_rows):
-                self._call(FEE_UPLOAD, dict(wire))
+            for request in _refund_requests(visit_no, saved_rows):
+                self._call(FEE_UPLOAD, request)
                 sent.append(FEE_UPLOAD)
         except Exception as exc:  # never silent, as in _undo
             code = f" {exc.code}" if isinstance(exc, BusinessError) else ""
@@ -573,10 +577,9 @@ class InpatientService(_Service):
         in every city; `delete_fees` (where the city offers it) removes all fees instead.
         Returns the function ids sent."""
         visit_no = _visit_no(stay)
-        rows = mapping.fee_upload_request(visit_no, fees)["feeinfo"] if fees else []
         sent: list[str] = []
-        for wire in offsets.refund_chunks(visit_no, rows):
-            self._call(FEE_UPLOAD, dict(wire))
+        for request in _refund_requests(visit_no, _written_rows(visit_no, fees)):
+            self._call(FEE_UPLOAD, request)
             sent.append(FEE_UPLOAD)
         return tuple(sent)
 
@@ -647,9 +650,9 @@ class InpatientService(_Service):
             raise HisWorkflowError(f"就医登记号 {visit_no}: the province lists no open stay under it")
         steps = self._cancel_steps(visit_no, current, reversal_path("inpatient", current, stage), fees)
         sent: list[str] = []
-        for function_id, wire in steps:
+        for function_id, request in steps:
             try:
-                self._call(function_id, wire)
+                self._call(function_id, request)
             except Exception as exc:
                 exc.add_note(f"cancel_to {stage}: already sent {', '.join(sent) or 'nothing'}")
                 raise
@@ -658,12 +661,12 @@ class InpatientService(_Service):
 
     def _cancel_steps(
         self, visit_no: str, current: str, path: tuple[str, ...], fees: Sequence[FeeItem] | None,
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """The calls of a cancel_to walk as (function id, wire) pairs; the city's rules are checked
-        here, before anything is sent."""
+    ) -> list[tuple[str, Typed]]:
+        """The calls of a cancel_to walk as (function id, typed request) pairs; the city's rules
+        are checked here, before anything is sent."""
         if current == "settled" and path:
             self._refuse_later_month_cancel(visit_no)
-        steps: list[tuple[str, dict[str, Any]]] = []
+        steps: list[tuple[str, Typed]] = []
         for function_id in path:
             if function_id in UNDO_ADMISSION:
                 steps += self._fee_take_back_steps(visit_no, fees)
@@ -672,12 +675,12 @@ class InpatientService(_Service):
 
     def _fee_take_back_steps(
         self, visit_no: str, fees: Sequence[FeeItem] | None,
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[tuple[str, Typed]]:
         if fees:
             if self.city.fee_deletion:
                 return [(UNDO_FEES[0], mapping.delete_fees_request(visit_no))]
-            saved = mapping.fee_upload_request(visit_no, fees)["feeinfo"]
-            return [(FEE_UPLOAD, dict(wire)) for wire in offsets.refund_chunks(visit_no, saved)]
+            refunds = _refund_requests(visit_no, _written_rows(visit_no, fees))
+            return [(FEE_UPLOAD, request) for request in refunds]
         if not self.city.fee_deletion:
             total = self.presettle(visit_no).total
             if total != 0:
@@ -728,18 +731,38 @@ class MedicalRecordService(_Service):
         bizh200105, bizh200106, as `parts` picks them); returns the function ids sent."""
         if not record.diagnoses:
             raise ValueError("a medical record needs at least one diagnosis (bizh200102 detail)")
-        # Map every part first: an unusable value is refused with nothing sent.
+        # Map and write every part first: an unusable value is refused with nothing sent.
         messages = [(fid, mapping.medical_record_request(fid, record, self._institution))
                     for fid in self.parts(record)]
+        for function_id, request in messages:
+            _written(function_id, request)
         sent: list[str] = []
-        for function_id, wire in messages:
+        for function_id, request in messages:
             try:
-                self._call(function_id, wire)
+                self._call(function_id, request)
             except Exception as exc:
                 exc.add_note(f"medical record {record.visit_no}: already sent {', '.join(sent) or 'nothing'}")
                 raise
             sent.append(function_id)
         return tuple(sent)
+
+
+def _written_rows(visit_no: str, fees: Sequence[FeeItem]) -> tuple[Any, ...]:
+    """The fee-upload rows of `fees`, typed, once the generated build has written them all
+    (a value a field cannot hold is refused before anything is sent)."""
+    if not fees:
+        return ()
+    request = mapping.fee_upload_request(visit_no, fees)
+    _written(FEE_UPLOAD, request)
+    return tuple(request.feeinfo_rows)
+
+
+def _refund_requests(visit_no: str, saved: Sequence[Any]) -> list[Typed]:
+    """Fee uploads offsetting the typed rows `saved` (adapter.his.offsets), ≤ the spec's cap each."""
+    rows = offsets.refund_typed_rows(saved)
+    empty = mapping.fee_upload_request(visit_no, ())
+    size = SPEC.fee_rows_per_call
+    return [_with_rows(empty, rows[start:start + size]) for start in range(0, len(rows), size)]
 
 
 def _refuse_bad_fee_rows(rows: list[dict[str, Any]]) -> None:

@@ -48,7 +48,7 @@ from adapter.wire.journal import Journal, JournalError, Status
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
 from adapter.wire.validation import problem, unknown_function, validate_message
-from generated._convert import REFUSED_KINDS, Report
+from generated._convert import REFUSED_KINDS, FieldWriteError, Report
 from generated.client import AsyncFunctions, SyncFunctions
 from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
 
@@ -84,6 +84,17 @@ class Reply(Generic[AnswerT]):
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(str(deviation) for deviation in self.deviations)
+
+
+def write_request(function_id: str, request: RequestT, build: Build[RequestT]) -> dict[str, Any]:
+    """The generated build of a typed request; InputError naming the field, at its wire path
+    (`feeinfo[3].bka058`), for a value the field cannot hold."""
+    try:
+        return build(request)
+    except FieldWriteError as exc:
+        raise InputError(function_id, [problem(exc.path, exc.code, str(exc))]) from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(function_id, [str(exc)]) from None
 
 
 @cache
@@ -154,11 +165,7 @@ class _Core:
 
     def build(self, function_id: str, request: RequestT, build: Build[RequestT]) -> dict[str, Any]:
         """A typed request as checked wire values; InputError names the field it cannot write."""
-        try:
-            wire = build(request)
-        except (TypeError, ValueError) as exc:
-            raise InputError(function_id, [str(exc)]) from None
-        return self.prepare(function_id, wire)
+        return self.prepare(function_id, write_request(function_id, request, build))
 
     def login_values(self) -> dict[str, Any]:
         return {"userid": self.settings.userid, "password": self.settings.password}

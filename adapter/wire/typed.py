@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from adapter.errors import InputError
-from adapter.wire.client import Reply, converters, reply_from_values
+from adapter.wire.client import Reply, converters, reply_from_values, write_request
 from generated.registry import FIELDS
 
 __all__ = ["WireCaller", "request_by_codes", "rows_of", "send_typed", "value_of"]
@@ -59,9 +58,5 @@ def send_typed(caller: WireCaller, function_id: str, request: Any) -> Reply[Any]
     send = getattr(caller, "send", None)
     if callable(send):
         return send(function_id, request)  # type: ignore[no-any-return]
-    module = converters(function_id)
-    try:
-        wire = module.build_request(request)
-    except (TypeError, ValueError) as exc:  # a value the field cannot hold: named, not sent
-        raise InputError(function_id, [str(exc)]) from None
+    wire = write_request(function_id, request, converters(function_id).build_request)
     return reply_from_values(function_id, caller.call_wire(function_id, wire))

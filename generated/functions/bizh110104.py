@@ -493,7 +493,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_bka042 := request.injury_certificate_no) is not None and x_bka042 != "":
         wire['bka042'] = x_bka042 if type(x_bka042) is str else _c.write_text(x_bka042, 'bka042 工伤凭证号')
     if request.feeinfo_rows:
-        wire['feeinfo'] = [_build_request_feeinfo(row) for row in request.feeinfo_rows]
+        wire['feeinfo'] = _c.write_rows(request.feeinfo_rows, 'feeinfo', _build_request_feeinfo)
     return wire
 
 
@@ -726,7 +726,7 @@ def build_answer(answer: Answer) -> dict[str, Any]:
     if (x_aaz218 := answer.visit_registration_no) is not None and x_aaz218 != "":
         wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
     if answer.payinfo_rows:
-        wire['payinfo'] = [_build_answer_payinfo(row) for row in answer.payinfo_rows]
+        wire['payinfo'] = _c.write_rows(answer.payinfo_rows, 'payinfo', _build_answer_payinfo)
     return wire
 
 

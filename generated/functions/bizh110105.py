@@ -387,7 +387,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_bka893 := request.settlement_flag) is not None and x_bka893 != "":
         wire['bka893'] = x_bka893 if type(x_bka893) is str else _c.write_text(x_bka893, 'bka893 结算标识')
     if request.feeinfo_rows:
-        wire['feeinfo'] = [_build_request_feeinfo(row) for row in request.feeinfo_rows]
+        wire['feeinfo'] = _c.write_rows(request.feeinfo_rows, 'feeinfo', _build_request_feeinfo)
     return wire
 
 
@@ -611,7 +611,7 @@ def build_answer(answer: Answer) -> dict[str, Any]:
     if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
         wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
     if answer.payinfo_rows:
-        wire['payinfo'] = [_build_answer_payinfo(row) for row in answer.payinfo_rows]
+        wire['payinfo'] = _c.write_rows(answer.payinfo_rows, 'payinfo', _build_answer_payinfo)
     return wire
 
 

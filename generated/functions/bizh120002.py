@@ -326,7 +326,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_aaz218 := request.visit_registration_no) is not None and x_aaz218 != "":
         wire['aaz218'] = x_aaz218 if type(x_aaz218) is str else _c.write_text(x_aaz218, 'aaz218 就医登记号')
     if request.feeinfo_rows:
-        wire['feeinfo'] = [_build_request_feeinfo(row) for row in request.feeinfo_rows]
+        wire['feeinfo'] = _c.write_rows(request.feeinfo_rows, 'feeinfo', _build_request_feeinfo)
     return wire
 
 

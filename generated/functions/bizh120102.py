@@ -613,7 +613,7 @@ def build_answer(answer: Answer) -> dict[str, Any]:
     if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
         wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
     if answer.bizinfo_rows:
-        wire['bizinfo'] = [_build_answer_bizinfo(row) for row in answer.bizinfo_rows]
+        wire['bizinfo'] = _c.write_rows(answer.bizinfo_rows, 'bizinfo', _build_answer_bizinfo)
     return wire
 
 

@@ -462,7 +462,7 @@ def build_answer(answer: Answer) -> dict[str, Any]:
     if (x_bka816 := answer.supplementary_paid_to_date) is not None:
         wire['bka816'] = _c.write_decimal(x_bka816, 2, 10, 'bka816 补充保险已支付')
     if answer.fund_list_rows:
-        wire['fundList'] = [_build_answer_fundList(row) for row in answer.fund_list_rows]
+        wire['fundList'] = _c.write_rows(answer.fund_list_rows, 'fundList', _build_answer_fundList)
     return wire
 
 

@@ -254,7 +254,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_yzy003 := request.icd_version) is not None and x_yzy003 != "":
         wire['yzy003'] = x_yzy003 if type(x_yzy003) is str else _c.write_text(x_yzy003, 'yzy003 ICD版本')
     if request.detail_rows:
-        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+        wire['detail'] = _c.write_rows(request.detail_rows, 'detail', _build_request_detail)
     return wire
 
 

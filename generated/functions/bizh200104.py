@@ -291,7 +291,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_aac044 := request.id_document_number) is not None and x_aac044 != "":
         wire['aac044'] = x_aac044 if type(x_aac044) is str else _c.write_text(x_aac044, 'aac044 证件号码')
     if request.detail_rows:
-        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+        wire['detail'] = _c.write_rows(request.detail_rows, 'detail', _build_request_detail)
     return wire
 
 

@@ -432,7 +432,7 @@ def build_request(request: Request) -> dict[str, Any]:
     if (x_yzy264 := request.chemotherapy_method_name) is not None and x_yzy264 != "":
         wire['yzy264'] = x_yzy264 if type(x_yzy264) is str else _c.write_text(x_yzy264, 'yzy264 化疗方法')
     if request.detail_rows:
-        wire['detail'] = [_build_request_detail(row) for row in request.detail_rows]
+        wire['detail'] = _c.write_rows(request.detail_rows, 'detail', _build_request_detail)
     return wire
 
 

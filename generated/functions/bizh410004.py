@@ -210,7 +210,7 @@ def build_answer(answer: Answer) -> dict[str, Any]:
     if (x_return_code_message := answer.return_code_message) is not None and x_return_code_message != "":
         wire['return_code_message'] = x_return_code_message if type(x_return_code_message) is str else _c.write_text(x_return_code_message, 'return_code_message 返回信息')
     if answer.totalinfo_rows:
-        wire['totalinfo'] = [_build_answer_totalinfo(row) for row in answer.totalinfo_rows]
+        wire['totalinfo'] = _c.write_rows(answer.totalinfo_rows, 'totalinfo', _build_answer_totalinfo)
     return wire
 
 
