@@ -45,3 +45,39 @@ def privacy_guard(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtu
         assert not _CITIZEN_ID.search(text), f"unmasked citizen ID in log: {text[:200]}"
         for secret in _SECRETS:
             assert secret not in text, f"seeded name or password in log: {text[:200]}"
+
+
+# --- PostgreSQL: one throwaway cluster per test session (per xdist worker) ------------------
+
+from collections.abc import Iterator  # noqa: E402
+
+from pg_cluster import Cluster, ClusterUnavailable  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """Started the first time a test asks for PostgreSQL; skips only where no server is installed."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (the test extra installs it)")
+    try:
+        cluster = Cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A postgresql:// URL of a fresh, empty schema of its own."""
+    return pg_cluster.new_schema()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A journal setting for each backend: a SQLite file path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "journal.sqlite")
+    return str(request.getfixturevalue("pg_url"))

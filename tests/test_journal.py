@@ -1,4 +1,7 @@
-"""The write-ahead journal: file safety, write-ahead, transitions, queries, and `gdwi journal`."""
+"""The write-ahead journal: file safety, write-ahead, transitions, queries, and `gdwi journal`.
+
+Behaviour tests run on both backends (`journal_target`: a SQLite file and a PostgreSQL schema of a
+real throwaway server); tests of the file itself run on SQLite only."""
 
 from __future__ import annotations
 
@@ -50,7 +53,13 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def journal(db: Path) -> Iterator[Journal]:
+def journal(journal_target: str) -> Iterator[Journal]:
+    with Journal(journal_target) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_journal(db: Path) -> Iterator[Journal]:
     with Journal(db) as opened:
         yield opened
 
@@ -62,8 +71,8 @@ def mode(path: Path) -> int:
 # --- the file -----------------------------------------------------------------------------
 
 
-def test_new_file_and_wal_are_owner_only(journal: Journal, db: Path) -> None:
-    journal.begin("bizh110104", "state_changing", REQUEST)
+def test_new_file_and_wal_are_owner_only(sqlite_journal: Journal, db: Path) -> None:
+    sqlite_journal.begin("bizh110104", "state_changing", REQUEST)
     assert mode(db) == 0o600
     assert mode(db.with_name(db.name + "-wal")) == 0o600
 
@@ -75,7 +84,7 @@ def test_existing_file_is_tightened_to_0600(db: Path) -> None:
     assert mode(db) == 0o600
 
 
-def test_wal_mode(journal: Journal, db: Path) -> None:
+def test_wal_mode(sqlite_journal: Journal, db: Path) -> None:
     with sqlite3.connect(db) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -88,10 +97,10 @@ def test_unopenable_path_is_a_journal_error(tmp_path: Path) -> None:
 # --- write-ahead and transitions ------------------------------------------------------------
 
 
-def test_begin_is_visible_to_another_instance_before_finish(journal: Journal, db: Path) -> None:
+def test_begin_is_visible_to_another_instance_before_finish(journal: Journal, journal_target: str) -> None:
     entry_id = journal.begin("bizh110104", "state_changing", REQUEST, akb020="H44190000001",
                              aaz218=AAZ218, his_ref="HIS-1")
-    with Journal(db) as other:  # as a second process would see it after a crash here
+    with Journal(journal_target) as other:  # as a second process would see it after a crash here
         entry = other.get(entry_id)
     assert entry is not None
     assert entry.status == Status.PENDING
@@ -173,7 +182,7 @@ def test_threads_share_one_journal(journal: Journal) -> None:
 # --- the password ---------------------------------------------------------------------------
 
 
-def test_password_is_never_stored(db: Path, tmp_path: Path) -> None:
+def test_password_is_never_stored_in_the_file(db: Path, tmp_path: Path) -> None:
     journal = Journal(db)
     entry_id = journal.begin("sys0001", "login", LOGIN)
     journal.finish(entry_id, Status.OK, response_xml=f"<program><echo>{LOGIN}</echo></program>")
@@ -186,14 +195,21 @@ def test_password_is_never_stored(db: Path, tmp_path: Path) -> None:
         assert PASSWORD.encode() not in raw
 
 
+def test_password_is_never_stored(journal: Journal) -> None:
+    entry_id = journal.begin("sys0001", "login", LOGIN)
+    journal.finish(entry_id, Status.OK, response_xml=f"<program><echo>{LOGIN}</echo></program>")
+    raw = journal.database.execute("SELECT request_xml, response_xml FROM entries").fetchall()
+    assert PASSWORD not in repr(raw) and "<password>******</password>" in str(raw[0][0])
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def filled(db: Path) -> Iterator[tuple[Journal, Clock, dict[str, int]]]:
+def filled(journal_target: str) -> Iterator[tuple[Journal, Clock, dict[str, int]]]:
     """Five entries over two local days, in time order."""
     clock = Clock(local_noon(date(2024, 3, 1)))
-    with Journal(db, clock=clock) as journal:
+    with Journal(journal_target, clock=clock) as journal:
         ids: dict[str, int] = {}
         plan = [
             ("a", date(2024, 3, 1), "bizh110104", AAZ218, Status.OK),
@@ -204,7 +220,9 @@ def filled(db: Path) -> Iterator[tuple[Journal, Clock, dict[str, int]]]:
         ]
         for offset, (name, day, function_id, aaz218, status) in enumerate(plan):
             clock.now = local_noon(day) + timedelta(minutes=offset)
-            ids[name] = journal.begin(function_id, "state_changing", REQUEST, aaz218=aaz218)
+            institution = "H44190000002" if name in "ce" else "H44190000001"
+            ids[name] = journal.begin(function_id, "state_changing", REQUEST, aaz218=aaz218,
+                                      institution=institution)
             if status != Status.PENDING:
                 journal.finish(ids[name], status)
         yield journal, clock, ids
@@ -232,6 +250,8 @@ def test_list_is_newest_first_and_limited(filled: tuple[Journal, Clock, dict[str
         ({"status": "pending"}, ["e"]),
         ({"aaz218": AAZ218}, ["b", "a"]),
         ({"day": date(2024, 3, 2), "function_id": "bizh120103", "status": Status.UNKNOWN}, ["d"]),
+        ({"institution": "H44190000002"}, ["e", "c"]),
+        ({"institution": "H44190000002", "status": "pending"}, ["e"]),
     ],
 )
 def test_list_filters(filled: tuple[Journal, Clock, dict[str, int]], filters: dict[str, object],
@@ -255,10 +275,10 @@ def test_expire_pending_turns_only_old_pending_entries_unknown(
     assert names(journal.unknown_entries(), ids) == ["b", "d", "e"]
 
 
-def test_day_filter_uses_the_local_day(db: Path) -> None:
+def test_day_filter_uses_the_local_day(journal_target: str) -> None:
     """An entry just after local midnight belongs to that local day, whatever its UTC date."""
     just_after_midnight = datetime.combine(date(2024, 3, 2), time(0, 0, 1)).astimezone()
-    with Journal(db, clock=Clock(just_after_midnight.astimezone(UTC))) as journal:
+    with Journal(journal_target, clock=Clock(just_after_midnight.astimezone(UTC))) as journal:
         journal.begin("bizh110104", "query", REQUEST)
         assert len(journal.list(day=date(2024, 3, 2))) == 1
         assert journal.list(day=date(2024, 3, 1)) == []
@@ -269,7 +289,8 @@ def test_day_filter_uses_the_local_day(db: Path) -> None:
 runner = CliRunner(env={"COLUMNS": "200"})  # wide enough that table cells are not folded
 
 
-def test_cli_show_masks_the_citizen_id(journal: Journal, db: Path) -> None:
+def test_cli_show_masks_the_citizen_id(sqlite_journal: Journal, db: Path) -> None:
+    journal = sqlite_journal
     entry_id = journal.begin("bizh110104", "state_changing", REQUEST, aaz218=AAZ218, his_ref=f"ref {ID18}")
     journal.finish(entry_id, Status.REJECTED, return_code="-1",
                    response_xml=f"<program><return_code>-1</return_code><aac002>{ID18}</aac002></program>",
@@ -283,10 +304,10 @@ def test_cli_show_masks_the_citizen_id(journal: Journal, db: Path) -> None:
     assert "rejected" in result.output
 
 
-def test_cli_list_filters_and_masks(journal: Journal, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_list_filters_and_masks(sqlite_journal: Journal, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GDWI_JOURNAL", str(db))
-    journal.begin("bizh110104", "state_changing", REQUEST, his_ref=ID18)
-    journal.begin("bizh120002", "state_changing", REQUEST, his_ref="[bold]not markup[/]")
+    sqlite_journal.begin("bizh110104", "state_changing", REQUEST, his_ref=ID18)
+    sqlite_journal.begin("bizh120002", "state_changing", REQUEST, his_ref="[bold]not markup[/]")
     result = runner.invoke(app, ["journal", "list", "--function", "bizh110104", "--status", "pending"])
     assert result.exit_code == 0, result.output
     assert ID18 not in result.output
@@ -306,15 +327,14 @@ def test_cli_missing_journal_or_entry(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2  # bad input: no such entry
 
 
-def test_cli_rejects_a_bad_date(journal: Journal, db: Path) -> None:
+def test_cli_rejects_a_bad_date(sqlite_journal: Journal, db: Path) -> None:
     result = runner.invoke(app, ["journal", "list", "--date", "2024-13-40", "--db", str(db)])
     assert result.exit_code == 2
 
 
-def test_deviations_are_kept_with_their_entry_and_read_back_in_order(tmp_path: Path) -> None:
+def test_deviations_are_kept_with_their_entry_and_read_back_in_order(journal: Journal) -> None:
     from adapter.wire.deviations import Deviation, DeviationKind
 
-    journal = Journal(tmp_path / "j.sqlite")
     entry = journal.begin("bizh110001", "query", "<program/>")
     journal.finish(entry, Status.OK, response_xml="<program/>", return_code="1")
     seen = [
@@ -334,17 +354,19 @@ def test_deviations_are_kept_with_their_entry_and_read_back_in_order(tmp_path: P
 
 def _statements_of_begin(journal: Journal, kind: str) -> list[str]:
     seen: list[str] = []
-    journal._conn.set_trace_callback(seen.append)
+    conn = journal.database.conn  # type: ignore[attr-defined]
+    conn.set_trace_callback(seen.append)
     try:
         journal.begin("bizh110104" if kind == "state_changing" else "bizh110001", kind, REQUEST)
     finally:
-        journal._conn.set_trace_callback(None)
+        conn.set_trace_callback(None)
     return seen
 
 
-def test_only_a_state_changing_entry_is_fsynced_before_it_returns(journal: Journal) -> None:
+def test_only_a_state_changing_entry_is_fsynced_before_it_returns(sqlite_journal: Journal) -> None:
     """FULL for the commit of a state-changing entry (it must survive a power cut before it is
     sent); a query's or login's entry changes nothing at the province and skips the fsync."""
+    journal = sqlite_journal
     durable = _statements_of_begin(journal, "state_changing")
     full = durable.index("PRAGMA synchronous=FULL")
     insert = next(i for i, s in enumerate(durable) if s.startswith("INSERT INTO entries"))
@@ -354,33 +376,22 @@ def test_only_a_state_changing_entry_is_fsynced_before_it_returns(journal: Journ
         statements = _statements_of_begin(journal, kind)
         assert "PRAGMA synchronous=FULL" not in statements, kind
         assert any(s.startswith("INSERT INTO entries") for s in statements) and "COMMIT" in statements
-    assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
+    assert journal.database.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
 
 
-def test_status_and_function_filters_walk_one_index_in_order(journal: Journal, db: Path) -> None:
+def test_status_and_function_filters_walk_one_index_in_order(sqlite_journal: Journal) -> None:
     """A status or function filter is served newest-first from one composite index, no sort step
     (a million-entry journal answered `--status ok` in seconds when SQLite had to sort)."""
     tail = "ORDER BY created_at DESC, id DESC LIMIT 100"
     for where, index in (("status = 'ok'", "entries_status_created"),
                          ("function_id = 'bizh120002'", "entries_function_created")):
-        plan = " ".join(row[3] for row in journal._conn.execute(
+        plan = " ".join(row[3] for row in sqlite_journal.database.execute(
             f"EXPLAIN QUERY PLAN SELECT id FROM entries WHERE {where} {tail}"))
         assert index in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_an_old_journal_gets_the_composite_indexes_on_open(db: Path) -> None:
-    Journal(db).close()
-    with sqlite3.connect(db) as old:  # the indexes of the first schema
-        old.execute("DROP INDEX entries_status_created")
-        old.execute("CREATE INDEX entries_status ON entries (status)")
-    Journal(db).close()
-    with sqlite3.connect(db) as reopened:
-        names = {row[0] for row in reopened.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"entries_status_created", "entries_function_created"} <= names
-    assert "entries_status" not in names
-
-
-def test_a_large_body_is_stored_compressed_and_read_back_exactly(journal: Journal, db: Path) -> None:
+def test_a_large_body_is_stored_compressed_and_read_back_exactly(sqlite_journal: Journal, db: Path) -> None:
+    journal = sqlite_journal
     rows = "".join(f"<row><ake005>XY{i:04d}</ake005><ake006>测试药品{i}</ake006><bka058>{i}.50</bka058></row>"
                    for i in range(300))
     request = f"<program><function_id>bizh120002</function_id><feeinfo>{rows}</feeinfo></program>"

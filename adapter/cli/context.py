@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from adapter.wire.config import Settings
 
-__all__ = ["OPTIONS", "Options", "journal_path", "parse_sets", "settings"]
+__all__ = ["OPTIONS", "Options", "existing_journal", "journal_path", "journal_setting", "parse_sets",
+           "settings"]
 
 
 @dataclass
@@ -57,3 +58,27 @@ def journal_path(db: Path | None = None) -> Path:
         return db
     values = load_values(config=OPTIONS.config, overrides=OPTIONS.overrides)
     return Path(values.get("journal") or Settings.model_fields["journal"].default)
+
+
+def journal_setting(db: str | Path | None = None) -> str:
+    """The journal as set: `--db` if given, else the `journal` setting; a file path or a
+    postgresql:// URL (show it through mask_dsn: a URL may carry a password)."""
+    from adapter.wire.config import Settings, load_values
+
+    if db is not None:
+        return str(db)
+    values = load_values(config=OPTIONS.config, overrides=OPTIONS.overrides)
+    return str(values.get("journal") or Settings.model_fields["journal"].default)
+
+
+def existing_journal(db: str | Path | None = None) -> str:
+    """`journal_setting`, refusing a SQLite file that is not there: a read command or a report
+    must not create an empty journal by mistake (a database URL is checked when it is opened)."""
+    from adapter.errors import ConfigError
+    from adapter.wire.database import is_postgres
+
+    target = journal_setting(db)
+    if not is_postgres(target) and not Path(target).is_file():
+        raise ConfigError(f"no journal at {target} (use --db, set GDWI_JOURNAL or `journal` in the "
+                          "GDWI_CONFIG file)")
+    return target

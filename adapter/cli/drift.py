@@ -10,7 +10,6 @@ when they were recorded; they are scrubbed again here for the screen.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -18,9 +17,8 @@ from rich.text import Text
 
 from adapter.cli import context
 from adapter.cli.output import JSON_HELP, emit_json, emit_table, stdout_console
-from adapter.errors import ConfigError
 from adapter.ops.drift import SAMPLES_SHOWN, DriftItem, summarise
-from adapter.wire.journal import Journal
+from adapter.wire.journal import open_journal
 from adapter.wire.masking import scrub
 
 __all__ = ["drift"]
@@ -31,15 +29,14 @@ def drift(
         None, "--since", formats=["%Y-%m-%d"], help="from this local day on"
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    db: Path | None = typer.Option(None, "--db", help="journal file [default: the `journal` setting]"),
+    db: str | None = typer.Option(None, "--db", help="journal file or postgresql:// URL "
+                                  "[default: the `journal` setting]"),
 ) -> None:
     """Summarise the answers' deviations from spec/ per function and field, with proposed spec edits."""
-    path = context.journal_path(db)
-    if not path.is_file():  # a report must not create an empty journal by mistake
-        raise ConfigError(f"no journal at {path} (use --db, set GDWI_JOURNAL or `journal` in the "
-                          "GDWI_CONFIG file)")
+    target = context.existing_journal(db)  # a report must not create an empty journal by mistake
     start = since.astimezone() if since is not None else None  # a local day, as the journal commands
-    items = summarise(Journal(path).deviations(since=start))
+    with open_journal(target) as journal:
+        items = summarise(journal.deviations(since=start))
     if as_json:
         emit_json([item.as_json() for item in items])
         return

@@ -18,8 +18,9 @@ from rich.text import Text
 from adapter.cli import context
 from adapter.cli.handler import ExitCode
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
-from adapter.errors import ConfigError, InputError
-from adapter.wire.journal import Entry, Journal, Status, integrity_problems
+from adapter.errors import InputError
+from adapter.wire.database import is_postgres, mask_dsn
+from adapter.wire.journal import Entry, Journal, Status, integrity_problems, open_journal
 from adapter.wire.masking import mask_xml_text, scrub
 
 __all__ = ["journal_app"]
@@ -31,26 +32,29 @@ console = Console()
 error_console = Console(stderr=True)
 
 DEFAULT_JOURNAL = "gdwi-journal.sqlite"
-_DB_HELP = f"journal file [default: the `journal` setting, else ./{DEFAULT_JOURNAL}]"
+_DB_HELP = (f"journal file or postgresql:// URL [default: the `journal` setting, else "
+            f"./{DEFAULT_JOURNAL}]")
 
 
-def _open(db: Path | None) -> Journal:
+def _open(db: str | Path | None) -> Journal:
     """Open an existing journal; a read command must not create an empty one by mistake."""
-    path = context.journal_path(db)
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path} (use --db, set GDWI_JOURNAL or `journal` in the "
-                          "GDWI_CONFIG file)")
-    return Journal(path)
+    return open_journal(context.existing_journal(db))
 
 
 @journal_app.command("check")
-def check(db: Path | None = typer.Option(None, "--db", help=_DB_HELP)) -> None:
+def check(db: str | None = typer.Option(None, "--db", help=_DB_HELP)) -> None:
     """SQLite's full integrity check of the journal file (read-only). Exit 0 when sound, 3 if not.
 
     The client runs the quick form of this check whenever it opens the journal and refuses to
     send while it fails; this tells what is wrong.
     """
-    path = context.journal_path(db)
+    target = context.journal_setting(db)
+    if is_postgres(target):
+        with open_journal(target) as journal:  # opening checks the connection and the schema
+            console.print(Text(f"journal {journal.location}: ok (PostgreSQL: the server keeps its own "
+                               "integrity; this checked the connection and the schema version)"))
+        return
+    path = Path(target)
     problems = integrity_problems(path)
     if not problems:
         console.print(Text(f"journal {path}: ok (integrity_check)"))
@@ -83,7 +87,7 @@ def list_entries(
     status: Status | None = typer.Option(None, "--status", help="entry status"),
     aaz218: str | None = typer.Option(None, "--aaz218", help="business serial number"),
     limit: int = typer.Option(100, "--limit", min=1, help="at most this many, newest first"),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Journal entries, newest first."""
@@ -125,14 +129,14 @@ def _as_json(entry: Entry, *, bodies: bool = False) -> dict[str, object]:
 @journal_app.command("show")
 def show(
     entry_id: int = typer.Argument(..., metavar="ID", help="journal entry id"),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One entry: its fields, then its request and response XML (masked)."""
     with _open(db) as journal:
         entry = journal.get(entry_id)
     if entry is None:
-        raise InputError(None, [f"no journal entry {entry_id} in {context.journal_path(db)}"])
+        raise InputError(None, [f"no journal entry {entry_id} in {mask_dsn(context.journal_setting(db))}"])
     if as_json:
         emit_json(_as_json(entry, bodies=True))
         return
@@ -171,7 +175,7 @@ def recover_entries(
         help="minutes after which a pending entry of another host counts as abandoned (entries of this "
              "host are taken as soon as their process is gone, never while it runs)"
     ),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Settle every unknown (and stale pending) entry by asking the province; never resends.
 
@@ -182,7 +186,7 @@ def recover_entries(
     from adapter.wire.client import Client  # here, not at the top: `journal list` stays light
 
     settings = context.settings()
-    with _open(db or Path(settings.journal_path)) as journal, Client(settings, journal=journal) as client:
+    with _open(db or settings.journal_path) as journal, Client(settings, journal=journal) as client:
         results = recover(client, stale_pending_after=timedelta(minutes=stale_after))
     table = Table(title=f"journal recover: {len(results)} entr{'y' if len(results) == 1 else 'ies'}")
     for column in ("id", "function", "before", "after", "how"):

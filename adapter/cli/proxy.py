@@ -93,13 +93,14 @@ def proxy_serve(
 
 
 def _open_journal(db: Path | None) -> Any:
-    from adapter.wire.journal import Journal
+    from adapter.wire.database import is_postgres
+    from adapter.wire.journal import open_journal
 
-    path = Path(_journal_path(db))
-    if not path.is_file():
-        typer.echo(f"no journal at {path} (use --db or set GDWI_JOURNAL)", err=True)
+    target = _journal_path(db)
+    if not is_postgres(target) and not Path(target).is_file():
+        typer.echo(f"no journal at {target} (use --db or set GDWI_JOURNAL)", err=True)
         raise typer.Exit(2)
-    return Journal(path)
+    return open_journal(target)
 
 
 DATE_OPTION = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="only this local day")

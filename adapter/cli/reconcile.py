@@ -45,14 +45,16 @@ def reconcile(
     from adapter.ops.reconcile import read_his_csv, render_html, write_csv
     from adapter.ops.reconcile import reconcile as run
     from adapter.wire.client import Client
-    from adapter.wire.journal import Journal
+    from adapter.wire.database import is_postgres
+    from adapter.wire.journal import open_journal
 
     export = read_his_csv(his, day.date(), encoding)
     settings = context.settings()
-    journal_path = db or Path(settings.journal_path)
-    if not journal_path.is_file():  # reconciling against a new, empty journal would mislead
+    journal_path = str(db or settings.journal_path)
+    if not is_postgres(journal_path) and not Path(journal_path).is_file():
+        # reconciling against a new, empty journal would mislead
         raise typer.BadParameter(f"no journal at {journal_path}", param_hint="--db")
-    with Journal(journal_path) as journal, Client(settings, journal=journal) as client, _bar() as bar:
+    with open_journal(journal_path) as journal, Client(settings, journal=journal) as client, _bar() as bar:
         task = bar.add_task("asking the province", total=None)
         report = run(journal, client, export, day.date(),
                      progress=lambda done, total: bar.update(task, completed=done, total=total))

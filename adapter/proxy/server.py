@@ -21,7 +21,7 @@ from adapter.proxy.config import ProxyConfig
 from adapter.proxy.exchange import Exchange
 from adapter.proxy.upstream import Upstream
 from adapter.serving import LOCALHOST, BackgroundServer, bind
-from adapter.wire.journal import Journal
+from adapter.wire.journal import Journal, open_journal
 
 __all__ = ["ProxyServer", "create_proxy", "serve"]
 
@@ -32,7 +32,7 @@ GRACE = 5.0  # seconds in-flight calls get to finish (and be journaled) when the
 
 def create_proxy(config: ProxyConfig, journal: Journal | None = None) -> ProxyApp:
     """The proxy for `config`; the journal is opened from config.journal_path unless given."""
-    journal = journal if journal is not None else Journal(config.journal_path)
+    journal = journal if journal is not None else open_journal(config.journal_path)
     return ProxyApp(Exchange(config, journal, Upstream(config)))
 
 

@@ -44,7 +44,7 @@ from adapter.wire.codec import Decoded, decode, encode, to_wire
 from adapter.wire.config import Settings
 from adapter.wire.deviations import Deviation, DeviationKind, collapse_rows
 from adapter.wire.invariants import deviations as invariant_deviations
-from adapter.wire.journal import Journal, JournalError, Status
+from adapter.wire.journal import Journal, JournalError, Status, open_journal
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
 from adapter.wire.validation import problem, unknown_function, validate_message
@@ -144,7 +144,7 @@ class _Core:
 
     def __init__(self, settings: Settings, journal: Journal | None) -> None:
         self.settings = settings
-        self.journal = journal if journal is not None else Journal(settings.journal_path)
+        self.journal = journal if journal is not None else open_journal(settings.journal_path)
 
     def prepare(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         """Format HIS values as wire text and validate; InputError before anything is sent."""
@@ -185,6 +185,7 @@ class _Core:
             aac001=wire.get("aac001") if isinstance(wire.get("aac001"), str) else None,
             exclusive=True,
             answer_window_s=self.settings.read_timeout,
+            institution=self.settings.akb020,
         )
 
     def deadline(self) -> float:

@@ -1,9 +1,11 @@
 """The transaction journal: every request is written down before it is sent.
 
-An embedded SQLite file. `begin` records the request as `pending` and commits before the
-caller sends anything; `finish` records what came back. So after any crash the journal says
-which bills went out, and a bill whose outcome is `unknown` is queried, not blindly resent
-(a resend could settle it twice).
+One SQLite file by default, or a PostgreSQL database when the journal setting is a
+`postgresql://` URL (adapter/wire/database.py; the same logic, SQL and promises on both).
+`begin` records the request as `pending` and commits before the caller sends anything;
+`finish` records what came back. So after any crash the journal says which bills went out,
+and a bill whose outcome is `unknown` is queried, not blindly resent (a resend could settle it
+twice).
 
 Status transitions (anything else raises `JournalError`):
 
@@ -18,7 +20,8 @@ is created owner-only (0600). The one thing it never holds is the sys0001 passwo
 and `finish` pass the XML through `masking.redact_password` first. An answer is kept whole up
 to BODY_LIMIT characters; a longer one is kept as its first BODY_LIMIT characters with its full
 size and SHA-256 (an oversized answer must not grow the journal without bound). XML over 2 KB
-(a fee upload) is stored zlib-compressed and read back as text. Only a state-changing entry's
+(a fee upload) is stored zlib-compressed in SQLite (PostgreSQL compresses large values itself)
+and read back as text. Only a state-changing entry's
 commit is fsynced before it returns (decisions D14, D41): a query or login changes nothing at
 the province, so its entry is committed without the fsync.
 
@@ -28,9 +31,16 @@ Exactly-once guards (issue 11):
   whose owner still runs; an entry of this very process is alive while it is in flight.
 - `begin(..., exclusive=True)` refuses a state-changing call on a business (its aaz218, or the
   person aac001 for a call that opens one) while another state-changing entry on it is pending
-  or unknown: it may have been committed, so sending again could duplicate it.
+  or unknown: it may have been committed, so sending again could duplicate it. Unique partial
+  indexes over the guarded, unresolved entries enforce it in the database itself, so two
+  processes or nodes cannot both begin such a change, whatever their timing.
 - A `finish` on an entry recovery has settled meanwhile reconciles the two instead of failing.
 - The file is checked at open (`PRAGMA quick_check`); an existing empty file is refused.
+
+Several nodes (issue 15): every entry records the node that wrote it and the institution it was
+sent for. A node calls `heartbeat` regularly; `claim_orphans` hands the entries of a node that
+stopped beating to exactly one other node, under a lease (`SELECT … FOR UPDATE SKIP LOCKED` on
+PostgreSQL; the whole-file write lock on SQLite). The schema is versioned (migrations.py).
 """
 
 from __future__ import annotations
@@ -42,8 +52,10 @@ import os
 import socket
 import sqlite3
 import threading
+import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -52,10 +64,13 @@ from types import TracebackType
 from typing import Any
 
 from adapter.errors import JournalError, JournalIntegrityError, UnresolvedEntryError
+from adapter.wire.database import Database, PostgresDatabase, SqliteDatabase, is_postgres
 from adapter.wire.deviations import Deviation, DeviationKind
+from adapter.wire.journal.migrations import upgrade
 from adapter.wire.masking import redact_password
 
-__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems"]
+__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems",
+           "open_journal"]
 
 log = logging.getLogger("gdwi.journal")
 # Characters of an answer kept in the journal; the largest legitimate answers (a long stay's
@@ -77,67 +92,6 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.OK, Status.REJECTED, Status.FAILED, Status.UNKNOWN}),
     Status.UNKNOWN: frozenset({Status.OK, Status.REJECTED, Status.FAILED}),
 }
-
-_SCHEMA_VERSION = 2
-# Columns version 2 added (ALTER TABLE for a version 1 file; all NULL on its old rows).
-_ADDED_COLUMNS = (
-    ("aac001", "TEXT"),
-    ("owner_pid", "INTEGER"),
-    ("owner_started", "TEXT"),
-    ("owner_host", "TEXT"),
-    ("answer_window_s", "REAL"),
-    ("response_bytes", "INTEGER"),
-    ("response_sha256", "TEXT"),
-    ("settled_by", "TEXT"),
-)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    function_id TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('query', 'state_changing', 'login')),
-    akb020 TEXT,
-    aaz218 TEXT,
-    his_ref TEXT,
-    request_xml TEXT NOT NULL,
-    status TEXT NOT NULL
-        CHECK (status IN ('pending', 'ok', 'rejected', 'failed', 'unknown')),
-    response_xml TEXT,
-    return_code TEXT,
-    message TEXT,
-    duration_ms REAL,
-    updated_at TEXT NOT NULL,
-    aac001 TEXT,
-    owner_pid INTEGER,
-    owner_started TEXT,
-    owner_host TEXT,
-    answer_window_s REAL,
-    response_bytes INTEGER,
-    response_sha256 TEXT,
-    settled_by TEXT
-);
-CREATE INDEX IF NOT EXISTS entries_created_at ON entries (created_at);
--- Filter and order in one index walk: `journal list --status/--function` stays fast at 1M entries
--- (a status-only index made SQLite sort every match of a common status).
-DROP INDEX IF EXISTS entries_function_id;
-DROP INDEX IF EXISTS entries_status;
-CREATE INDEX IF NOT EXISTS entries_status_created ON entries (status, created_at);
-CREATE INDEX IF NOT EXISTS entries_function_created ON entries (function_id, created_at);
-CREATE INDEX IF NOT EXISTS entries_aaz218 ON entries (aaz218);
-CREATE TABLE IF NOT EXISTS deviations (
-    id INTEGER PRIMARY KEY,
-    entry_id INTEGER NOT NULL REFERENCES entries (id),
-    seen_at TEXT NOT NULL,
-    function_id TEXT NOT NULL,
-    path TEXT NOT NULL,
-    code TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    sample TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deviations_seen_at ON deviations (seen_at);
-"""
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -165,6 +119,11 @@ class Entry:
     response_bytes: int | None = None  # size of the whole answer (response_xml may be a prefix)
     response_sha256: str | None = None  # of the whole answer, when response_xml is a prefix
     settled_by: str | None = None  # "recovery" once `resolve` decided the outcome
+    institution: str | None = None  # the akb020 it was sent for (a login names none on the wire)
+    guarded: bool = False  # begun under the unresolved-change guard
+    owner_node: str | None = None  # the node (process) that wrote it: see Journal.heartbeat
+    lease_node: str | None = None  # the node that claimed it last (claim_orphans) ...
+    lease_until: datetime | None = None  # ... and until when
 
     @property
     def business(self) -> str | None:
@@ -186,6 +145,11 @@ class Owner:
     def current(cls) -> Owner:
         pid = os.getpid()
         return cls(pid, process_started(pid), socket.gethostname())
+
+    def node_id(self) -> str:
+        """A node id for a process that was given none: host, pid and a random part (a pid is
+        reused; a node id must never name two processes)."""
+        return f"{self.host}/{self.pid}/{uuid.uuid4().hex[:8]}"
 
 
 def process_started(pid: int) -> str | None:
@@ -257,13 +221,34 @@ def _read_xml(stored: str | bytes | None) -> str | None:
     return stored
 
 
+def _postgres_text(text: str) -> str:
+    """Text as PostgreSQL stores it: it holds no NUL and only valid UTF-8 (an answer decoded with
+    errors="replace" may carry a NUL; a lone surrogate escape is written as its escape)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A stored time (ISO text in SQLite, timestamptz in PostgreSQL) as an aware UTC datetime."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.astimezone(UTC)
+
+
 def _entry(row: tuple[Any, ...]) -> Entry:
     values = dict(zip((field.name for field in fields(Entry)), row, strict=True))
     values["request_xml"] = _read_xml(values["request_xml"])
     values["response_xml"] = _read_xml(values["response_xml"])
-    values["created_at"] = datetime.fromisoformat(values["created_at"])
-    values["updated_at"] = datetime.fromisoformat(values["updated_at"])
+    for name in ("created_at", "updated_at", "lease_until"):
+        values[name] = _moment(values[name])
     values["status"] = Status(values["status"])
+    values["guarded"] = bool(values["guarded"])
     return Entry(**values)
 
 
@@ -300,61 +285,100 @@ def _create_owner_only(path: Path) -> None:
 
 
 class Journal:
-    """The write-ahead journal in one SQLite file. Safe to share between threads.
+    """The write-ahead journal in one SQLite file or one PostgreSQL database. Thread-safe.
 
-    Several processes may open the same file (the adapter writing, `gdwi journal` reading).
-    `clock` returns the current time; tests pass a fixed one.
+    Several processes may open the same journal (the adapter writing, `gdwi journal` reading;
+    several gateway nodes on PostgreSQL). `target` is a file path or a `postgresql://` URL;
+    `clock` returns the current time (tests pass a fixed one); `node` names this process in the
+    `nodes` table (default: host, pid and a random part).
     """
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str | Path, *, clock: Callable[[], datetime] = _utc_now,
+                 node: str | None = None) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._key = str(self.path.resolve())
         self._mine: set[int] = set()  # entries this object began and has not finished
         self.owner = Owner.current()
-        existed = self.path.exists()
-        if existed and self.path.is_file() and self.path.stat().st_size == 0:
+        self.node = node or self.owner.node_id()
+        self._db: Database = self._open_postgres(str(target)) if is_postgres(target) \
+            else self._open_sqlite(Path(target))
+        self.location = self._db.location  # for messages: the file, or the URL without password
+        self._key = self.location if self.postgres else str(Path(target).resolve())
+        self._errors = self._db.errors
+
+    # --- opening ------------------------------------------------------------------------
+
+    def _open_sqlite(self, path: Path) -> Database:
+        existed = path.exists()
+        if existed and path.is_file() and path.stat().st_size == 0:
             # A journal is never empty once created (the schema is written at once): an empty
             # file is a truncated or wrongly restored one, and starting afresh would forget
             # every unresolved entry.
-            raise JournalIntegrityError(str(self.path), "the file exists but is empty (0 bytes)")
+            raise JournalIntegrityError(str(path), "the file exists but is empty (0 bytes)")
         try:
-            _create_owner_only(self.path)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
+            _create_owner_only(path)
+            db = SqliteDatabase(path)
         except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
         try:
             if existed:
-                self._verify()
-            self._configure()
+                problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+                if problems != ["ok"]:
+                    raise JournalIntegrityError(str(path), "; ".join(problems))
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":  # e.g. a network file system; WAL needs shared memory
+                raise JournalError(f"journal {path}: WAL mode unavailable (got {mode!r})")
+            db.execute("PRAGMA synchronous=NORMAL")  # `begin` switches to FULL for its commit
+            upgrade(db)
         except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed", ...
-            self._conn.close()
-            raise JournalIntegrityError(str(self.path), str(exc)) from exc
+            db.close()
+            raise JournalIntegrityError(str(path), str(exc)) from exc
         except (OSError, sqlite3.Error, JournalError):
-            self._conn.close()
+            db.close()
             raise
+        return db
 
-    def _verify(self) -> None:
-        problems = [str(row[0]) for row in self._conn.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            self._conn.close()
-            raise JournalIntegrityError(str(self.path), "; ".join(problems))
+    def _open_postgres(self, url: str) -> Database:
+        db = PostgresDatabase(url)
+        try:
+            upgrade(db)
+        except db.errors as exc:
+            db.close()
+            raise JournalError(f"journal {db.location}: cannot prepare the schema: {exc}") from exc
+        except JournalError:
+            db.close()
+            raise
+        return db
 
-    def _configure(self) -> None:
-        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":  # e.g. a network file system; WAL needs shared memory
-            raise JournalError(f"journal {self.path}: WAL mode unavailable (got {mode!r})")
-        # Outcomes are written with synchronous=NORMAL (durable against a crash of this
-        # process); `begin` switches to FULL for its own commit, see there.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
-            present = {row[1] for row in self._conn.execute("PRAGMA table_info(entries)")}
-            for name, declaration in _ADDED_COLUMNS:
-                if name not in present:
-                    self._conn.execute(f"ALTER TABLE entries ADD COLUMN {name} {declaration}")
-            self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    @property
+    def postgres(self) -> bool:
+        return self._db.dialect == "postgresql"
+
+    @property
+    def path(self) -> Path:
+        """The journal file (a SQLite journal only)."""
+        if isinstance(self._db, SqliteDatabase):
+            return self._db.path
+        raise JournalError(f"journal {self.location} is a PostgreSQL database, not a file")
+
+    @property
+    def database(self) -> Database:
+        """The connection (for the stores that share the journal's database, and for tests)."""
+        return self._db
+
+    def _text(self, text: str | None) -> str | bytes | None:
+        """XML as stored: compressed in SQLite when long; PostgreSQL's TOAST compresses itself."""
+        if text is None:
+            return None
+        return _postgres_text(text) if self.postgres else _stored_xml(text)
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A database error while writing, as a JournalError naming what could not be written."""
+        try:
+            yield
+        except self._errors as exc:
+            raise JournalError(f"journal {self.location}: {what}: {exc}") from exc
 
     # --- writing ------------------------------------------------------------------------
 
@@ -370,30 +394,33 @@ class Journal:
         aac001: str | None = None,
         exclusive: bool = False,
         answer_window_s: float | None = None,
+        institution: str | None = None,
     ) -> int:
         """Record a request as `pending`; returns the entry id. Call before sending.
 
         Committed before it returns: this is the write-ahead step. The password is redacted.
         `exclusive` (state-changing calls from the client): refuse with UnresolvedEntryError,
         writing nothing, while a state-changing entry on the same business is pending or
-        unknown; the check and the insert are one transaction, across processes too.
+        unknown; the check and the insert are one transaction, and unique indexes refuse a
+        second guarded entry across processes and nodes too.
         `answer_window_s`: how long the sender will wait for the answer (recovery concludes
-        "not committed" only after it).
+        "not committed" only after it). `institution`: the akb020 it is sent for (default: the
+        request's akb020).
         """
         if kind not in KINDS:
             raise JournalError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
         now = _iso(self._clock())
         owner = self.owner
-        stored = _stored_xml(redact_password(request_xml))
-        row = (now, function_id, kind, akb020, aaz218, his_ref, stored, now, aac001,
-               owner.pid, owner.started, owner.host, answer_window_s)
         guard = exclusive and kind == "state_changing"
+        row = (now, function_id, kind, akb020, aaz218, his_ref, self._text(redact_password(request_xml)),
+               now, aac001, owner.pid, owner.started, owner.host, answer_window_s,
+               institution or akb020, int(guard), self.node)
         with self._lock:
             try:
                 entry_id = self._insert(row, function_id, aaz218, aac001, guard,
                                         durable=kind == "state_changing")
-            except sqlite3.Error as exc:  # e.g. disk full: nothing was sent
-                raise JournalError(f"journal {self.path}: cannot record {function_id} before sending "
+            except self._errors as exc:  # e.g. disk full: nothing was sent
+                raise JournalError(f"journal {self.location}: cannot record {function_id} before sending "
                                    f"it, nothing sent: {exc}") from exc
             self._mine.add(entry_id)
             with _IN_FLIGHT_LOCK:
@@ -403,31 +430,29 @@ class Journal:
     def _insert(self, row: tuple[Any, ...], function_id: str, aaz218: str | None, aac001: str | None,
                 guard: bool, *, durable: bool) -> int:
         # The pending entry of a state change must survive even a power cut between here and the
-        # province committing it: this commit alone is fsynced (synchronous=FULL). A lost outcome
-        # record later is safe: the entry stays pending and recovery asks the province. A query's
-        # or login's entry changes nothing at the province: not worth an fsync (D14, D41).
-        if durable:
-            self._conn.execute("PRAGMA synchronous=FULL")
+        # province committing it: this commit alone waits for the disk (SQLite synchronous=FULL,
+        # PostgreSQL synchronous_commit). A lost outcome record later is safe: the entry stays
+        # pending and recovery asks the province. A query's or login's entry changes nothing at
+        # the province: not worth the wait (D14, D41).
         try:
-            self._conn.execute("BEGIN IMMEDIATE")  # the guard's read and the insert, atomically
-            try:
+            with self._db.transaction(immediate=True, durable=durable):  # the guard's read and the insert
                 if guard:
                     self._refuse_if_unresolved(function_id, aaz218, aac001)
-                cursor = self._conn.execute(
+                found = self._db.execute(
                     "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, his_ref,"
                     " request_xml, status, updated_at, aac001, owner_pid, owner_started, owner_host,"
-                    " answer_window_s) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                    " answer_window_s, institution, guarded, owner_node)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     row,
-                )
-                self._conn.commit()
-            except BaseException:
-                self._conn.rollback()
+                ).fetchone()
+        except self._db.unique_violation:
+            if not guard:
                 raise
-        finally:
-            if durable:
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-        assert cursor.lastrowid is not None  # set by every INSERT
-        return cursor.lastrowid
+            # Another process or node began a guarded change on this business after our check
+            # read the table: the unique index refused ours. Name the entry it wrote.
+            self._refuse_if_unresolved(function_id, aaz218, aac001)
+            raise
+        return int(found[0])
 
     def _refuse_if_unresolved(self, function_id: str, aaz218: str | None, aac001: str | None) -> None:
         if aaz218:
@@ -437,13 +462,13 @@ class Journal:
             business, where, value = f"aac001 {aac001}", "aac001 = ? AND aaz218 IS NULL", aac001
         else:
             return
-        found = self._conn.execute(
+        found = self._db.execute(
             "SELECT id, function_id, status FROM entries WHERE status IN ('pending', 'unknown')"
             f" AND kind = 'state_changing' AND {where} ORDER BY id LIMIT 1",
             (value,),
         ).fetchone()
         if found is not None:
-            raise UnresolvedEntryError(function_id, business, found[0], found[1], found[2])
+            raise UnresolvedEntryError(function_id, business, int(found[0]), found[1], found[2])
 
     def finish(
         self,
@@ -475,24 +500,22 @@ class Journal:
         if response is not None and len(response) > BODY_LIMIT:
             digest = hashlib.sha256(response.encode("utf-8", "surrogateescape")).hexdigest()
             response = response[:BODY_LIMIT]
-        stored = None if response is None else _stored_xml(response)
+        stored = self._text(response)
         try:
-            with self._lock, self._conn:
+            with self._lock, self._writing(f"cannot record the outcome of entry {entry_id}"), \
+                    self._db.transaction():
                 current, settled_by = self._status_of(entry_id)
                 if settled_by == "recovery" and current != Status.UNKNOWN:
                     self._reconcile(entry_id, current, target, message)
                     return
                 self._check_transition(entry_id, target)
-                self._conn.execute(
+                self._db.execute(
                     "UPDATE entries SET status = ?, response_xml = ?, return_code = ?, message = ?,"
                     " duration_ms = ?, aaz218 = COALESCE(aaz218, ?), response_bytes = ?,"
                     " response_sha256 = ?, updated_at = ? WHERE id = ?",
                     (target, stored, return_code, message, duration_ms, aaz218, size, digest,
                      _iso(self._clock()), entry_id),
                 )
-        except sqlite3.Error as exc:
-            raise JournalError(f"journal {self.path}: cannot record the outcome of entry {entry_id}: "
-                               f"{exc}") from exc
         finally:
             self._release(entry_id)
 
@@ -502,8 +525,7 @@ class Journal:
             _IN_FLIGHT.get(self._key, set()).discard(entry_id)
 
     def _status_of(self, entry_id: int) -> tuple[Status, str | None]:
-        row = self._conn.execute("SELECT status, settled_by FROM entries WHERE id = ?",
-                                 (entry_id,)).fetchone()
+        row = self._db.execute("SELECT status, settled_by FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
             raise JournalError(f"journal entry {entry_id} does not exist")
         return Status(row[0]), row[1]
@@ -512,14 +534,14 @@ class Journal:
         """A live outcome arriving for an entry recovery already settled (see `finish`)."""
         if live == Status.UNKNOWN or (live == Status.OK) == (settled == Status.OK):
             note = f"live outcome {live} agrees with recovery's {settled}"
-            self._conn.execute(
+            self._db.execute(
                 "UPDATE entries SET message = COALESCE(message, '') || ' | ' || ? WHERE id = ?",
                 (note, entry_id))
             return
         if live == Status.FAILED:  # no answer from the province to set against recovery's query
             log.error("journal entry %s: the live call was not sent, but recovery concluded %s",
                       entry_id, settled)
-            self._conn.execute(
+            self._db.execute(
                 "UPDATE entries SET message = COALESCE(message, '') || ' | CONFLICT: the live call ended "
                 "failed (not sent)' WHERE id = ?", (entry_id,))
             return
@@ -527,11 +549,11 @@ class Journal:
                   "recorded the answer, check this business", entry_id, live, settled)
         note = f"CONFLICT: the live call ended {live} ({message or 'no message'}) after recovery had " \
                f"concluded {settled}"
-        self._conn.execute(
-            "UPDATE entries SET status = ?, message = ? || ' | before: ' || COALESCE(message, ''),"
+        self._db.execute(
+            "UPDATE entries SET status = ?,"
+            " message = CAST(? AS TEXT) || ' | before: ' || COALESCE(message, ''),"
             " updated_at = ? WHERE id = ?",
             (live, note, _iso(self._clock()), entry_id))
-
 
     def resolve(
         self, entry_id: int, status: Status | str, how: str, *, aaz218: str | None = None
@@ -543,13 +565,14 @@ class Journal:
         happened on the wire and how its outcome was decided. `aaz218` as in `finish`.
         """
         target = Status(status)
-        with self._lock, self._conn:
-            row = self._conn.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        with self._lock, self._writing(f"cannot resolve entry {entry_id}"), self._db.transaction():
+            row = self._db.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
             if row is not None and row[0] != Status.UNKNOWN:
                 raise JournalError(f"journal entry {entry_id}: {row[0]}, only an unknown entry is resolved")
             self._check_transition(entry_id, target)
-            self._conn.execute(
-                "UPDATE entries SET status = ?, message = ? || COALESCE(' | before: ' || message, ''),"
+            self._db.execute(
+                "UPDATE entries SET status = ?,"
+                " message = CAST(? AS TEXT) || COALESCE(' | before: ' || message, ''),"
                 " aaz218 = COALESCE(aaz218, ?), settled_by = 'recovery', updated_at = ? WHERE id = ?",
                 (target, how, aaz218, _iso(self._clock()), entry_id),
             )
@@ -563,12 +586,12 @@ class Journal:
                 for d in deviations]
         try:
             self._insert_deviations(rows)
-        except sqlite3.Error as exc:  # advisory: the outcome itself is already recorded
+        except self._errors as exc:  # advisory: the outcome itself is already recorded
             log.warning("journal entry %s: %d deviation(s) not recorded: %s", entry_id, len(rows), exc)
 
     def _insert_deviations(self, rows: builtins.list[tuple[Any, ...]]) -> None:
-        with self._lock, self._conn:
-            self._conn.executemany(
+        with self._lock, self._db.transaction():
+            self._db.executemany(
                 "INSERT INTO deviations (entry_id, seen_at, function_id, path, code, kind, sample,"
                 " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
@@ -578,28 +601,29 @@ class Journal:
         self, *, since: datetime | None = None, entry_id: int | None = None
     ) -> builtins.list[tuple[datetime, int, Deviation]]:
         """Recorded deviations, oldest first, as (seen_at, entry_id, deviation)."""
-        clauses, params = [], []
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
         if since is not None:
             clauses.append("seen_at >= ?")
             params.append(_iso(since))
         if entry_id is not None:
             clauses.append("entry_id = ?")
-            params.append(str(entry_id))
+            params.append(entry_id)
         where = "WHERE " + " AND ".join(clauses) if clauses else ""
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 "SELECT seen_at, entry_id, function_id, path, code, kind, sample, detail"
                 f" FROM deviations {where} ORDER BY id",
                 params,
             ).fetchall()
         return [
-            (datetime.fromisoformat(seen), entry,
+            (_moment(seen) or datetime.min, int(entry),
              Deviation(function_id, path, code, DeviationKind(kind), sample, detail))
             for seen, entry, function_id, path, code, kind, sample, detail in rows
         ]
 
     def _check_transition(self, entry_id: int, target: Status) -> None:
-        row = self._conn.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        row = self._db.execute("SELECT status FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
             raise JournalError(f"journal entry {entry_id} does not exist")
         current = Status(row[0])
@@ -629,12 +653,12 @@ class Journal:
 
     def take_over(self, entry_id: int, why: str) -> bool:
         """Mark an orphaned `pending` entry `unknown` for recovery; False if it is no longer pending."""
-        with self._lock, self._conn:
-            cursor = self._conn.execute(
+        with self._lock, self._writing(f"cannot take over entry {entry_id}"), self._db.transaction():
+            cursor = self._db.execute(
                 "UPDATE entries SET status = 'unknown', message = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'pending'",
                 (why, _iso(self._clock()), entry_id))
-        return cursor.rowcount == 1
+            return cursor.rowcount == 1
 
     def expire_pending(self, older_than: timedelta) -> int:
         """Mark `pending` entries older than `older_than` as `unknown`; returns how many.
@@ -644,14 +668,71 @@ class Journal:
         than any request can take, so in-flight requests of other processes are left alone.
         """
         now = self._clock()
-        with self._lock, self._conn:
-            cursor = self._conn.execute(
+        with self._lock, self._writing("cannot expire pending entries"), self._db.transaction():
+            cursor = self._db.execute(
                 "UPDATE entries SET status = 'unknown', updated_at = ?,"
                 " message = 'process ended before the outcome was recorded'"
                 " WHERE status = 'pending' AND created_at < ?",
                 (_iso(now), _iso(now - older_than)),
             )
-        return cursor.rowcount
+            return cursor.rowcount
+
+    # --- nodes and leases ----------------------------------------------------------------
+
+    def heartbeat(self, node: str | None = None) -> None:
+        """Record that `node` (default: this journal's node) is alive now."""
+        with self._lock, self._writing("cannot record a heartbeat"), self._db.transaction():
+            self._db.execute(
+                "INSERT INTO nodes (node, last_beat) VALUES (?, ?)"
+                " ON CONFLICT (node) DO UPDATE SET last_beat = excluded.last_beat",
+                (node or self.node, _iso(self._clock())))
+
+    def nodes(self) -> dict[str, datetime]:
+        """Every node that ever beat, with its last beat."""
+        with self._lock:
+            rows = self._db.execute("SELECT node, last_beat FROM nodes ORDER BY node").fetchall()
+        return {name: _moment(beat) or datetime.min for name, beat in rows}
+
+    def claim_orphans(self, node: str | None = None, *, lease: timedelta, dead_after: timedelta,
+                      limit: int = 100) -> builtins.list[Entry]:
+        """Claim, for `node` and for `lease`, the entries it should settle; returns them (unknown).
+
+        Claimed: pending or unknown entries whose owner node stopped beating (its last beat is
+        older than `dead_after`), and `node`'s own unknown entries; never one whose lease another
+        node holds. A claimed pending entry becomes unknown (its sender is gone). Each entry goes
+        to exactly one claimer per lease: PostgreSQL locks the rows it picks and skips rows other
+        claimers hold (FOR UPDATE SKIP LOCKED), SQLite takes the file's write lock. An entry
+        still unsettled when its lease runs out can be claimed again (its claimer may have died).
+        """
+        claimer = node or self.node
+        now = self._clock()
+        stamp, dead = _iso(now), _iso(now - dead_after)
+        with self._lock, self._writing("cannot claim entries"), self._db.transaction(immediate=True):
+            rows = self._db.execute(
+                "SELECT id, status, owner_node FROM entries"
+                " WHERE status IN ('pending', 'unknown') AND (lease_until IS NULL OR lease_until < ?)"
+                " AND ((owner_node = ? AND status = 'unknown') OR owner_node IN"
+                " (SELECT node FROM nodes WHERE last_beat < ? AND node <> ?))"
+                f" ORDER BY id LIMIT ?{self._db.skip_locked}",
+                (stamp, claimer, dead, claimer, limit)).fetchall()
+            until = _iso(now + lease)
+            for entry_id, status, owner_node in rows:
+                why = None if status == Status.UNKNOWN else \
+                    f"node {owner_node} stopped heart-beating; taken over by node {claimer}"
+                self._db.execute(
+                    "UPDATE entries SET lease_node = ?, lease_until = ?, status = 'unknown',"
+                    " message = COALESCE(?, message), updated_at = ? WHERE id = ?",
+                    (claimer, until, why, stamp, entry_id))
+            ids = [int(row[0]) for row in rows]
+        return [entry for entry_id in ids if (entry := self.get(entry_id)) is not None]
+
+    def release_lease(self, entry_id: int, node: str | None = None) -> bool:
+        """Give back `node`'s lease on an entry before it runs out (e.g. the province is down)."""
+        with self._lock, self._writing(f"cannot release entry {entry_id}"), self._db.transaction():
+            cursor = self._db.execute(
+                "UPDATE entries SET lease_node = NULL, lease_until = NULL WHERE id = ? AND lease_node = ?",
+                (entry_id, node or self.node))
+            return cursor.rowcount == 1
 
     # --- reading ------------------------------------------------------------------------
 
@@ -666,6 +747,7 @@ class Journal:
         function_id: str | None = None,
         status: Status | str | None = None,
         aaz218: str | None = None,
+        institution: str | None = None,
         limit: int = 100,
     ) -> builtins.list[Entry]:
         """Entries matching every given filter, newest first. `day` is a local calendar day."""
@@ -674,7 +756,9 @@ class Journal:
         if day is not None:
             clauses.append("created_at >= ? AND created_at < ?")
             params.extend(_local_day_bounds(day))
-        for column, value in (("function_id", function_id), ("status", status), ("aaz218", aaz218)):
+        filters = (("function_id", function_id), ("status", status), ("aaz218", aaz218),
+                   ("institution", institution))
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(str(value))
@@ -696,7 +780,7 @@ class Journal:
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Entry]:
         with self._lock:
-            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM entries {tail}", params).fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM entries {tail}", params).fetchall()
         return [_entry(row) for row in rows]
 
     # --- lifetime -----------------------------------------------------------------------
@@ -705,7 +789,7 @@ class Journal:
         with self._lock:
             for entry_id in list(self._mine):  # never finished here: nobody will finish them now
                 self._release(entry_id)
-            self._conn.close()
+            self._db.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -717,3 +801,9 @@ class Journal:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def open_journal(target: str | Path, *, clock: Callable[[], datetime] = _utc_now,
+                 node: str | None = None) -> Journal:
+    """The journal a `journal` setting names: a SQLite file path, or a `postgresql://` URL."""
+    return Journal(target, clock=clock, node=node)

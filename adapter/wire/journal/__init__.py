@@ -1,0 +1,17 @@
+"""The transaction journal (see core.py): the public names, whatever the backend."""
+
+from adapter.errors import JournalError
+from adapter.wire.journal.core import (
+    BODY_LIMIT,
+    KINDS,
+    Entry,
+    Journal,
+    Owner,
+    Status,
+    integrity_problems,
+    open_journal,
+    process_started,
+)
+
+__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems",
+           "open_journal", "process_started"]
