@@ -14,20 +14,10 @@ from adapter.ops.reconcile.province import ProvinceBusiness
 
 # Finding categories.
 UNKNOWN_OUTCOME = "unknown_outcome"
-
-
 MISSING = "missing"
-
-
 MISMATCH = "amount_mismatch"
-
-
 INCONSISTENT = "inconsistent"
-
-
 UNVERIFIABLE = "unverifiable"  # the province knows the business but its figure cannot be read
-
-
 AGREES = "agrees"  # not a finding: a business where the three sides agree (listed with --all)
 
 

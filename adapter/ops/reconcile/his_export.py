@@ -15,8 +15,6 @@ from adapter.errors import HisExportError
 from adapter.ops.reconcile.amounts import NOTHING, Amounts, total_of
 
 KINDS = ("outpatient", "inpatient")
-
-
 HIS_COLUMNS = ("date", "kind", "aaz218", "bka001", "total", "personal", "fund", "his_ref")
 
 

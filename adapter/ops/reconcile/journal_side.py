@@ -19,26 +19,12 @@ from generated.registry import FUNCTIONS, OPENERS
 
 # What each state-changing function means for the books (function_id -> role).
 OPENS = frozenset(OPENERS.values())  # registration / admission
-
-
 CANCELS = frozenset(FUNCTIONS[f].compensation for f in OPENS)  # cancel registration / admission
-
-
 OUTPATIENT_CHARGE = "bizh110105"  # a charge, or a refund with negative rows; bka893=1 commits
-
-
 SETTLEMENT = "bizh120106"
-
-
 SETTLEMENT_CANCEL = FUNCTIONS[SETTLEMENT].compensation
-
-
 COMMIT = "1"  # bka893 结算收费 (0 is a trial that saves nothing)
-
-
 OPEN_STATUSES = (Status.UNKNOWN, Status.PENDING)
-
-
 EVERYTHING = 1_000_000  # Journal.list needs a limit; a hospital's day is far below it
 
 

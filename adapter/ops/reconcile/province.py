@@ -28,23 +28,11 @@ def _confirming(function_id: str, role: str) -> str:
 
 # The province side asks the queries spec/ declares for reading back outcomes.
 VISIT_LISTING = _confirming(OPENERS["outpatient"], "listing")  # bizh110102
-
-
 STAY_LISTING = _confirming(OPENERS["inpatient"], "listing")  # bizh120102
-
-
 CHARGED_BATCHES = _confirming(OUTPATIENT_CHARGE, "batches")  # bizh110103
-
-
 SETTLEMENT_SHEET = _confirming(SETTLEMENT, "sheet")  # bizh120206
-
-
 OUTPATIENT_TREATMENT = "410"  # bka006 工伤门诊 (Zhongshan sends 410 with these queries)
-
-
 INPATIENT_BUSINESS = "42"  # aka130 工伤住院
-
-
 ALL_BATCHES = "0"  # bizh110103 bka001=0: every batch (Zhongshan comment)
 
 

@@ -23,8 +23,6 @@ from adapter.wire.typed import WireCaller
 from generated.registry import FUNCTIONS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # adapter/ops/templates
-
-
 SIDES = ("journal", "province", "HIS")
 
 
