@@ -4,6 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Bytecode caches make every process start fast: the suite's two pytest workers (pytest caches its
+# rewritten test and plugin modules the same way) and each `gdwi` process a test or a benchmark
+# starts. An environment that turns them off would recompile all of it every time.
+unexport PYTHONDONTWRITEBYTECODE
+PYTEST_WORKERS ?= 2
+
 .PHONY: venv generate check-generated test test-steps demo lint bench golden clean
 
 venv: $(STAMP)
@@ -30,7 +36,7 @@ test: venv
 	@$(PY) tests/benchmarks/timed.py $(VENV)/last-make-test $(MAKE) --no-print-directory test-steps
 
 test-steps: check-generated lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 demo: venv
 	$(VENV)/bin/gdwi demo

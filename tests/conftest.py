@@ -37,6 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def privacy_guard(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> object:
     """No log line of any test may carry an unmasked citizen ID, a seeded name or a password."""
     caplog.set_level(logging.DEBUG)
+    # httpcore's DEBUG lines trace connection events (ten a request, a fifth of the suite's
+    # logging time) and never carry a body; its INFO and above are still checked.
+    caplog.set_level(logging.INFO, logger="httpcore")
     yield
     if request.node.get_closest_marker("logs_pii"):
         return

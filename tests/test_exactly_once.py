@@ -103,18 +103,20 @@ def test_a_change_on_a_business_with_an_unknown_entry_is_refused_until_recovered
     assert fee_rows(client, aaz218) == 2
 
 
-def test_an_unresolved_opener_blocks_the_same_person_only(client: Client, mock: MockServer) -> None:
+def test_an_unresolved_opener_blocks_the_same_person_only(mock: MockServer, tmp_path: Path) -> None:
     mock.faults.add("http500", function_id="bizh120103", times=1)
-    with pytest.raises(OutcomeUnknownError) as lost:
+    # A 1 s read timeout: recovery waits out the sender's answer window before "not committed".
+    with Client(settings(mock, tmp_path / "journal.sqlite", read_timeout=1.0)) as client:
+        with pytest.raises(OutcomeUnknownError) as lost:
+            admit(client)
+        with pytest.raises(UnresolvedEntryError, match=f"aac001 {IN_PERSON}.*journal entry {lost.value.journal_id}"):
+            admit(client)
+        admit(client, OTHER_PERSON)  # another person is another business
+        recover(client)  # http500: not committed
+        assert lost.value.journal_id is not None
+        entry = client.journal.get(lost.value.journal_id)
+        assert entry is not None and entry.status == Status.FAILED
         admit(client)
-    with pytest.raises(UnresolvedEntryError, match=f"aac001 {IN_PERSON}.*journal entry {lost.value.journal_id}"):
-        admit(client)
-    admit(client, OTHER_PERSON)  # another person is another business
-    recover(client)  # http500: not committed
-    assert lost.value.journal_id is not None
-    entry = client.journal.get(lost.value.journal_id)
-    assert entry is not None and entry.status == Status.FAILED
-    admit(client)
 
 
 def test_the_guard_holds_across_processes(client: Client, mock: MockServer, tmp_path: Path) -> None:
@@ -220,9 +222,10 @@ def province_rows(mock: MockServer, aaz218: str) -> Counter[str]:
 def proxied(mock: MockServer, tmp_path: Path) -> Iterator[tuple[DroppingProxy, Client]]:
     port = urlsplit(mock.url).port
     assert port is not None
-    # Backoff 0.2 s: three resends span 1.4 s, well past the proxy's 0.3 s refusal.
+    # Backoff 0.2 s: three resends span 1.4 s, well past the proxy's 0.3 s refusal. A 1.5 s read
+    # timeout: how long a swallowed chunk is waited for.
     with DroppingProxy(port) as proxy, \
-            Client(settings(proxy, tmp_path / "journal.sqlite", retry_backoff=0.2)) as client:
+            Client(settings(proxy, tmp_path / "journal.sqlite", read_timeout=1.5, retry_backoff=0.2)) as client:
         yield proxy, client
 
 

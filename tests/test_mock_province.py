@@ -152,7 +152,7 @@ def test_wrong_credentials_are_refused_without_saying_which(
     assert "wrong user id or password" in caught.value.message
 
 
-@pytest.mark.parametrize("session", [None, "", "not-a-session", str(uuid.uuid4())])
+@pytest.mark.parametrize("session", [None, "", "not-a-session", "3f2b8c1e-9d4a-4e7b-8a61-5c0f2d9e7b13"])
 def test_unknown_session_is_minus_9(province: MockProvince, session: str | None) -> None:
     with pytest.raises(Refusal) as caught:
         province.session_institution(session)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.load import iter_uses, load_spec
+import pytest
+
+from codegen.load import Spec, iter_uses, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,29 +30,31 @@ COMPENSATION_PAIRS = {
 }
 
 
-def test_all_thirty_functions_present() -> None:
-    spec = load_spec(ROOT / "spec")
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    """Loaded once for the module (about 0.7 s a load); the tests only read it."""
+    return load_spec(ROOT / "spec")
+
+
+def test_all_thirty_functions_present(spec: Spec) -> None:
     assert set(spec.functions) == REQUIRED_FUNCTIONS
     assert len(spec.functions) == 30
 
 
-def test_every_used_field_is_in_the_dictionary() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_every_used_field_is_in_the_dictionary(spec: Spec) -> None:
     for function in spec.functions.values():
         for part in (function.request, function.response):
             for _, use, _ in iter_uses(part):
                 assert use.code in spec.fields, (function.function_id, use.code)
 
 
-def test_compensation_pairs_are_declared_both_ways() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_compensation_pairs_are_declared_both_ways(spec: Spec) -> None:
     for forward, reverse in COMPENSATION_PAIRS:
         assert spec.functions[forward].compensation == reverse
         assert spec.functions[reverse].compensates == forward
 
 
-def test_every_bizh_request_carries_the_institution_code() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_every_bizh_request_carries_the_institution_code(spec: Spec) -> None:
     for function_id, function in spec.functions.items():
         codes = {use.code: use.required for use in function.request.fields}
         if function_id.startswith("bizh"):
@@ -59,21 +63,18 @@ def test_every_bizh_request_carries_the_institution_code() -> None:
             assert "akb020" not in codes, "login uses userid, not the institution code"
 
 
-def test_fee_upload_respects_the_row_cap() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_fee_upload_respects_the_row_cap(spec: Spec) -> None:
     cap = spec.root.limits.fee_rows_per_call
     feeinfo = next(d for d in spec.functions["bizh120002"].request.datasets if d.name == "feeinfo")
     assert feeinfo.max_rows == cap == 300
 
 
-def test_spec_version_and_transport() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_spec_version_and_transport(spec: Spec) -> None:
     assert spec.root.version == "1.0-20190508"
     assert spec.root.transport.path == "/hygeia_esb_sj/api/call.action"
     assert spec.root.return_codes.session_expired == "-9"
 
 
-def test_citizen_id_is_marked_pii() -> None:
-    spec = load_spec(ROOT / "spec")
+def test_citizen_id_is_marked_pii(spec: Spec) -> None:
     assert spec.fields["aac002"].pii == "id_number"
     assert spec.fields["aac003"].pii == "name"
