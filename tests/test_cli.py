@@ -105,3 +105,36 @@ def test_help_explains_the_settings() -> None:
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
     for name in ("GDWI_BASE_URL", "GDWI_USERID", "GDWI_PASSWORD", "GDWI_AKB020", "GDWI_JOURNAL"):
         assert name in result.output
+
+
+# --------------------------------------------------------------------------- lazy command groups
+
+
+def test_each_lazy_command_is_listed_with_its_own_help() -> None:
+    """The one-line help kept in app.py for a command imported on use is the command's own."""
+    import inspect
+
+    from adapter.cli.app import LAZY_COMMANDS, LAZY_SPEC_COMMANDS
+
+    for name, entry in {**LAZY_COMMANDS, **LAZY_SPEC_COMMANDS}.items():
+        real = entry.load(name)
+        first_paragraph = inspect.cleandoc(real.help or "").split("\n\n")[0].replace("\n", " ")
+        assert entry.help == first_paragraph, name
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "400"}).output
+    assert all(entry.help in listed for entry in LAZY_COMMANDS.values())
+
+
+def test_help_and_call_start_without_the_lazy_groups() -> None:
+    """`gdwi --help` and `gdwi call` import none of the command groups they do not run."""
+    import subprocess
+    import sys
+
+    from adapter.cli.app import LAZY_COMMANDS, LAZY_SPEC_COMMANDS
+
+    modules = sorted({entry.target.split(":")[0] for entry in {**LAZY_COMMANDS, **LAZY_SPEC_COMMANDS}.values()})
+    script = ("import sys\nfrom adapter.cli import app\n"
+              "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              f"print(sorted(set({modules!r}) & set(sys.modules)))")
+    for args in (["--help"], ["call", "bizh999999", "--data", "{}"]):
+        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
+        assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout[-300:], done.stderr[-300:])

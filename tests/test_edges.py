@@ -168,6 +168,28 @@ def test_a_damaged_journal_refuses_to_send_and_check_says_why(tmp_path: Path) ->
     assert listed.exit_code == 3 and "damaged" in listed.output
 
 
+def test_the_open_check_is_skipped_only_for_a_journal_unchanged_since_gdwi_closed_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """quick_check reads the whole file: a journal as gdwi's last close left it is not re-read;
+    one touched since (here only its mtime) is."""
+    from adapter.wire.database import SqliteDatabase
+
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    if not hasattr(os, "getxattr") or "user.gdwi.closed" not in os.listxattr(path):
+        pytest.skip("no user extended attributes on this file system: every open checks")
+    executed: list[str] = []
+    real_execute = SqliteDatabase.execute
+    monkeypatch.setattr(SqliteDatabase, "execute",
+                        lambda self, sql, params=(): executed.append(sql) or real_execute(self, sql, params))
+    Journal(path).close()
+    assert not [sql for sql in executed if "quick_check" in sql]
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    Journal(path).close()
+    assert [sql for sql in executed if "quick_check" in sql]
+
+
 def test_journal_check_passes_a_sound_journal(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     Journal(path).close()

@@ -508,11 +508,13 @@ def test_socket_latency_does_not_hold_up_other_requests(client: Client, live: Mo
     live.faults.add("latency", function_id="bizh120001", times=1, ms=400)
     slow = threading.Thread(target=client.call_wire, args=("bizh120001", PERSON_LOOKUP))
     slow.start()
-    time.sleep(0.05)
-    started = time.perf_counter()
+    deadline = time.monotonic() + 5
+    while live.faults.rules():  # the latency is used up: the slow request is held at the mock
+        assert time.monotonic() < deadline, "the slow request never reached the mock"
+        time.sleep(0.005)
     with httpx.Client(base_url=live.url) as http:
         login(http)
-    assert time.perf_counter() - started < 0.2
+    assert slow.is_alive(), "the login waited for the slow request's 400 ms"
     slow.join()
 
 

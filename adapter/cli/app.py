@@ -9,27 +9,44 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from typer.core import TyperGroup
 
 from adapter.cli import context
-from adapter.cli.codes import codes_app
-from adapter.cli.doctor import doctor
-from adapter.cli.drift import drift
-from adapter.cli.gateway import gateway_app
 from adapter.cli.handler import GdwiGroup
-from adapter.cli.journal import journal_app
-from adapter.cli.mock import mock_app
+from adapter.cli.lazy import Lazy, lazy_group
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
-from adapter.cli.proxy import proxy_app
-from adapter.cli.reconcile import reconcile
-from adapter.cli.sheet import sheet
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from adapter.wire.codec import Decoded
 
+# Imported when run (adapter/cli/lazy.py): a command that does not need them starts without them.
+# Single commands, not groups: `gdwi sheet AAZ218 --html out.html`.
+LAZY_COMMANDS = {
+    "sheet": Lazy("adapter.cli.sheet:sheet", "Render the settlement sheet of a settled stay "
+                  "(bizh120206 + bizh120113); exit 7 if a sum fails."),
+    "reconcile": Lazy("adapter.cli.reconcile:reconcile", "Compare the journal, the province and the HIS "
+                      "export for one day; exit 0 only if all agree."),
+    "doctor": Lazy("adapter.cli.doctor:doctor",
+                   "Check settings, journal, network, login, clock, Chromium and the gateway token."),
+    "journal": Lazy("adapter.cli.journal:journal_app",
+                    "Read the transaction journal (values masked); settle unknown outcomes"),
+    "mock": Lazy("adapter.cli.mock:mock_app", "The mock provincial server (synthetic data only)"),
+    "codes": Lazy("adapter.cli.codes:codes_app",
+                  "Code tables from the province (bizh120205), kept next to the journal"),
+    "gateway": Lazy("adapter.cli.gateway:gateway_app",
+                    "The HIS gateway: one HTTP JSON call per business step"),
+    "proxy": Lazy("adapter.cli.proxy:proxy_app",
+                  "Validation, journal and spec drift for a HIS that already speaks the wire"),
+}
+LAZY_SPEC_COMMANDS = {  # gdwi spec drift: answers vs spec/, from the journal
+    "drift": Lazy("adapter.cli.drift:drift", "Summarise the answers' deviations from spec/ per function "
+                  "and field, with proposed spec edits."),
+}
+
 app = typer.Typer(
-    cls=GdwiGroup,
+    cls=lazy_group(GdwiGroup, LAZY_COMMANDS),
     help="gdwi: Guangdong work-injury insurance settlement adapter. Settings (the same keys "
     "everywhere): GDWI_BASE_URL, GDWI_USERID (sys0001 login, not the institution code), "
     "GDWI_PASSWORD, GDWI_AKB020 (institution code), GDWI_JOURNAL (journal file) in the environment; "
@@ -82,18 +99,17 @@ def main(
         raise typer.BadParameter(f"must be one of {', '.join(logs.LEVELS)}", param_hint="--log-level")
     logs.configure(log_level or "warning")
     logs.new_request_id()
-spec_app = typer.Typer(help="Work with spec/: check it, compare two versions", no_args_is_help=True)
+spec_app = typer.Typer(cls=lazy_group(TyperGroup, LAZY_SPEC_COMMANDS),
+                       help="Work with spec/: check it, compare two versions", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
-spec_app.command("drift")(drift)  # gdwi spec drift: answers vs spec/, from the journal
-app.add_typer(journal_app, name="journal")
-app.add_typer(mock_app, name="mock")
-app.add_typer(codes_app, name="codes")
-app.add_typer(gateway_app, name="gateway")
-app.add_typer(proxy_app, name="proxy")
-app.command("sheet")(sheet)  # single commands, not groups: `gdwi sheet AAZ218 --html out.html`
-app.command("reconcile")(reconcile)
-app.command("doctor")(doctor)
-console = Console()
+
+
+def console() -> Console:
+    """The console of the xml commands and the demo (rich is imported when it prints)."""
+    from rich.console import Console
+
+    return Console()
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,6 +169,8 @@ def functions(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> 
                     "leads_to": m.stage.leads_to if m.stage else None,
                     "compensation": m.compensation} for m in FUNCTIONS.values()])
         return
+    from rich.table import Table
+
     table = Table(title=f"{SPEC.title} {SPEC.version}")
     for column in ("function_id", "§", "名称", "kind", "stage", "compensation"):
         table.add_column(column)
@@ -200,12 +218,12 @@ def xml_validate(
 
     decoded = _decode_file(function_id, kind, file)
     for warning in decoded.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console().print(f"[yellow]warning:[/] {warning}")
     if kind == "response":
         _validate_response(function_id, decoded, file, strict=strict)
         return
     validate_message(function_id, kind, decoded.values)
-    console.print(f"[green]ok:[/] {file.name} is a valid {function_id} {kind}")
+    console().print(f"[green]ok:[/] {file.name} is a valid {function_id} {kind}")
 
 
 def _validate_response(function_id: str, decoded: Decoded, file: Path, *, strict: bool) -> None:
@@ -214,11 +232,11 @@ def _validate_response(function_id: str, decoded: Decoded, file: Path, *, strict
     deviations = answer_deviations(function_id, decoded)
     colour, label = ("red", "error") if strict else ("yellow", "warning")
     for deviation in deviations:
-        console.print(f"[{colour}]{label}:[/] {deviation}")
+        console().print(f"[{colour}]{label}:[/] {deviation}")
     if strict and deviations:
         raise typer.Exit(1)
     tolerated = f" ({len(deviations)} tolerated deviation(s))" if deviations else ""
-    console.print(f"[green]ok:[/] {file.name} is a readable {function_id} response{tolerated}")
+    console().print(f"[green]ok:[/] {file.name} is a readable {function_id} response{tolerated}")
 
 
 @xml_app.command("to-json")
@@ -262,5 +280,5 @@ def demo() -> None:
     """End-to-end demo of what is built so far (see README)."""
     from adapter.cli import demo as demo_module
 
-    raise typer.Exit(demo_module.run(console))
+    raise typer.Exit(demo_module.run(console()))
 

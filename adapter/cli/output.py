@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported when something is printed with it, not at start
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["JSON_HELP", "emit_json", "emit_table", "stdout_console"]
 
@@ -21,6 +22,8 @@ JSON_HELP = "print JSON instead of a table (for scripts)"
 
 def stdout_console() -> Console:
     """A console on stdout: the terminal's width, or unlimited when piped."""
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console()
     return Console(width=100_000, soft_wrap=True, highlight=False)

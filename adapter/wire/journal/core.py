@@ -35,7 +35,10 @@ Exactly-once guards (issue 11):
   indexes over the guarded, unresolved entries enforce it in the database itself, so two
   processes or nodes cannot both begin such a change, whatever their timing.
 - A `finish` on an entry recovery has settled meanwhile reconciles the two instead of failing.
-- The file is checked at open (`PRAGMA quick_check`); an existing empty file is refused.
+- The file is checked at open (`PRAGMA quick_check`) unless gdwi closed it last and it is unchanged
+  since (size, mtime and inode as recorded in its `user.gdwi.closed` attribute at close): the
+  check reads the whole file (over a second for a few hundred MB). An existing empty file is
+  refused. `gdwi journal check` and `gdwi doctor` always run SQLite's full check.
 
 Several nodes (issue 15): every entry records the node that wrote it and the institution it was
 sent for. A node calls `heartbeat` regularly; `claim_orphans` hands the entries of a node that
@@ -46,6 +49,7 @@ PostgreSQL; the whole-file write lock on SQLite). The schema is versioned (migra
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import logging
 import os
@@ -273,6 +277,29 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_CLOSED_MARK = "user.gdwi.closed"  # extended attribute: the file as gdwi's last close left it
+
+
+def _fingerprint(path: Path) -> bytes:
+    found = path.stat()
+    return f"{found.st_size}:{found.st_mtime_ns}:{found.st_ino}".encode()
+
+
+def _unchanged_since_closed(path: Path) -> bool:
+    """True when the file is as gdwi's last close left it: anything else (a crash, a copy, a
+    restore, a write by another program) changes its size, mtime or inode, and is checked."""
+    try:
+        return os.getxattr(path, _CLOSED_MARK) == _fingerprint(path)
+    except (OSError, AttributeError):  # no mark, or no extended attributes here: check
+        return False
+
+
+def _mark_closed(path: Path) -> None:
+    # Without user attributes (some file systems) every open checks, as before.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(path, _CLOSED_MARK, _fingerprint(path))  # changes ctime, not mtime
+
+
 def _create_owner_only(path: Path) -> None:
     """Create `path` as 0600 before SQLite opens it; tighten it if it already exists.
 
@@ -321,7 +348,7 @@ class Journal:
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         try:
-            if existed:
+            if existed and not _unchanged_since_closed(path):
                 problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)").fetchall()]
                 if problems != ["ok"]:
                     raise JournalIntegrityError(str(path), "; ".join(problems))
@@ -790,6 +817,8 @@ class Journal:
             for entry_id in list(self._mine):  # never finished here: nobody will finish them now
                 self._release(entry_id)
             self._db.close()
+            if isinstance(self._db, SqliteDatabase) and self._db.path.exists():
+                _mark_closed(self._db.path)
 
     def __enter__(self) -> Journal:
         return self
