@@ -14,6 +14,7 @@ from adapter.cli import context
 from adapter.cli.output import JSON_HELP, emit_json, emit_table
 from adapter.errors import InputError
 from adapter.ops.codes import CodeRow, CodeStore, sync
+from adapter.wire.database import is_postgres, mask_dsn
 from generated.registry import CODE_LISTS
 
 __all__ = ["codes_app"]
@@ -23,19 +24,19 @@ codes_app = typer.Typer(help="Code tables from the province (bizh120205), kept n
 console = Console()
 error_console = Console(stderr=True, soft_wrap=True)  # error lines are not wrapped
 
-_DB_HELP = "SQLite file for the code_tables table (default: the journal file)"
+_DB_HELP = "SQLite file or postgresql:// URL for the code_tables table (default: the journal's)"
 
 
 @codes_app.command("sync")
 def sync_command(
     lists: list[str] | None = typer.Argument(None, help="list names (e.g. bka006 aka063); none: all"),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Fetch code tables from the province and replace the synced copy."""
     from adapter.wire.client import Client
 
     settings = context.settings()
-    db = db or Path(settings.journal_path)
+    db = db or settings.journal_path
     with Client(settings) as client, CodeStore(db) as store, _bar() as bar:
         task = bar.add_task("bizh120205 code tables", total=len(lists) if lists else None)
 
@@ -43,7 +44,7 @@ def sync_command(
             bar.update(task, total=total, advance=1, description=f"bizh120205 {name}: {rows} rows")
 
         counts = sync(client, store, lists or (), progress=advance)
-    console.print(Text(f"synced {sum(counts.values())} code(s) in {len(counts)} list(s) into {db}"))
+    console.print(Text(f"synced {sum(counts.values())} code(s) in {len(counts)} list(s) into {mask_dsn(db)}"))
 
 
 def _bar() -> Progress:
@@ -54,19 +55,20 @@ def _bar() -> Progress:
 @codes_app.command("show")
 def show(
     list_name: str = typer.Argument(..., metavar="LIST", help="list name, e.g. bka006"),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One list: the synced values and the spec's, side by side."""
     name = list_name.lower()
-    path = context.journal_path(db)
+    target = context.journal_setting(db)
     synced: list[CodeRow] = []
-    if path.is_file():  # reading must not create an empty database by mistake
-        with CodeStore(path) as store:
+    if is_postgres(target) or Path(target).is_file():  # reading must not create an empty file
+        with CodeStore(target) as store:
             synced = store.rows(name)
     spec_list = CODE_LISTS.get(name)
     if not synced and spec_list is None:
-        raise InputError(None, [f"no code list {name!r}: not in spec/codes and not synced in {path}"])
+        raise InputError(None, [f"no code list {name!r}: not in spec/codes and not synced in "
+                                f"{mask_dsn(target)}"])
     rows = _rows(synced, dict(spec_list.values) if spec_list else {})
     if as_json:
         keys = ("code", "label_province", "label_spec", "centre", "synced_at")

@@ -31,6 +31,8 @@ import typer
 from adapter.cli import context
 from adapter.cli.handler import ExitCode, exit_code_of, lines_of
 from adapter.cli.output import JSON_HELP, emit_json
+from adapter.errors import JournalError
+from adapter.wire.database import is_postgres, mask_dsn
 
 if TYPE_CHECKING:
     from adapter.wire.config import Settings
@@ -86,7 +88,7 @@ def run_checks(token_file: Path | None, *, login: bool = True) -> list[Check]:
     except Exception as exc:  # every failure is a line here, never a traceback
         checks.append(_fail("settings", _text(exc), "set GDWI_BASE_URL, GDWI_USERID, GDWI_PASSWORD, "
                             "GDWI_AKB020 (or a GDWI_CONFIG file): see README", exit_code_of(exc)))
-    checks.append(_journal(context.journal_path()))
+    checks.append(_journal(context.journal_setting()))
     if settings is not None:
         checks += _network(settings, login)
     checks.append(_chromium())
@@ -101,7 +103,10 @@ def _text(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- journal
 
 
-def _journal(path: Path) -> Check:
+def _journal(target: str) -> Check:
+    if is_postgres(target):
+        return _postgres_journal(target)
+    path = Path(target)
     if not path.exists():
         return Check("journal", "warn", f"{path} does not exist yet", "the first call creates it")
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -122,6 +127,28 @@ def _journal(path: Path) -> Check:
         return _fail("journal", f"{path}: {entries} with an unknown outcome",
                      "gdwi journal recover (never resend them)", ExitCode.OUTCOME_UNKNOWN)
     return Check("journal", "ok", f"{path}: mode {mode:o}, integrity ok, nothing unresolved")
+
+
+def _postgres_journal(url: str) -> Check:
+    """A PostgreSQL journal: it opens (server reachable, schema current) and holds nothing unresolved."""
+    from adapter.wire.journal import open_journal
+
+    shown = mask_dsn(url)
+    try:
+        with open_journal(url) as journal:
+            open_entries = int(journal.database.execute(
+                "SELECT COUNT(*) FROM entries WHERE status IN ('unknown', 'pending')").fetchone()[0])
+    except JournalError as exc:
+        return _fail("journal", mask_dsn(str(exc)), "check the URL, the server, and PGPASSWORD or ~/.pgpass")
+    if open_entries:
+        entries = f"{open_entries} entr{'y' if open_entries == 1 else 'ies'}"
+        return _fail("journal", f"{shown}: {entries} with an unknown outcome",
+                     "gdwi journal recover (never resend them)", ExitCode.OUTCOME_UNKNOWN)
+    if mask_dsn(url) != url:
+        return Check("journal", "warn", f"{shown}: reachable, nothing unresolved; the setting holds a "
+                     "password",
+                     "keep the password in PGPASSWORD or ~/.pgpass, not in the journal setting")
+    return Check("journal", "ok", f"{shown}: reachable, schema current, nothing unresolved")
 
 
 # --------------------------------------------------------------------------- network and login

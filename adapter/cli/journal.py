@@ -197,3 +197,27 @@ def recover_entries(
     console.print(table)
     left = any(result.after == Status.UNKNOWN for result in results)
     raise typer.Exit(ExitCode.OUTCOME_UNKNOWN if left else ExitCode.OK)
+
+
+@journal_app.command("migrate")
+def migrate(
+    to: str = typer.Option(..., "--to", help="postgresql:// URL of the new journal (its password best in "
+                                               "PGPASSWORD or ~/.pgpass)"),
+    db: str | None = typer.Option(None, "--db", help="the SQLite journal to copy [default: the `journal` "
+                                                     "setting]"),
+    force: bool = typer.Option(False, "--force", help="replace what the target already holds"),
+) -> None:
+    """Copy a SQLite journal (entries with their ids, deviations, code tables) into PostgreSQL.
+
+    One transaction: the target holds the whole copy or nothing. A target that holds entries is
+    refused without --force. Then set `journal` to the URL; the file stays as it was.
+    """
+    from adapter.ops.transfer import copy_journal
+
+    source = context.existing_journal(db)
+    copied = copy_journal(source, to, force=force)
+    console.print(Text(f"copied {copied.entries} entries, {copied.deviations} deviations, {copied.code_rows} "
+                       f"code-table rows from {source} into {mask_dsn(to)}"))
+    if copied.unresolved:
+        console.print(Text(f"{copied.unresolved} of them pending or unknown: stop every process writing to "
+                           f"{source}, set `journal` to the new URL and run `gdwi journal recover`"))

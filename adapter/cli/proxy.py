@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from adapter.wire.database import mask_dsn
 from adapter.wire.masking import scrub
 
 __all__ = ["proxy_app"]
@@ -88,7 +89,7 @@ def proxy_serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_masking()
     typer.echo(f"gdwi proxy ({config.mode}): http://{host}:{port}{config.path} -> {config.upstream_url}"
-               f"  journal: {config.journal_path}")
+               f"  journal: {mask_dsn(config.journal_path)}")
     serve(config, host, port)
 
 

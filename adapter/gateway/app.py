@@ -95,7 +95,7 @@ def create_group_gateway(
                                               client.settings.akb020) for client in clients}
     if len(tenants) != len(clients):
         raise ConfigError("create_group_gateway: two clients for the same institution")
-    journals = {str(client.journal.path) for client in clients}
+    journals = {client.journal.location for client in clients}
     if len(journals) != 1:
         raise ConfigError(f"create_group_gateway: institutions share one journal, not {len(journals)}")
     for token, akb020 in tokens.items():
@@ -112,7 +112,7 @@ def create_group_gateway(
 def _gateway(tenants: Mapping[str, Tenant], tokens: Mapping[str, str], probe: ReadinessProbe,
              max_body_bytes: int) -> Starlette:
     first = next(iter(tenants.values()))
-    keys = IdempotencyStore(first.client.journal.path)
+    keys = IdempotencyStore(first.client.journal.target)
     document = build_document()
     openapi_body = json.dumps(document, ensure_ascii=False).encode("utf-8")
     docs_body = docs_html(document).encode("utf-8")

@@ -13,7 +13,6 @@ The same check runs once when the server starts and writes one log line saying w
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from adapter.errors import JournalError
+from adapter.wire.database import connect, db_errors, is_postgres, mask_dsn
 from adapter.wire.journal import Journal
 from adapter.wire.masking import scrub
 
@@ -28,9 +29,8 @@ __all__ = ["CACHE_SECONDS", "Check", "Readiness", "ReadinessProbe", "journal_wri
 
 log = logging.getLogger("gdwi.gateway")
 CACHE_SECONDS = 5.0
-_PROBE_SQL = """
-CREATE TABLE IF NOT EXISTS gateway_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at REAL NOT NULL);
-"""
+_PROBE_SQL = ("CREATE TABLE IF NOT EXISTS gateway_probe (id INTEGER PRIMARY KEY CHECK (id = 1),"
+              " probed_at DOUBLE PRECISION NOT NULL)")
 
 
 class _Session(Protocol):
@@ -80,21 +80,24 @@ def province_login(client: ReadyClient, name: str = "province_login") -> Check:
     return Check(name, True, "sys0001 session held")
 
 
-def journal_writable(path: Path) -> Check:
+def journal_writable(target: str | Path) -> Check:
     """A real write (one row, replaced each time) through a connection of its own: a full disk, a
-    read-only file or a lock held too long all show here, before a transaction needs the journal."""
+    read-only file or a lock held too long all show here, before a transaction needs the journal.
+    `target`: the journal's file, or its postgresql:// URL."""
+    name = mask_dsn(str(target)) if is_postgres(target) else Path(target).name
+    refusals: tuple[type[BaseException], ...] = (JournalError, *db_errors(target))
     try:
-        connection = sqlite3.connect(path, timeout=2.0)
+        db = connect(target, timeout=2.0)
         try:
-            with connection:
-                connection.executescript(_PROBE_SQL)
-                connection.execute("INSERT OR REPLACE INTO gateway_probe (id, probed_at) VALUES (1, ?)",
-                                   (time.time(),))
+            with db.transaction():
+                db.execute(_PROBE_SQL)
+                db.execute("INSERT INTO gateway_probe (id, probed_at) VALUES (1, ?)"
+                           " ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at", (time.time(),))
         finally:
-            connection.close()
-    except sqlite3.Error as exc:
-        return Check("journal", False, f"{path.name} refuses writes: {type(exc).__name__}: {exc}")
-    return Check("journal", True, f"{path.name} writable")
+            db.close()
+    except refusals as exc:
+        return Check("journal", False, f"{name} refuses writes: {type(exc).__name__}: {mask_dsn(str(exc))}")
+    return Check("journal", True, f"{name} writable")
 
 
 class ReadinessProbe:
@@ -116,7 +119,7 @@ class ReadinessProbe:
 
     def check(self) -> Readiness:
         logins = tuple(self._login(name, client) for name, client in self._clients.items())
-        return Readiness((*logins, journal_writable(self._journal.path)))
+        return Readiness((*logins, journal_writable(self._journal.target)))
 
     def _login(self, name: str, client: ReadyClient) -> Check:
         with self._lock:

@@ -9,8 +9,10 @@ key with a different call is a 409 `idempotency_conflict`; a key whose first cal
 the province (input errors, not sent, the gateway's own login failing) are not kept: the key is
 released and the corrected call may use it again.
 
-Keys live in the journal's SQLite file, in a table of their own (`gateway_idempotency`), written
-through a connection of this module's: they survive a restart and are backed up with the journal.
+Keys live in the journal's database (its SQLite file, or its PostgreSQL database, which every
+gateway node then shares), in a table of their own (`gateway_idempotency`), written through a
+connection of this module's: they survive a restart and are backed up with the journal. A key is
+claimed by one atomic insert, so two nodes given the same key at once run the call once.
 Keys older than RETENTION are dropped when the gateway starts.
 """
 
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from adapter.wire.database import connect
 
 __all__ = ["HEADER", "REPLAYED_HEADER", "RETENTION_SECONDS", "Claim", "IdempotencyStore", "fingerprint",
            "valid_key"]
@@ -37,10 +40,11 @@ CREATE TABLE IF NOT EXISTS gateway_idempotency (
     fingerprint TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('running', 'done')),
     status INTEGER,
-    answer BLOB,
-    created_at REAL NOT NULL
-);
-"""
+    answer {blob},
+    created_at {real} NOT NULL
+)"""
+_TYPES = {"sqlite": {"blob": "BLOB", "real": "REAL"},
+          "postgresql": {"blob": "BYTEA", "real": "DOUBLE PRECISION"}}
 
 
 def valid_key(key: str) -> bool:
@@ -72,26 +76,31 @@ class Claim:
 
 
 class IdempotencyStore:
-    """Keys and their answers in `path` (the journal file). Thread-safe."""
+    """Keys and their answers in the journal's database (`target`: its file path or its
+    postgresql:// URL). Thread-safe."""
 
-    def __init__(self, path: Path) -> None:
-        self._connection = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+    def __init__(self, target: str | Path) -> None:
+        self._db = connect(target)
         self._lock = threading.Lock()
-        with self._lock, self._connection:
-            self._connection.executescript(_SCHEMA)
-            self._connection.execute("DELETE FROM gateway_idempotency WHERE created_at < ?",
-                                     (time.time() - RETENTION_SECONDS,))
+        with self._lock, self._db.transaction():
+            self._db.execute(_SCHEMA.format(**_TYPES[self._db.dialect]))
+            self._db.execute("DELETE FROM gateway_idempotency WHERE created_at < ?",
+                             (time.time() - RETENTION_SECONDS,))
 
     def claim(self, key: str, call: str) -> Claim:
-        with self._lock, self._connection:
-            row = self._connection.execute(
+        with self._lock, self._db.transaction():
+            # One statement claims the key or finds it taken: atomic across threads and nodes.
+            won = self._db.execute(
+                "INSERT INTO gateway_idempotency (key, fingerprint, state, created_at) "
+                "VALUES (?, ?, 'running', ?) ON CONFLICT (key) DO NOTHING RETURNING key",
+                (key, call, time.time())).fetchone()
+            if won is not None:
+                return Claim(run=True)
+            row = self._db.execute(
                 "SELECT fingerprint, state, status, answer FROM gateway_idempotency WHERE key = ?", (key,)
             ).fetchone()
-            if row is None:
-                self._connection.execute(
-                    "INSERT INTO gateway_idempotency (key, fingerprint, state, created_at) "
-                    "VALUES (?, ?, 'running', ?)", (key, call, time.time()))
-                return Claim(run=True)
+        if row is None:  # released by its caller between the two statements: claim it afresh
+            return self.claim(key, call)
         saved_call, state, status, answer = row
         if saved_call != call:
             return Claim(conflict="different_call")
@@ -100,16 +109,16 @@ class IdempotencyStore:
         return Claim(status=int(status), answer=bytes(answer))
 
     def finish(self, key: str, status: int, answer: bytes) -> None:
-        with self._lock, self._connection:
-            self._connection.execute(
+        with self._lock, self._db.transaction():
+            self._db.execute(
                 "UPDATE gateway_idempotency SET state = 'done', status = ?, answer = ? WHERE key = ?",
                 (status, answer, key))
 
     def release(self, key: str) -> None:
         """Forget a key whose call reached nothing at the province (it may be used again)."""
-        with self._lock, self._connection:
-            self._connection.execute("DELETE FROM gateway_idempotency WHERE key = ?", (key,))
+        with self._lock, self._db.transaction():
+            self._db.execute("DELETE FROM gateway_idempotency WHERE key = ?", (key,))
 
     def close(self) -> None:
         with self._lock:
-            self._connection.close()
+            self._db.close()

@@ -7,19 +7,20 @@ is never refused: `check_open_code` warns when it is known neither to the spec n
 last sync, and `display_name` shows the province's label where it has one.
 
 The synced rows live in the table `code_tables(list, code, label, center, synced_at)`, by
-default in the journal's SQLite file (one file for a hospital to back up). A sync replaces
+default in the journal's database (one SQLite file for a hospital to back up; with a PostgreSQL
+journal, its database, shared by every node). A sync replaces
 what it fetched whole, in one transaction: a reader sees the old table or the new one.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from adapter.wire.database import connect, is_postgres
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, field_label
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "WireCaller",
     "check_open_code",
     "default_db_path",
+    "default_target",
     "display_name",
     "fetch_rows",
     "open_code_warnings",
@@ -48,8 +50,7 @@ CREATE TABLE IF NOT EXISTS code_tables (
     center TEXT NOT NULL DEFAULT '',
     synced_at TEXT NOT NULL,
     PRIMARY KEY (list, code, center)
-);
-"""
+)"""
 
 
 class WireCaller(Protocol):
@@ -69,40 +70,48 @@ class CodeRow:
     synced_at: str
 
 
-def default_db_path() -> Path:
-    """The journal's file: the `journal` setting (GDWI_JOURNAL, the GDWI_CONFIG file) or the default."""
+def default_target() -> str:
+    """The journal's database: the `journal` setting (GDWI_JOURNAL, the GDWI_CONFIG file) or the
+    default file; a path or a postgresql:// URL."""
     from adapter.wire.config import load_values
 
-    return Path(load_values().get("journal") or DEFAULT_DB)
+    return str(load_values().get("journal") or DEFAULT_DB)
+
+
+def default_db_path() -> Path:
+    """`default_target` as a file path (a SQLite journal)."""
+    return Path(default_target())
 
 
 class CodeStore:
-    """The `code_tables` table in one SQLite file (created if missing)."""
+    """The `code_tables` table in the journal's database: a SQLite file (created if missing) or
+    a postgresql:// URL."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str | Path) -> None:
+        self.target = str(target)
         # timeout: the adapter may be writing its journal to the same file right now.
-        self._conn = sqlite3.connect(self.path, timeout=5.0)
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
+        self._db = connect(target, timeout=5.0)
+        with self._db.transaction():
+            self._db.execute(_SCHEMA)
 
     def replace(self, rows: Iterable[CodeRow], lists: Iterable[str] | None = None) -> None:
         """Store `rows`, replacing the given lists whole (None: replace the whole table)."""
-        with self._conn:
+        with self._db.transaction():
             if lists is None:
-                self._conn.execute("DELETE FROM code_tables")
+                self._db.execute("DELETE FROM code_tables")
             else:
-                self._conn.executemany("DELETE FROM code_tables WHERE list = ?", [(n,) for n in lists])
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO code_tables (list, code, label, center, synced_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                self._db.executemany("DELETE FROM code_tables WHERE list = ?", [(n,) for n in lists])
+            self._db.executemany(
+                "INSERT INTO code_tables (list, code, label, center, synced_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (list, code, center) DO UPDATE SET label = excluded.label,"
+                " synced_at = excluded.synced_at",
                 [(r.list, r.code, r.label, r.center, r.synced_at) for r in rows],
             )
 
     def rows(self, list_name: str | None = None) -> list[CodeRow]:
         """Synced rows (of one list, or all), ordered by list, code, centre."""
         where, params = ("WHERE list = ?", (list_name,)) if list_name else ("", ())
-        cursor = self._conn.execute(
+        cursor = self._db.execute(
             f"SELECT list, code, label, center, synced_at FROM code_tables {where}"
             " ORDER BY list, code, center",
             params,
@@ -110,7 +119,7 @@ class CodeStore:
         return [CodeRow(*row) for row in cursor.fetchall()]
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> CodeStore:
         return self
@@ -210,8 +219,9 @@ class CodeTables:
 
     @classmethod
     def from_path(cls, path: str | Path) -> CodeTables:
-        """Tables from a file; a missing file means "never synced" (it is not created)."""
-        if not Path(path).is_file():
+        """Tables from the journal's database; a missing file means "never synced" (it is not
+        created)."""
+        if not is_postgres(path) and not Path(path).is_file():
             return cls()
         with CodeStore(path) as store:
             return cls.from_store(store)
@@ -259,7 +269,7 @@ def _tables(tables: CodeTables | None) -> CodeTables:
     if tables is not None:
         return tables
     if _default is None:
-        _default = CodeTables.from_path(default_db_path())
+        _default = CodeTables.from_path(default_target())
     return _default
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from adapter.errors import JournalError
 
 __all__ = ["POSTGRES_SCHEMES", "Cursor", "Database", "PostgresDatabase", "SqliteDatabase", "connect",
-           "is_postgres", "mask_dsn"]
+           "db_errors", "is_postgres", "mask_dsn"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # user:password@ in a URL, and password=… in a libpq keyword string.
@@ -48,6 +48,8 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int) -> list[Any]: ...
 
 
 class Database:
@@ -161,6 +163,17 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def db_errors(target: str | Path) -> tuple[type[BaseException], ...]:
+    """The driver's error classes for a target, without connecting (psycopg only if installed)."""
+    if not is_postgres(target):
+        return (sqlite3.Error,)
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.Error,)
 
 
 def connect(target: str | Path, *, timeout: float = 5.0) -> Database:

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import journal_backends  # noqa: E402
 import journal_scale  # noqa: E402
 import proxy  # noqa: E402
 import servers  # noqa: E402
@@ -142,6 +143,7 @@ def figures() -> tuple[list[Figure | proxy.Figure], list[str]]:
             gateway_figures, gateway_notes = wire.gateway_figures(mock, scratch)
         stay_figures, stay_notes = wire.big_stay_figures(scratch)
         journal_figures, journal_notes = journal_scale.figures(scratch)
+        journal_figures += journal_backends.figures(scratch)[0]  # PostgreSQL vs SQLite writes
         proxy_figures, proxy_notes = proxy.figures(scratch)
     out += [*mock_figures, *gateway_figures, *stay_figures, *journal_figures, *proxy_figures, suite_figure()]
     notes += [*mock_notes, *gateway_notes, *stay_notes, *journal_notes, *proxy_notes]

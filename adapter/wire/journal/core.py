@@ -237,6 +237,17 @@ def _postgres_text(text: str) -> str:
     return text
 
 
+def readable_xml(stored: str | bytes | None, *, postgres: bool) -> str | None:
+    """Stored XML as text (decompressed), made fit for PostgreSQL when `postgres`."""
+    text = _read_xml(stored)
+    return _postgres_text(text) if postgres and text is not None else text
+
+
+def entry_columns() -> tuple[str, ...]:
+    """The entries table's columns, in Entry's order."""
+    return tuple(field.name for field in fields(Entry))
+
+
 def _moment(value: datetime | str | None) -> datetime | None:
     """A stored time (ISO text in SQLite, timestamptz in PostgreSQL) as an aware UTC datetime."""
     if value is None:
@@ -322,6 +333,7 @@ class Journal:
 
     def __init__(self, target: str | Path, *, clock: Callable[[], datetime] = _utc_now,
                  node: str | None = None) -> None:
+        self.target = str(target)  # as set (a URL may hold a password: show `location` instead)
         self._clock = clock
         self._lock = threading.Lock()
         self._mine: set[int] = set()  # entries this object began and has not finished

@@ -1,0 +1,97 @@
+"""The client on a PostgreSQL journal: each request is committed to the database before it leaves
+(seen from another connection at the moment the province receives it), the institution is
+recorded, and two clients (two nodes) cannot both send a change on one stay."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from importlib import resources
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from adapter.errors import OutcomeUnknownError, UnresolvedEntryError
+from adapter.wire.client import Client
+from adapter.wire.codec import decode, encode, parse_document
+from adapter.wire.config import Settings
+from adapter.wire.journal import Status
+
+AKB020 = "H44190000001"
+AAZ218 = "44190000012019000002"
+FEE: dict[str, Any] = json.loads(resources.files("generated").joinpath("examples.json").read_text(
+    encoding="utf-8"))["bizh120002"][0]["request"]  # a valid fee upload on stay AAZ218
+
+
+class Province:
+    """Answers 1 to everything; before answering, reads the journal through its own connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen_pending: list[tuple[str, str, str | None]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.time_out = False
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        function_id = parse_document(request.content).findtext("function_id") or ""
+        decode(request.content, function_id, "request")
+        with psycopg.connect(self.url) as other:  # another process's view: committed rows only
+            row = other.execute("SELECT function_id, status, institution FROM entries"
+                                " ORDER BY id DESC LIMIT 1").fetchone()
+        self.seen_pending.append(row)
+        self.hold.wait(10)
+        if self.time_out and function_id != "sys0001":
+            raise httpx.ReadTimeout("no answer", request=request)
+        values: dict[str, Any] = {"return_code": "1", "return_code_message": "成功"}
+        if function_id == "sys0001":
+            values["session_id"] = "00000000-0000-0000-0000-000000000001"
+        return httpx.Response(200, content=encode(function_id, "response", values))
+
+
+def client_for(url: str, province: Province) -> Client:
+    settings = Settings(base_url="http://127.0.0.1:9", userid="u1", password="pw-123456", akb020=AKB020,
+                        journal=url, retry_backoff=0.0, read_timeout=1)
+    return Client(settings, http_transport=httpx.MockTransport(province.answer))
+
+
+def test_every_request_is_in_the_database_before_the_province_sees_it(pg_url: str) -> None:
+    province = Province(pg_url)
+    with client_for(pg_url, province) as client:
+        client.call_wire("bizh120002", copy.deepcopy(FEE))
+        entries = client.journal.list()
+    assert province.seen_pending == [("sys0001", "pending", AKB020), ("bizh120002", "pending", AKB020)]
+    assert [(e.function_id, e.status, e.institution, e.guarded) for e in entries] == [
+        ("bizh120002", Status.OK, AKB020, True), ("sys0001", Status.OK, AKB020, False)]
+
+
+def test_two_clients_on_one_database_send_one_change_per_stay(pg_url: str) -> None:
+    province = Province(pg_url)
+    with client_for(pg_url, province) as first, client_for(pg_url, province) as second:
+        first.session.get()
+        second.session.get()
+        province.hold.clear()  # the first upload waits at the province, unresolved
+        running = threading.Thread(target=lambda: first.call_wire("bizh120002", copy.deepcopy(FEE)))
+        running.start()
+        try:
+            while len(province.seen_pending) < 3:
+                threading.Event().wait(0.01)
+            with pytest.raises(UnresolvedEntryError):
+                second.call_wire("bizh120002", copy.deepcopy(FEE))
+        finally:
+            province.hold.set()
+            running.join(10)
+        assert [e.status for e in second.journal.history(AAZ218)] == [Status.OK]
+
+
+def test_a_timeout_leaves_the_entry_unknown_in_the_database(pg_url: str) -> None:
+    province = Province(pg_url)
+    province.time_out = True
+    with client_for(pg_url, province) as client:
+        client.session.get()
+        with pytest.raises(OutcomeUnknownError):
+            client.call_wire("bizh120002", copy.deepcopy(FEE))
+        assert [e.status for e in client.journal.unknown_entries()] == [Status.UNKNOWN]

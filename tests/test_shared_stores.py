@@ -1,0 +1,156 @@
+"""The stores that share the journal's database, on both backends: the gateway's idempotency keys
+and the code tables; and `gdwi journal migrate`, which copies a SQLite journal into PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app
+from adapter.gateway.idempotency import IdempotencyStore
+from adapter.ops.codes import CodeRow, CodeStore, CodeTables
+from adapter.ops.transfer import copy_journal
+from adapter.wire.deviations import Deviation, DeviationKind
+from adapter.wire.journal import Journal, Status, open_journal
+
+runner = CliRunner(env={"COLUMNS": "200"})
+STAMP = "2024-03-01T04:00:00+00:00"
+
+
+# --------------------------------------------------------------------------- idempotency keys
+
+
+def test_idempotency_keys_claim_replay_conflict_release(journal_target: str) -> None:
+    store = IdempotencyStore(journal_target)
+    try:
+        assert store.claim("k1", "call-a").run
+        assert store.claim("k1", "call-a").conflict == "in_progress"
+        store.finish("k1", 200, b'{"ok": true}')
+        replay = store.claim("k1", "call-a")
+        assert (replay.run, replay.status, replay.answer) == (False, 200, b'{"ok": true}')
+        assert store.claim("k1", "call-b").conflict == "different_call"
+        assert store.claim("k2", "call-a").run
+        store.release("k2")
+        assert store.claim("k2", "call-a").run
+    finally:
+        store.close()
+
+
+def test_one_key_sent_to_two_nodes_at_once_runs_once(journal_target: str) -> None:
+    stores = [IdempotencyStore(journal_target) for _ in range(2)]
+    barrier = threading.Barrier(8)
+    runs: list[bool] = []
+
+    def send(store: IdempotencyStore) -> None:
+        barrier.wait()
+        runs.append(store.claim("same-key", "same-call").run)
+
+    threads = [threading.Thread(target=send, args=(stores[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for store in stores:
+        store.close()
+    assert sorted(runs) == [False] * 7 + [True]
+
+
+# --------------------------------------------------------------------------- code tables
+
+
+def test_code_tables_in_the_journal_database(journal_target: str) -> None:
+    Journal(journal_target).close()
+    with CodeStore(journal_target) as store:
+        store.replace([CodeRow("bka006", "426", "测试新待遇", "441900", STAMP),
+                       CodeRow("aka130", "49", "旧值", "", STAMP)])
+        store.replace([CodeRow("bka006", "427", "另一个", "441900", STAMP)], ["bka006"])
+        assert [(r.list, r.code) for r in store.rows()] == [("aka130", "49"), ("bka006", "427")]
+    tables = CodeTables.from_path(journal_target)
+    assert tables.display_name("bka006", "427") == "另一个"
+    assert tables.check_open_code("bka006", "427") is None
+
+
+# --------------------------------------------------------------------------- gdwi journal migrate
+
+
+def _filled_sqlite(path: Path) -> dict[int, object]:
+    big = "<program>" + "".join(f"<row><ake005>X{i:05d}</ake005></row>" for i in range(400)) + "</program>"
+    with Journal(path) as journal:
+        ok = journal.begin("bizh120002", "state_changing", big, aaz218="20240301000000000001",
+                           akb020="H44190000001", exclusive=True)
+        journal.finish(ok, Status.OK, response_xml=big, return_code="1")
+        journal.record_deviations(ok, [Deviation("bizh120002", "bka888", "bka888",
+                                                 DeviationKind.UNLISTED_CODE, "3")])
+        unknown = journal.begin("bizh120002", "state_changing", "<program/>", aaz218="20240301000000000002",
+                                exclusive=True)
+        journal.finish(unknown, Status.UNKNOWN, message="read timeout")
+        journal.begin("bizh110001", "query", "<program/>")
+        entries = {entry.id: entry for entry in journal.list()}
+    with CodeStore(path) as store:
+        store.replace([CodeRow("bka006", "426", "测试新待遇", "441900", STAMP)])
+    return dict(entries)
+
+
+def test_migrate_copies_entries_deviations_and_code_tables(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "journal.sqlite"
+    before = _filled_sqlite(source)
+    copied = copy_journal(source, pg_url)
+    assert (copied.entries, copied.deviations, copied.code_rows, copied.unresolved) == (3, 1, 1, 2)
+    with open_journal(pg_url) as moved:
+        assert {entry.id: entry for entry in moved.list()} == before  # every field, ids included
+        assert len(moved.deviations()) == 1
+        newer = moved.begin("bizh110001", "query", "<program/>")
+        assert newer > max(before)  # new ids go on after the copied ones
+        with pytest.raises(Exception, match="unresolved"):  # the copied unknown entry still guards
+            moved.begin("bizh120002", "state_changing", "<program/>", aaz218="20240301000000000002",
+                        exclusive=True)
+    assert CodeTables.from_path(pg_url).display_name("bka006", "426") == "测试新待遇"
+
+
+def test_cli_migrate_refuses_a_filled_target_without_force_and_masks_the_password(
+        tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "journal.sqlite"
+    _filled_sqlite(source)
+    url = pg_url.replace("gdwi@", "gdwi:Sup3rSecret@")
+    first = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url])
+    assert first.exit_code == 0, first.output
+    assert "3 entries, 1 deviations, 1 code-table rows" in first.output
+    assert "2 of them pending or unknown" in first.output
+    again = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url])
+    assert again.exit_code == 2 and "already holds 3 journal entries" in again.output
+    forced = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url, "--force"])
+    assert forced.exit_code == 0 and "3 entries" in forced.output
+    for result in (first, again, forced):
+        assert "Sup3rSecret" not in result.output
+    listed = runner.invoke(app, ["journal", "list", "--db", url, "--json"])
+    assert listed.exit_code == 0 and listed.output.count('"id"') == 3
+
+
+def test_migrate_wants_a_postgresql_target(tmp_path: Path) -> None:
+    source = tmp_path / "journal.sqlite"
+    Journal(source).close()
+    result = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", str(tmp_path / "x.sqlite")])
+    assert result.exit_code == 2 and "postgresql://" in result.output
+
+
+# --------------------------------------------------------------------------- gdwi doctor
+
+
+def test_doctor_checks_a_postgresql_journal_and_never_shows_its_password(pg_url: str) -> None:
+    import json
+
+    url = pg_url.replace("gdwi@", "gdwi:Sup3rSecret@")
+    env = {"GDWI_BASE_URL": "http://127.0.0.1:9", "GDWI_USERID": "u1", "GDWI_PASSWORD": "pw-123456",
+           "GDWI_AKB020": "H44190000001", "GDWI_JOURNAL": url}
+    result = runner.invoke(app, ["doctor", "--json", "--skip-login"], env=env)
+    assert "Sup3rSecret" not in result.output
+    journal = next(check for check in json.loads(result.stdout) if check["name"] == "journal")
+    assert journal["status"] == "warn" and "holds a password" in journal["detail"], journal
+    with open_journal(url) as opened:
+        opened.finish(opened.begin("bizh120002", "state_changing", "<program/>"), Status.UNKNOWN)
+    result = runner.invoke(app, ["doctor", "--json", "--skip-login"], env={**env, "GDWI_JOURNAL": pg_url})
+    journal = next(check for check in json.loads(result.stdout) if check["name"] == "journal")
+    assert journal["status"] == "fail" and "1 entry with an unknown outcome" in journal["detail"], journal
