@@ -79,7 +79,6 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="gdwi-pg-"))
         if owner is not None:
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
-        self.port = _free_port()
         self._schemas = itertools.count(1)
         self._start(durable)
 
@@ -97,19 +96,28 @@ class Cluster:
 
     def _start(self, durable: bool) -> None:
         data = self.dir / "data"
-        self._run("initdb", "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
-        # Tests need no crash safety; the benchmark (durable) measures the real fsync.
-        speed = "" if durable else " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-        options = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=60"
-                   f" -c shared_buffers=16MB{speed}")
         try:
-            self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-w", "-t", "60",
-                      "-o", options, "start")
+            self._run("initdb", "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
+                      "--locale=C", "--no-sync")
+            for attempt in range(3):  # a free port may be taken before the server binds it
+                self.port = _free_port()
+                try:
+                    self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-w", "-t", "60",
+                              "-o", self._options(durable), "start")
+                    break
+                except ClusterUnavailable:
+                    if attempt == 2:
+                        raise
             self.admin(f"CREATE DATABASE {DATABASE}", database="postgres")
         except BaseException:
             self.stop()
             raise
+
+    def _options(self, durable: bool) -> str:
+        # Tests need no crash safety; the benchmark (durable) measures the real fsync.
+        speed = "" if durable else " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        return (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=60"
+                f" -c shared_buffers=16MB{speed}")
 
     def url(self, *, schema: str | None = None, password: str | None = None, database: str = DATABASE) -> str:
         """A postgresql:// URL; `schema` puts it first on the search path (each test its own)."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pg_cluster import Cluster
 
 from adapter.errors import JournalError, UnresolvedEntryError
 from adapter.wire.database import connect, mask_dsn
@@ -170,6 +171,18 @@ def test_a_node_claims_its_own_unknown_entries_but_not_its_pending_ones(pair: tu
     assert (a.get(in_flight) or pytest.fail()).status == Status.PENDING
 
 
+def test_unknown_entries_of_a_process_that_never_beat_are_anyone_s_to_claim(
+        journal_target: str, clock: Clock) -> None:
+    with open_journal(journal_target, clock=clock) as one_off:  # e.g. `gdwi call`: never beats
+        unknown = one_off.begin("bizh120002", "state_changing", REQUEST)
+        one_off.finish(unknown, Status.UNKNOWN)
+        one_off.begin("bizh120002", "state_changing", REQUEST)  # pending: its sender may still run
+    with open_journal(journal_target, clock=clock, node="worker") as worker:
+        worker.heartbeat()
+        claimed = worker.claim_orphans(lease=timedelta(minutes=1), dead_after=timedelta(seconds=30))
+    assert [e.id for e in claimed] == [unknown]
+
+
 def test_two_concurrent_claimers_share_a_dead_node_s_entries_exactly_once(
         journal_target: str, clock: Clock) -> None:
     with open_journal(journal_target, clock=clock, node="dead") as dead:
@@ -300,3 +313,15 @@ def test_a_password_in_the_url_is_used_and_never_shown(pg_cluster: object, pg_ur
         assert journal.postgres and "Sup3rSecret" not in journal.location
         with pytest.raises(JournalError, match="not a file"):
             _ = journal.path
+
+
+def test_a_lost_connection_is_opened_again_on_the_next_use(pg_cluster: Cluster, pg_url: str) -> None:
+    """A server restart or a network cut fails the call that meets it (a JournalError, nothing
+    sent for a begin); the journal connects again on the next call."""
+    with open_journal(pg_url) as journal:
+        first = journal.begin("bizh110001", "query", "<program/>")
+        pg_cluster.admin(f"SELECT pg_terminate_backend({journal.database.conn.info.backend_pid})")
+        with pytest.raises(JournalError, match="cannot read"):
+            journal.get(first)
+        second = journal.begin("bizh110001", "query", "<program/>")
+        assert [e.id for e in journal.list()] == [second, first]

@@ -127,6 +127,8 @@ def test_cli_migrate_refuses_a_filled_target_without_force_and_masks_the_passwor
         assert "Sup3rSecret" not in result.output
     listed = runner.invoke(app, ["journal", "list", "--db", url, "--json"])
     assert listed.exit_code == 0 and listed.output.count('"id"') == 3
+    scoped = runner.invoke(app, ["journal", "list", "--db", url, "--institution", "H44190000001", "--json"])
+    assert scoped.exit_code == 0 and scoped.output.count('"id"') == 1, scoped.output
 
 
 def test_migrate_wants_a_postgresql_target(tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ def list_entries(
     function: str | None = typer.Option(None, "--function", help="function_id, e.g. bizh120002"),
     status: Status | None = typer.Option(None, "--status", help="entry status"),
     aaz218: str | None = typer.Option(None, "--aaz218", help="business serial number"),
+    institution: str | None = typer.Option(None, "--institution", help="akb020 the entries were sent for"),
     limit: int = typer.Option(100, "--limit", min=1, help="at most this many, newest first"),
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -97,6 +98,7 @@ def list_entries(
             function_id=function,
             status=status,
             aaz218=aaz218,
+            institution=institution,
             limit=limit,
         )
     if as_json:
@@ -162,6 +164,7 @@ def _summary(entry: Entry) -> list[tuple[str, object]]:
         ("return_code", entry.return_code),
         ("message", entry.message),
         ("akb020", entry.akb020),
+        ("institution", entry.institution),
         ("aaz218", entry.aaz218),
         ("his_ref", entry.his_ref),
         ("duration_ms", _duration(entry)),

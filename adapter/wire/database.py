@@ -133,12 +133,25 @@ class PostgresDatabase(Database):
         self.location = mask_dsn(url)
         self.errors = (psycopg.Error,)
         self.unique_violation = psycopg.errors.UniqueViolation
+        self._url, self._timeout = url, timeout
+        self.conn = self._connect()
+
+    def _connect(self) -> Any:
+        import psycopg
+
         try:
-            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)),
-                                        application_name="gdwi")
+            return psycopg.connect(self._url, autocommit=True, connect_timeout=max(1, int(self._timeout)),
+                                   application_name="gdwi")
         except psycopg.Error as exc:
             raise JournalError(f"cannot open journal {self.location}: {mask_dsn(str(exc))}") from None
-        self._in_transaction = False
+
+    def _live(self) -> Any:
+        """The connection, opened again if the last use found it lost (a server restart, a network
+        cut, a failover): that use failed; the next one works again once the server is back."""
+        if self.conn.broken:
+            self.conn.close()
+            self.conn = self._connect()
+        return self.conn
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -146,17 +159,17 @@ class PostgresDatabase(Database):
         return sql.replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self.conn.execute(self._sql(sql), params)
+        return self._live().execute(self._sql(sql), params)  # type: ignore[no-any-return]
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self.conn.cursor() as cursor:
+        with self._live().cursor() as cursor:
             cursor.executemany(self._sql(sql), rows)
 
     @contextmanager
     def transaction(self, *, immediate: bool = False, durable: bool = False) -> Iterator[None]:
         # Row locks and unique indexes do what SQLite's whole-file lock does: `immediate` is moot.
         del immediate
-        with self.conn.transaction():
+        with self._live().transaction():
             if not durable:
                 self.conn.execute("SET LOCAL synchronous_commit TO OFF")
             yield

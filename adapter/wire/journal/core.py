@@ -737,11 +737,14 @@ class Journal:
         """Claim, for `node` and for `lease`, the entries it should settle; returns them (unknown).
 
         Claimed: pending or unknown entries whose owner node stopped beating (its last beat is
-        older than `dead_after`), and `node`'s own unknown entries; never one whose lease another
-        node holds. A claimed pending entry becomes unknown (its sender is gone). Each entry goes
-        to exactly one claimer per lease: PostgreSQL locks the rows it picks and skips rows other
-        claimers hold (FOR UPDATE SKIP LOCKED), SQLite takes the file's write lock. An entry
-        still unsettled when its lease runs out can be claimed again (its claimer may have died).
+        older than `dead_after`), `node`'s own unknown entries, and unknown entries of processes
+        that never beat (a `gdwi call`, an entry from before nodes); never one whose lease another
+        node holds. A pending entry of a process that never beat is left to the pid-based
+        `orphaned_pending` (its owner may still be sending). A claimed pending entry becomes
+        unknown (its sender is gone). Each entry goes to exactly one claimer per lease: PostgreSQL
+        locks the rows it picks and skips rows other claimers hold (FOR UPDATE SKIP LOCKED),
+        SQLite takes the file's write lock. An entry still unsettled when its lease runs out can
+        be claimed again (its claimer may have died).
         """
         claimer = node or self.node
         now = self._clock()
@@ -750,8 +753,9 @@ class Journal:
             rows = self._db.execute(
                 "SELECT id, status, owner_node FROM entries"
                 " WHERE status IN ('pending', 'unknown') AND (lease_until IS NULL OR lease_until < ?)"
-                " AND ((owner_node = ? AND status = 'unknown') OR owner_node IN"
-                " (SELECT node FROM nodes WHERE last_beat < ? AND node <> ?))"
+                " AND ((status = 'unknown' AND (owner_node = ? OR owner_node IS NULL"
+                " OR owner_node NOT IN (SELECT node FROM nodes)))"
+                " OR owner_node IN (SELECT node FROM nodes WHERE last_beat < ? AND node <> ?))"
                 f" ORDER BY id LIMIT ?{self._db.skip_locked}",
                 (stamp, claimer, dead, claimer, limit)).fetchall()
             until = _iso(now + lease)
@@ -819,7 +823,10 @@ class Journal:
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Entry]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM entries {tail}", params).fetchall()
+            try:
+                rows = self._db.execute(f"SELECT {_COLUMNS} FROM entries {tail}", params).fetchall()
+            except self._errors as exc:
+                raise JournalError(f"journal {self.location}: cannot read entries: {exc}") from exc
         return [_entry(row) for row in rows]
 
     # --- lifetime -----------------------------------------------------------------------
