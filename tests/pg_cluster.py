@@ -76,7 +76,9 @@ class Cluster:
                                          "initdb as") from None
             runuser = shutil.which("runuser")
             self.as_user = [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-c"]
-        self.dir = Path(tempfile.mkdtemp(prefix="gdwi-pg-"))
+        # As root the cluster's user must reach its dir: /tmp, not a TMPDIR that may be root-only.
+        shared_tmp = "/tmp" if owner is not None and Path("/tmp").is_dir() else None
+        self.dir = Path(tempfile.mkdtemp(prefix="gdwi-pg-", dir=shared_tmp))
         if owner is not None:
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
         self._schemas = itertools.count(1)

@@ -13,8 +13,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from seed_login import PASSWORD as SEED_PASSWORD
+from seed_login import USERID
 
 from adapter.errors import OutcomeUnknownError, UnresolvedEntryError
+from adapter.mock.server import MockServer
+from adapter.ops.recovery import recover
 from adapter.wire.client import Client
 from adapter.wire.codec import decode, encode, parse_document
 from adapter.wire.config import Settings
@@ -22,8 +26,9 @@ from adapter.wire.journal import Status
 
 AKB020 = "H44190000001"
 AAZ218 = "44190000012019000002"
-FEE: dict[str, Any] = json.loads(resources.files("generated").joinpath("examples.json").read_text(
-    encoding="utf-8"))["bizh120002"][0]["request"]  # a valid fee upload on stay AAZ218
+EXAMPLES: dict[str, Any] = json.loads(resources.files("generated").joinpath("examples.json").read_text(
+    encoding="utf-8"))
+FEE: dict[str, Any] = EXAMPLES["bizh120002"][0]["request"]  # a valid fee upload on stay AAZ218
 
 
 class Province:
@@ -95,3 +100,29 @@ def test_a_timeout_leaves_the_entry_unknown_in_the_database(pg_url: str) -> None
         with pytest.raises(OutcomeUnknownError):
             client.call_wire("bizh120002", copy.deepcopy(FEE))
         assert [e.status for e in client.journal.unknown_entries()] == [Status.UNKNOWN]
+
+
+# --------------------------------------------------------------------------- recovery, on a real mock
+
+
+def test_recovery_settles_a_lost_registration_answer_on_a_postgresql_journal(pg_url: str) -> None:
+    """A registration committed by the province whose answer is lost stays unknown in PostgreSQL,
+    guards its person, and `recover` settles it by asking: no second registration is sent."""
+    registration = {code: value for code, value in {
+        **EXAMPLES["bizh110104"][0]["request"], "aac001": "1000000001", "bka893": None, "aaz267": None,
+        "bka042": None}.items() if value is not None}
+    with MockServer() as server:
+        settings = Settings(base_url=server.url, userid=USERID, password=SEED_PASSWORD, akb020=AKB020,
+                            journal=pg_url, read_timeout=5, retry_backoff=0.01)
+        with Client(settings) as client:
+            server.faults.add("commit_then_drop", function_id="bizh110104", times=1)
+            with pytest.raises(OutcomeUnknownError) as lost:
+                client.call_wire("bizh110104", dict(registration))
+            with pytest.raises(UnresolvedEntryError):  # the person is guarded until it is settled
+                client.call_wire("bizh110104", dict(registration))
+            results = recover(client)
+            entry = client.journal.get(lost.value.journal_id or 0)
+        sent = [r for r in server.requests.records() if r.function_id == "bizh110104"]
+    assert [r.after for r in results] == [Status.OK]
+    assert entry is not None and entry.status == Status.OK and entry.settled_by == "recovery"
+    assert len(sent) == 1  # recovery asked; it never resent

@@ -117,10 +117,11 @@ def test_cli_migrate_refuses_a_filled_target_without_force_and_masks_the_passwor
     url = pg_url.replace("gdwi@", "gdwi:Sup3rSecret@")
     first = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url])
     assert first.exit_code == 0, first.output
-    assert "3 entries, 1 deviations, 1 code-table rows" in first.output
-    assert "2 of them pending or unknown" in first.output
+    said = " ".join(first.output.split())  # as one line, however the console wrapped it
+    assert "3 entries, 1 deviations, 1 code-table rows" in said
+    assert "2 of them pending or unknown" in said
     again = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url])
-    assert again.exit_code == 2 and "already holds 3 journal entries" in again.output
+    assert again.exit_code == 2 and "already holds 3 journal entries" in " ".join(again.output.split())
     forced = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url, "--force"])
     assert forced.exit_code == 0 and "3 entries" in forced.output
     for result in (first, again, forced):
@@ -156,3 +157,14 @@ def test_doctor_checks_a_postgresql_journal_and_never_shows_its_password(pg_url:
     result = runner.invoke(app, ["doctor", "--json", "--skip-login"], env={**env, "GDWI_JOURNAL": pg_url})
     journal = next(check for check in json.loads(result.stdout) if check["name"] == "journal")
     assert journal["status"] == "fail" and "1 entry with an unknown outcome" in journal["detail"], journal
+
+
+def test_journal_check_and_show_on_a_postgresql_journal(pg_url: str) -> None:
+    with open_journal(pg_url) as journal:
+        entry = journal.begin("bizh110001", "query", "<program/>", institution="H44190000001")
+    checked = runner.invoke(app, ["journal", "check", "--db", pg_url])
+    assert checked.exit_code == 0 and "ok (PostgreSQL" in " ".join(checked.output.split()), checked.output
+    shown = runner.invoke(app, ["journal", "show", str(entry), "--db", pg_url])
+    assert shown.exit_code == 0 and "H44190000001" in shown.output and "pending" in shown.output
+    missing = runner.invoke(app, ["journal", "show", "999", "--db", pg_url.replace("gdwi@", "gdwi:Sup3rSecret@")])
+    assert missing.exit_code == 2 and "Sup3rSecret" not in missing.output

@@ -51,8 +51,9 @@ def check(db: str | None = typer.Option(None, "--db", help=_DB_HELP)) -> None:
     target = context.journal_setting(db)
     if is_postgres(target):
         with open_journal(target) as journal:  # opening checks the connection and the schema
-            console.print(Text(f"journal {journal.location}: ok (PostgreSQL: the server keeps its own "
-                               "integrity; this checked the connection and the schema version)"))
+            said = (f"journal {journal.location}: ok (PostgreSQL: the server keeps its own integrity; "
+                    "this checked the connection and the schema version)")
+            console.print(Text(said), soft_wrap=True)
         return
     path = Path(target)
     problems = integrity_problems(path)

@@ -30,14 +30,16 @@ proxy_app = typer.Typer(
 )
 
 DEFAULT_JOURNAL = "gdwi-journal.sqlite"
-DB_HELP = f"journal file [default: the journal setting, GDWI_JOURNAL, or ./{DEFAULT_JOURNAL}]"
+DB_HELP = (f"journal file or postgresql:// URL [default: the journal setting, GDWI_JOURNAL, or "
+           f"./{DEFAULT_JOURNAL}]")
 
 
-def _journal_path(db: Path | None) -> str:
-    """`--db`, else the `journal` setting from the sources every gdwi command reads."""
+def _journal_path(db: str | None) -> str:
+    """`--db`, else the `journal` setting from the sources every gdwi command reads (a file path
+    or a postgresql:// URL)."""
     from adapter.cli import context
 
-    return str(context.journal_path(db))
+    return context.journal_setting(db)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -57,7 +59,7 @@ def proxy_serve(
         [], "--override", help="per function: FUNCTION_ID=observe|enforce (repeatable)"
     ),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="allow a non-loopback --listen address"),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     max_body_bytes: int | None = typer.Option(None, "--max-body-bytes", help="request and answer cap"),
     read_timeout: float | None = typer.Option(None, "--read-timeout", help="seconds to wait for an answer"),
 ) -> None:
@@ -93,13 +95,13 @@ def proxy_serve(
     serve(config, host, port)
 
 
-def _open_journal(db: Path | None) -> Any:
+def _open_journal(db: str | None) -> Any:
     from adapter.wire.database import is_postgres
     from adapter.wire.journal import open_journal
 
     target = _journal_path(db)
     if not is_postgres(target) and not Path(target).is_file():
-        typer.echo(f"no journal at {target} (use --db or set GDWI_JOURNAL)", err=True)
+        typer.echo(f"no journal at {mask_dsn(target)} (use --db or set GDWI_JOURNAL)", err=True)
         raise typer.Exit(2)
     return open_journal(target)
 
@@ -119,7 +121,7 @@ def proxy_replay(
     date: datetime | None = DATE_OPTION,
     function: str | None = FUNCTION_OPTION,
     limit: int = LIMIT_OPTION,
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Re-send recorded read-only requests to TARGET under a fresh login and diff the answers.
 
@@ -167,7 +169,7 @@ def proxy_export(
     date: datetime | None = DATE_OPTION,
     function: str | None = FUNCTION_OPTION,
     limit: int = LIMIT_OPTION,
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Write recorded exchanges (not logins) as JSON fixtures, personal data masked."""
     from adapter.proxy.recorded import export, recorded

@@ -35,7 +35,8 @@ def reconcile(
     his: Path = typer.Option(..., "--his", exists=True, dir_okay=False, help="the HIS export (CSV)"),
     out: Path | None = typer.Option(None, "--out", help="write the report as CSV"),
     html: Path | None = typer.Option(None, "--html", help="write the report as an HTML page"),
-    db: Path | None = typer.Option(None, "--db", help="journal file (default: the `journal` setting)"),
+    db: str | None = typer.Option(None, "--db", help="journal file or postgresql:// URL (default: the "
+                                  "`journal` setting)"),
     encoding: str | None = typer.Option(None, "--encoding", help="the export's encoding (default: detected: "
                                         "UTF-8 with or without BOM, else GBK/GB18030)"),
     every: bool = typer.Option(False, "--all", help="also list the businesses where all sides agree"),
