@@ -183,6 +183,27 @@ def test_unknown_entries_of_a_process_that_never_beat_are_anyone_s_to_claim(
     assert [e.id for e in claimed] == [unknown]
 
 
+def test_recovery_views_and_claims_can_be_scoped_to_one_institution(
+        journal_target: str, clock: Clock) -> None:
+    """Recovery asks the province with one institution's login: it takes that institution's entries."""
+    with open_journal(journal_target, clock=clock, node="dead") as dead:
+        dead.heartbeat()
+        ours = dead.begin("bizh120002", "state_changing", REQUEST, institution="H44190000001")
+        theirs = dead.begin("bizh120002", "state_changing", REQUEST, institution="H44190000002")
+        for entry_id in (ours, theirs):
+            dead.finish(entry_id, Status.UNKNOWN)
+        pending = dead.begin("bizh120002", "state_changing", REQUEST, institution="H44190000002")
+    clock.now += timedelta(minutes=5)
+    with open_journal(journal_target, clock=clock, node="worker") as worker:
+        assert [e.id for e in worker.unknown_entries(institution="H44190000002")] == [theirs]
+        assert [e.id for e in worker.stale_pending(timedelta(minutes=1), institution="H44190000001")] == []
+        assert [e.id for e in worker.stale_pending(timedelta(minutes=1), institution="H44190000002")] == [pending]
+        worker.heartbeat()
+        claimed = worker.claim_orphans(lease=timedelta(minutes=1), dead_after=timedelta(seconds=30),
+                                       institution="H44190000001")
+        assert [e.id for e in claimed] == [ours]
+
+
 def test_two_concurrent_claimers_share_a_dead_node_s_entries_exactly_once(
         journal_target: str, clock: Clock) -> None:
     with open_journal(journal_target, clock=clock, node="dead") as dead:

@@ -284,6 +284,11 @@ def _local_day_bounds(day: date) -> tuple[str, str]:
     return _iso(start), _iso(end)
 
 
+def _scoped(institution: str | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameter) that keeps one institution's entries, if one is named."""
+    return (" AND institution = ?", (institution,)) if institution is not None else ("", ())
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -682,11 +687,14 @@ class Journal:
             return _pid_exists(entry.owner_pid)
         return process_started(entry.owner_pid) == entry.owner_started
 
-    def orphaned_pending(self, foreign_older_than: timedelta) -> builtins.list[Entry]:
+    def orphaned_pending(self, foreign_older_than: timedelta, *,
+                         institution: str | None = None) -> builtins.list[Entry]:
         """`pending` entries nobody will finish, oldest first: their owner is gone, or it cannot
-        be told (another host) and they are older than `foreign_older_than`."""
+        be told (another host) and they are older than `foreign_older_than`. `institution`: only
+        that akb020's (recovery asks the province with that institution's login)."""
         cutoff = self._clock() - foreign_older_than
-        pending = self._select("WHERE status = 'pending' ORDER BY created_at, id", ())
+        scope, params = _scoped(institution)
+        pending = self._select(f"WHERE status = 'pending'{scope} ORDER BY created_at, id", params)
         return [entry for entry in pending if (alive := self.owner_alive(entry)) is False
                 or (alive is None and entry.created_at < cutoff)]
 
@@ -733,7 +741,7 @@ class Journal:
         return {name: _moment(beat) or datetime.min for name, beat in rows}
 
     def claim_orphans(self, node: str | None = None, *, lease: timedelta, dead_after: timedelta,
-                      limit: int = 100) -> builtins.list[Entry]:
+                      limit: int = 100, institution: str | None = None) -> builtins.list[Entry]:
         """Claim, for `node` and for `lease`, the entries it should settle; returns them (unknown).
 
         Claimed: pending or unknown entries whose owner node stopped beating (its last beat is
@@ -744,9 +752,10 @@ class Journal:
         unknown (its sender is gone). Each entry goes to exactly one claimer per lease: PostgreSQL
         locks the rows it picks and skips rows other claimers hold (FOR UPDATE SKIP LOCKED),
         SQLite takes the file's write lock. An entry still unsettled when its lease runs out can
-        be claimed again (its claimer may have died).
+        be claimed again (its claimer may have died). `institution`: only that akb020's entries.
         """
         claimer = node or self.node
+        scope, scoped = _scoped(institution)
         now = self._clock()
         stamp, dead = _iso(now), _iso(now - dead_after)
         with self._lock, self._writing("cannot claim entries"), self._db.transaction(immediate=True):
@@ -755,9 +764,9 @@ class Journal:
                 " WHERE status IN ('pending', 'unknown') AND (lease_until IS NULL OR lease_until < ?)"
                 " AND ((status = 'unknown' AND (owner_node = ? OR owner_node IS NULL"
                 " OR owner_node NOT IN (SELECT node FROM nodes)))"
-                " OR owner_node IN (SELECT node FROM nodes WHERE last_beat < ? AND node <> ?))"
+                f" OR owner_node IN (SELECT node FROM nodes WHERE last_beat < ? AND node <> ?)){scope}"
                 f" ORDER BY id LIMIT ?{self._db.skip_locked}",
-                (stamp, claimer, dead, claimer, limit)).fetchall()
+                (stamp, claimer, dead, claimer, *scoped, limit)).fetchall()
             until = _iso(now + lease)
             for entry_id, status, owner_node in rows:
                 why = None if status == Status.UNKNOWN else \
@@ -808,14 +817,18 @@ class Journal:
         where = "WHERE " + " AND ".join(clauses) if clauses else ""
         return self._select(f"{where} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
 
-    def unknown_entries(self) -> builtins.list[Entry]:
-        """Entries whose outcome is unknown, oldest first (the order to resolve them in)."""
-        return self._select("WHERE status = 'unknown' ORDER BY created_at, id", ())
+    def unknown_entries(self, *, institution: str | None = None) -> builtins.list[Entry]:
+        """Entries whose outcome is unknown, oldest first (the order to resolve them in);
+        `institution`: only that akb020's."""
+        scope, params = _scoped(institution)
+        return self._select(f"WHERE status = 'unknown'{scope} ORDER BY created_at, id", params)
 
-    def stale_pending(self, older_than: timedelta) -> builtins.list[Entry]:
+    def stale_pending(self, older_than: timedelta, *, institution: str | None = None) -> builtins.list[Entry]:
         """`pending` entries older than `older_than`, oldest first: what `expire_pending` takes."""
         cutoff = _iso(self._clock() - older_than)
-        return self._select("WHERE status = 'pending' AND created_at < ? ORDER BY created_at, id", (cutoff,))
+        scope, params = _scoped(institution)
+        return self._select(f"WHERE status = 'pending' AND created_at < ?{scope} ORDER BY created_at, id",
+                            (cutoff, *params))
 
     def history(self, aaz218: str) -> builtins.list[Entry]:
         """Every entry on one visit or stay, in the order they were written (id order)."""
