@@ -34,7 +34,6 @@ SERVER_FAULT_PAGE = (
     f"<html><head><title>500</title></head><body><h1>HTTP Status 500</h1>"
     f"<p>{SPEC.server_fault_text}</p></body></html>"
 ).encode()
-NOT_XML_PAGE = b"502 Bad Gateway: upstream sent an invalid response\n"
 
 
 class ProvinceAPI(Protocol):

@@ -14,6 +14,11 @@ every request) and may fire a limited number of times. Kinds:
   commit_then_drop   the province commits the change, then the answer is lost (the connection
                      closes without a response): the client cannot know the outcome
 
+Each kind is one object in KINDS (`Kind`): its parameters with their defaults, their check,
+when it acts (before the province is asked, instead of asking it, or after it answered) and what
+it does to the exchange, through the `Exchange` the wire router (adapter.mock.wire_view) offers.
+A new kind is one more `Kind` here.
+
 Latency rules add up; of the other kinds only the oldest matching rule fires per request, so
 stacking "http500 once" behind "malformed once" plays them in order. A rule whose count runs
 out is removed. The plan is shared by the server's event loop and the test thread: every
@@ -25,38 +30,57 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 
 from adapter.errors import FaultError
-from generated.registry import FUNCTIONS, LOGIN
+from generated.registry import FUNCTIONS, LOGIN, SPEC
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 __all__ = [
     "FAULT_KINDS",
+    "KINDS",
     "Decision",
+    "Exchange",
     "FaultError",
     "FaultKind",
     "FaultPlan",
     "FaultRule",
+    "Kind",
 ]
 
 FaultKind = Literal[
     "latency", "http500", "malformed", "session_expired", "fail_then_succeed", "commit_then_drop"
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+Stage = Literal["delay", "instead", "after"]
+NOT_XML_PAGE = b"502 Bad Gateway: upstream sent an invalid response\n"
 
-# The parameters each kind accepts, with their defaults (None: no default, may be absent).
-_PARAMS: dict[str, dict[str, Any]] = {
-    "latency": {"ms": None, "median_ms": None, "sigma": 0.5, "max_ms": None},
-    "http500": {},
-    "malformed": {"mode": "truncated"},
-    "session_expired": {"message": "会话已过期，请重新登录"},
-    "fail_then_succeed": {"n": 1, "answer": "return_code", "code": "-1", "message": "模拟失败，请重试"},
-    "commit_then_drop": {},
-}
-# Kinds that replace processing; the others let the province process first.
-ANSWER_INSTEAD = frozenset({"http500", "session_expired", "fail_then_succeed"})
+
+class Exchange(Protocol):
+    """One wire request as a fault acts on it (the wire router, adapter.mock.wire_view, has it)."""
+
+    @property
+    def body(self) -> bytes:
+        """The province's answer as it would be sent (after the province processed the request)."""
+
+    def refuse(self, code: str, message: str) -> Response:
+        """Answer with this return code and message; the province is not asked."""
+
+    def server_error(self) -> Response:
+        """HTTP 500 with the page a Java province behind a gateway sends."""
+
+    def spoiled(self, body: bytes) -> Response:
+        """The processed (committed) answer replaced by `body`."""
+
+    async def dropped(self) -> Response:
+        """The processed (committed) answer lost: the connection closes without a response."""
+
+
+Act = Callable[[Mapping[str, Any], Exchange], Awaitable["Response"]]
 
 
 @dataclass
@@ -76,8 +100,7 @@ class FaultRule:
             return False
         if self.aaz218 is not None and self.aaz218 != aaz218:
             return False
-        # A -9 answer to the login itself would make no sense: the login obtains the session.
-        return not (self.kind == "session_expired" and function_id == LOGIN)
+        return not (KINDS[self.kind].never_for_login and function_id == LOGIN)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -105,7 +128,15 @@ class Decision:
     @property
     def answers_instead(self) -> bool:
         """True when the fault replaces processing (nothing reaches the province's state)."""
-        return self.fault is not None and self.fault.kind in ANSWER_INSTEAD
+        return self.fault is not None and KINDS[self.fault.kind].stage == "instead"
+
+    async def act(self, exchange: Exchange) -> Response | None:
+        """What the fault does to the exchange; None: no fault, answer normally."""
+        if self.fault is None:
+            return None
+        act = KINDS[self.fault.kind].act
+        assert act is not None  # every kind but latency acts (a latency rule is never chosen)
+        return await act(self.fault.params, exchange)
 
 
 class FaultPlan:
@@ -130,9 +161,10 @@ class FaultPlan:
         checked_kind = _check_kind(kind)
         _check_function_id(function_id)
         values = _check_params(checked_kind, params)
-        if checked_kind == "fail_then_succeed":
-            times = _count_of_failures(times, params.get("n"))
-            values.pop("n")
+        counted_by = KINDS[checked_kind].counted_by
+        if counted_by is not None:  # the kind's own word for `times`
+            times = _count_of_failures(checked_kind, times, params.get(counted_by), counted_by)
+            values.pop(counted_by)
         _check_times(times)
         with self._lock:
             rule = FaultRule(self._next_id, checked_kind, function_id, aaz218, times, values)
@@ -177,7 +209,7 @@ class FaultPlan:
             for rule in list(self._rules):
                 if not rule.matches(function_id, aaz218):
                     continue
-                if rule.kind == "latency":
+                if KINDS[rule.kind].stage == "delay":
                     delay += self._delay_ms(rule.params)
                 elif chosen is None:
                     chosen = rule
@@ -229,24 +261,24 @@ def _check_times(times: object) -> None:
         raise FaultError(f"times: must be a whole number >= 1, got {times!r}")
 
 
-def _count_of_failures(times: int | None, n: object) -> int:
+def _count_of_failures(kind: str, times: int | None, n: object, word: str) -> int:
     # `n` is the kind's own word for `times`; giving both with different values is ambiguous.
     if n is None:
         return times if times is not None else 1
     _check_times(n)
     if times is not None and times != n:
-        raise FaultError(f"fail_then_succeed: n={n!r} and times={times!r} disagree; give one of them")
+        raise FaultError(f"{kind}: {word}={n!r} and times={times!r} disagree; give one of them")
     return cast(int, n)
 
 
 def _check_params(kind: FaultKind, params: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = _PARAMS[kind]
+    allowed = KINDS[kind].params
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         accepted = ", ".join(allowed) or "none"
         raise FaultError(f"{kind}: unknown parameter(s) {', '.join(unknown)} (accepted: {accepted})")
     values = {**allowed, **params}
-    _CHECKS[kind](values)
+    KINDS[kind].check(values)
     return {name: value for name, value in values.items() if value is not None}
 
 
@@ -297,11 +329,59 @@ def _no_checks(values: dict[str, Any]) -> None:
     del values
 
 
-_CHECKS = {
-    "latency": _check_latency,
-    "http500": _no_checks,
-    "malformed": _check_malformed,
-    "session_expired": _check_session_expired,
-    "fail_then_succeed": _check_fail_then_succeed,
-    "commit_then_drop": _no_checks,
-}
+# --------------------------------------------------------------------------- the kinds
+
+
+async def _server_error(params: Mapping[str, Any], exchange: Exchange) -> Response:
+    del params
+    return exchange.server_error()
+
+
+async def _session_expired(params: Mapping[str, Any], exchange: Exchange) -> Response:
+    return exchange.refuse(SPEC.session_expired_code, params["message"])
+
+
+async def _fail(params: Mapping[str, Any], exchange: Exchange) -> Response:
+    if params["answer"] == "http500":
+        return exchange.server_error()
+    return exchange.refuse(params["code"], params["message"])
+
+
+async def _malformed(params: Mapping[str, Any], exchange: Exchange) -> Response:
+    body = exchange.body
+    # truncated: cut mid-document (well-framed HTTP, broken XML); not_xml: an HTML error page
+    return exchange.spoiled(NOT_XML_PAGE if params["mode"] == "not_xml" else body[: len(body) // 2])
+
+
+async def _drop(params: Mapping[str, Any], exchange: Exchange) -> Response:
+    del params
+    return await exchange.dropped()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One fault kind, whole: its parameters with their defaults (None: none, may be absent),
+    their check, when it acts (`delay` before the province is asked, `instead` of asking it,
+    `after` the province answered and committed) and what it does then."""
+
+    name: FaultKind
+    stage: Stage
+    params: Mapping[str, Any] = field(default_factory=dict)
+    check: Callable[[dict[str, Any]], None] = _no_checks
+    act: Act | None = None
+    counted_by: str | None = None  # a parameter that is this kind's word for `times`
+    never_for_login: bool = False  # a -9 to the login makes no sense: the login gets the session
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Kind("latency", "delay", {"ms": None, "median_ms": None, "sigma": 0.5, "max_ms": None}, _check_latency),
+    Kind("http500", "instead", act=_server_error),
+    Kind("malformed", "after", {"mode": "truncated"}, _check_malformed, _malformed),
+    Kind("session_expired", "instead", {"message": "会话已过期，请重新登录"}, _check_session_expired,
+         _session_expired, never_for_login=True),
+    Kind("fail_then_succeed", "instead",
+         {"n": 1, "answer": "return_code", "code": "-1", "message": "模拟失败，请重试"},
+         _check_fail_then_succeed, _fail, counted_by="n"),
+    Kind("commit_then_drop", "after", act=_drop),
+)}
+assert tuple(KINDS) == FAULT_KINDS, "every FaultKind has its Kind, in the same order"

@@ -17,7 +17,6 @@ from adapter.errors import AnswerDropped, XmlRefusedError
 from adapter.mock.context import (
     DROP_EXTENSION,
     FAILURE_CODE,
-    NOT_XML_PAGE,
     SERVER_FAULT_PAGE,
     Call,
     MockContext,
@@ -29,11 +28,10 @@ from adapter.mock.context import (
     read_body,
     text_or_none,
 )
-from adapter.mock.faults import Decision
 from adapter.mock.refusal import Refusal
 from adapter.wire.codec import decode_document, parse_document
 from adapter.wire.validation import InputError, validate_message
-from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
+from generated.registry import FIELDS, FUNCTIONS, LOGIN
 
 
 class WireEndpoint:
@@ -55,37 +53,11 @@ class WireEndpoint:
         decision = self.context.faults.decide(call.function_id, call.aaz218)
         if decision.delay_ms > 0:
             await asyncio.sleep(decision.delay_ms / 1000)  # the event loop keeps serving others
-        if decision.answers_instead:
-            return self._fault_instead(call, decision)
-        answer = process(self.context.province, call)
-        return await self._reply(request, call, answer, decision)
-
-    def _fault_instead(self, call: Call, decision: Decision) -> Response:
-        """http500, session_expired, fail_then_succeed: answered without asking the province."""
-        rule = decision.fault
-        assert rule is not None
-        if rule.kind == "http500" or rule.params.get("answer") == "http500":
-            self._record(call.function_id, call.aaz218, None, 500, rule.kind)
-            return Response(SERVER_FAULT_PAGE, status_code=500, media_type="text/html")
-        code = SPEC.session_expired_code if rule.kind == "session_expired" else rule.params["code"]
-        answer = envelope(code, rule.params["message"])
-        self._record(call.function_id, call.aaz218, answer, 200, rule.kind)
-        return self._xml(call.function_id, answer)
-
-    async def _reply(
-        self, request: Request, call: Call, answer: dict[str, Any], decision: Decision
-    ) -> Response:
-        """The province has answered (and committed); malformed / commit_then_drop spoil it."""
-        body = self.context.style.render(call.function_id, answer)
-        aaz218 = call.aaz218 or text_or_none(answer.get("aaz218"))
-        if decision.kind == "commit_then_drop":
-            self._record(call.function_id, aaz218, answer, None, decision.kind)
-            return await _drop_connection(request)
-        if decision.kind == "malformed":
-            self._record(call.function_id, aaz218, answer, 200, decision.kind)
-            return Response(_spoil(body, decision), media_type=self.context.style.media_type)
-        self._record(call.function_id, aaz218, answer, 200, None)
-        return Response(body, media_type=self.context.style.media_type)
+        exchange = _Exchange(self, request, call, decision.kind)
+        if not decision.answers_instead:
+            exchange.answered(process(self.context.province, call))  # the province commits here
+        faulted = await decision.act(exchange)  # the fault kind's own doing (adapter.mock.faults)
+        return faulted if faulted is not None else exchange.normal()
 
     def _xml(self, function_id: str | None, answer: dict[str, Any]) -> Response:
         # A failure envelope is the same for every function; an unknown or missing function_id
@@ -143,10 +115,48 @@ def _read_call(root: etree._Element, function_id: str, province: ProvinceAPI) ->
     return Call(function_id, decoded.values, decoded.session_id)
 
 
-def _spoil(body: bytes, decision: Decision) -> bytes:
-    if decision.fault is not None and decision.fault.params.get("mode") == "not_xml":
-        return NOT_XML_PAGE
-    return body[: len(body) // 2]  # cut mid-document: well-framed HTTP, broken XML
+class _Exchange:
+    """One wire request as a fault kind acts on it (adapter.mock.faults.Exchange); every way it
+    is answered is recorded in the request log with the fault's kind."""
+
+    def __init__(self, endpoint: WireEndpoint, request: Request, call: Call, fault: str | None) -> None:
+        self.endpoint, self.request, self.call, self.fault = endpoint, request, call, fault
+        self.answer: dict[str, Any] | None = None
+        self._body = b""
+
+    def answered(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self._body = self.endpoint.context.style.render(self.call.function_id, answer)
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+    @property
+    def aaz218(self) -> str | None:
+        shown = text_or_none(self.answer.get("aaz218")) if self.answer is not None else None
+        return self.call.aaz218 or shown
+
+    def normal(self) -> Response:
+        self.endpoint._record(self.call.function_id, self.aaz218, self.answer, 200, None)
+        return Response(self._body, media_type=self.endpoint.context.style.media_type)
+
+    def refuse(self, code: str, message: str) -> Response:
+        answer = envelope(code, message)
+        self.endpoint._record(self.call.function_id, self.call.aaz218, answer, 200, self.fault)
+        return self.endpoint._xml(self.call.function_id, answer)
+
+    def server_error(self) -> Response:
+        self.endpoint._record(self.call.function_id, self.call.aaz218, None, 500, self.fault)
+        return Response(SERVER_FAULT_PAGE, status_code=500, media_type="text/html")
+
+    def spoiled(self, body: bytes) -> Response:
+        self.endpoint._record(self.call.function_id, self.aaz218, self.answer, 200, self.fault)
+        return Response(body, media_type=self.endpoint.context.style.media_type)
+
+    async def dropped(self) -> Response:
+        self.endpoint._record(self.call.function_id, self.aaz218, self.answer, None, self.fault)
+        return await _drop_connection(self.request)
 
 
 async def _drop_connection(request: Request) -> Response:
