@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from adapter.wire.database import connect, is_postgres
+from adapter.wire.typed import WireCaller, send_typed
+from generated.functions import bizh120205 as code_query
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, field_label
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
     "use_tables",
 ]
 
-FUNCTION_ID = "bizh120205"
+FUNCTION_ID = code_query.FUNCTION_ID
 DATASET = "codeinfo"
 DEFAULT_DB = "gdwi-journal.sqlite"
 
@@ -51,12 +53,6 @@ CREATE TABLE IF NOT EXISTS code_tables (
     synced_at TEXT NOT NULL,
     PRIMARY KEY (list, code, center)
 )"""
-
-
-class WireCaller(Protocol):
-    """What a sync needs from a client: adapter.wire.client.Client has it."""
-
-    def call_wire(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -133,15 +129,15 @@ class CodeStore:
 
 def fetch_rows(client: WireCaller, list_name: str = "", *, now: datetime | None = None) -> list[CodeRow]:
     """bizh120205 for one list (or all with ''); rows without a list name or code are skipped."""
-    request = {"aaa100": list_name.lower()} if list_name else {}
-    answer = client.call_wire(FUNCTION_ID, request)
+    request = code_query.Request(code_category=list_name.lower() or None)
+    answer = send_typed(client, FUNCTION_ID, request).answer  # the typed bizh120205 answer
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     rows: list[CodeRow] = []
-    for row in answer.get(DATASET, []):
-        name, code = str(row.get("aaa100") or "").lower(), str(row.get("aaa102") or "")
+    for row in answer.codeinfo_rows:
+        name, code = (row.code_category or "").lower(), row.code_value or ""
         if name and code:  # a row that names no list or no value cannot be looked up later
-            label = str(row.get("aaa103") or "")
-            rows.append(CodeRow(name, code, label, str(row.get("aaa027") or ""), stamp))
+            label, centre = row.code_value_name or "", row.insurance_centre_code or ""
+            rows.append(CodeRow(name, code, label, centre, stamp))
     return rows
 
 
