@@ -25,7 +25,7 @@ from adapter.mock.context import (
     text_or_none,
 )
 from adapter.mock.refusal import Refusal
-from adapter.wire.validation import InputError, validate_message
+from adapter.wire.validation import InputError, check_message
 from generated.registry import FIELDS, FUNCTIONS, LOGIN
 
 
@@ -64,7 +64,7 @@ class JsonView:
         if function_id != LOGIN and self.context.default_akb020 is not None:
             values.setdefault("akb020", self.context.default_akb020)
         try:
-            validate_message(function_id, "request", values)
+            check_message(function_id, "request", values)
         except InputError as exc:
             raise _Refused(FAILURE_CODE, str(exc)) from None
         return values

@@ -30,7 +30,7 @@ from adapter.mock.context import (
 )
 from adapter.mock.refusal import Refusal
 from adapter.wire.codec import decode_document, parse_document
-from adapter.wire.validation import InputError, validate_message
+from adapter.wire.validation import InputError, check_message
 from generated.registry import FIELDS, FUNCTIONS, LOGIN
 
 
@@ -100,7 +100,7 @@ def _peek_function_id(root: etree._Element) -> str:
 
 
 def _read_call(root: etree._Element, function_id: str, province: ProvinceAPI) -> Call:
-    decoded = decode_document(root, function_id, "request")  # the tree parsed once, above
+    decoded = decode_document(root, function_id, "request", attributes_refused=True)  # parsed once, above
     if function_id != LOGIN:
         # The session first: with an expired or missing session every API answers -9, whatever
         # else is wrong with the message (reference 01 §1).
@@ -109,7 +109,7 @@ def _read_call(root: etree._Element, function_id: str, province: ProvinceAPI) ->
         except Refusal as refusal:
             raise _Refused(refusal.code, refusal.message) from None
     try:
-        validate_message(function_id, "request", decoded.values)
+        check_message(function_id, "request", decoded.values)
     except InputError as exc:
         raise _Refused(FAILURE_CODE, str(exc)) from None
     return Call(function_id, decoded.values, decoded.session_id)

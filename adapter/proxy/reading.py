@@ -15,7 +15,7 @@ from typing import Any
 
 from adapter.errors import InputError, XmlRefusedError
 from adapter.wire.codec import decode, parse_document
-from adapter.wire.validation import validate_message
+from adapter.wire.validation import check_message
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
 __all__ = ["Request", "read_request", "return_code_of"]
@@ -55,7 +55,7 @@ def read_request(body: bytes, max_bytes: int) -> Request:
         return Request(function_id, False, {}, [problem], [])
     decoded = decode(body, function_id, "request", max_bytes=max_bytes)
     try:
-        validate_message(function_id, "request", decoded.values)
+        check_message(function_id, "request", decoded.values)
         problems: list[str] = []
     except InputError as exc:
         problems = [str(problem) for problem in exc.problems]

@@ -47,7 +47,7 @@ from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, JournalError, Status, open_journal
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
-from adapter.wire.validation import problem, unknown_function, validate_message
+from adapter.wire.validation import check_message, problem, unknown_function
 from generated._convert import REFUSED_KINDS, FieldWriteError, Report
 from generated.client import AsyncFunctions, SyncFunctions
 from generated.registry import FIELDS, FUNCTIONS, LOGIN, SPEC
@@ -160,7 +160,7 @@ class _Core:
                 raise InputError(function_id, [problem(
                     "akb020", "akb020", f"{wire['akb020']!r} is not this client's institution "
                     f"code {self.settings.akb020!r}")])
-        validate_message(function_id, "request", wire)
+        check_message(function_id, "request", wire)
         return wire
 
     def build(self, function_id: str, request: RequestT, build: Build[RequestT]) -> dict[str, Any]:

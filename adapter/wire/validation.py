@@ -7,14 +7,16 @@ Every message names the field by wire code and Chinese name, e.g.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import CoreSchema, SchemaValidator
 
 from adapter.errors import FieldProblem, InputError, UnknownFunctionError
 from generated.registry import CODE_LISTS, FIELDS, FUNCTIONS, models_for
 
-__all__ = ["InputError", "describe", "problem", "unknown_function", "validate_message"]
+__all__ = ["InputError", "check_message", "describe", "problem", "unknown_function", "validate_message"]
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -87,6 +89,8 @@ def _message(error: Any) -> str:
         return "not a field of this message"
     if kind == "string_type":
         return "must be text"
+    if kind in ("model_type", "dict_type"):  # a row (or message) that is not an object
+        return "must be an object of wire codes and values"
     return str(error["msg"])
 
 
@@ -103,23 +107,36 @@ def describe(error: ValidationError) -> list[FieldProblem]:
 # Bidirectional controls (LRM/RLM, ALM, embeddings, overrides, isolates): invisible, and they
 # reorder what follows when printed — a U+202E in a fee name prints it reversed on the sheet.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI_CONTROL = re.compile(f"[{''.join(sorted(BIDI_CONTROLS))}]")  # one C scan a value
 
 
 def bidi_problems(values: dict[str, Any], prefix: str = "") -> list[FieldProblem]:
     """Text fields holding a bidirectional control character, with where and which one."""
+    if not _BIDI_CONTROL.search(_all_text(values)):
+        return []  # the usual case: one scan of the whole message, no walk field by field
     problems: list[FieldProblem] = []
     for code, value in values.items():
         path = f"{prefix}{code}"
         if isinstance(value, str):
-            found = next((char for char in value if char in BIDI_CONTROLS), None)
+            found = _BIDI_CONTROL.search(value)
             if found is not None:
+                character = ord(found.group())
                 problems.append(problem(path, code, f"holds the bidirectional control character "
-                                        f"U+{ord(found):04X}, refused: it changes how printed text reads"))
+                                        f"U+{character:04X}, refused: it changes how printed text reads"))
         elif isinstance(value, list):
             for index, row in enumerate(value):
                 if isinstance(row, dict):
                     problems.extend(bidi_problems(row, f"{path}[{index}]."))
     return problems
+
+
+def _all_text(values: dict[str, Any]) -> str:
+    """Every text value of a wire-shaped dict and its rows, joined (for one scan)."""
+    texts = [value for value in values.values() if isinstance(value, str)]
+    texts += [text for rows in values.values() if isinstance(rows, list)
+              for row in rows if isinstance(row, dict)
+              for text in row.values() if isinstance(text, str)]
+    return "\n".join(texts)
 
 
 def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseModel:
@@ -128,10 +145,7 @@ def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseM
     A request is also refused when a text field holds a bidirectional control character (an
     answer is read as it comes: strict in what we send, tolerant in what we read).
     """
-    if function_id not in FUNCTIONS:
-        raise unknown_function(function_id)
-    request_model, response_model = models_for(function_id)
-    model = request_model if part == "request" else response_model
+    model = _model(function_id, part)
     hidden = bidi_problems(wire) if part == "request" else []
     try:
         validated = model.model_validate(wire)
@@ -140,3 +154,59 @@ def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseM
     if hidden:
         raise InputError(function_id, hidden)
     return validated
+
+
+def check_message(function_id: str, part: str, wire: dict[str, Any]) -> None:
+    """`validate_message` without building the model: the same checks and the same problems,
+    about twice as fast for a 300-row upload (no model object per row). For the paths that only
+    need to know the message is valid: the client before sending, the mock, the proxy."""
+    model = _model(function_id, part)
+    hidden = bidi_problems(wire) if part == "request" else []
+    try:
+        _checker(model).validate_python(wire)
+    except ValidationError as exc:
+        raise InputError(function_id, hidden + describe(exc)) from None
+    if hidden:
+        raise InputError(function_id, hidden)
+
+
+def _model(function_id: str, part: str) -> type[BaseModel]:
+    if function_id not in FUNCTIONS:
+        raise unknown_function(function_id)
+    request_model, response_model = models_for(function_id)
+    return request_model if part == "request" else response_model
+
+
+@cache
+def _checker(model: type[BaseModel]) -> SchemaValidator:
+    """The model's own core schema with each model node read as a typed dict: the fields,
+    aliases, constraints, extra-field rule and error types are the model's, by construction."""
+    return SchemaValidator(_as_typed_dicts(model.__pydantic_core_schema__))
+
+
+def _as_typed_dicts(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_as_typed_dicts(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "model" and not (schema.get("root_model") or schema.get("custom_init")
+                                              or schema.get("post_init")):
+        return _typed_dict_of(schema)
+    return {key: value if key in ("metadata", "serialization", "cls") else _as_typed_dicts(value)
+            for key, value in schema.items()}
+
+
+def _typed_dict_of(model: dict[str, Any]) -> CoreSchema:
+    fields = model["schema"]  # model-fields: name -> model-field
+    config = model.get("config", {})
+    typed: dict[str, Any] = {"type": "typed-dict", "config": config, "fields": {
+        name: {"type": "typed-dict-field", "schema": _as_typed_dicts(field["schema"]),
+               "required": field["schema"].get("type") != "default",  # a default: optional
+               **({"validation_alias": field["validation_alias"]} if "validation_alias" in field else {})}
+        for name, field in fields["fields"].items()}}
+    extra = fields.get("extra_behavior") or config.get("extra_fields_behavior")
+    if extra:
+        typed["extra_behavior"] = extra
+    if "ref" in model:
+        typed["ref"] = model["ref"]
+    return typed
