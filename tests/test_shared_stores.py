@@ -58,6 +58,34 @@ def test_one_key_sent_to_two_nodes_at_once_runs_once(journal_target: str) -> Non
     assert sorted(runs) == [False] * 7 + [True]
 
 
+def test_nodes_starting_at_once_create_the_shared_tables_once(journal_target: str) -> None:
+    """Eight stores (and readiness probes) opened at the same moment on a new database: every
+    CREATE … IF NOT EXISTS waits for the schema lock instead of racing (PostgreSQL's would fail)."""
+    from adapter.gateway.health import journal_writable
+
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def start(index: int) -> None:
+        barrier.wait()
+        try:
+            if index % 3 == 0:
+                assert journal_writable(journal_target).ok
+            elif index % 3 == 1:
+                CodeStore(journal_target).close()
+            else:
+                IdempotencyStore(journal_target).close()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+
+
 # --------------------------------------------------------------------------- code tables
 
 

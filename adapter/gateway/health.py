@@ -90,6 +90,7 @@ def journal_writable(target: str | Path) -> Check:
         db = connect(target, timeout=2.0)
         try:
             with db.transaction():
+                db.lock_schema()  # several nodes' probes may create the table at once
                 db.execute(_PROBE_SQL)
                 db.execute("INSERT INTO gateway_probe (id, probed_at) VALUES (1, ?)"
                            " ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at", (time.time(),))

@@ -83,6 +83,7 @@ class IdempotencyStore:
         self._db = connect(target)
         self._lock = threading.Lock()
         with self._lock, self._db.transaction():
+            self._db.lock_schema()  # several nodes may start at once
             self._db.execute(_SCHEMA.format(**_TYPES[self._db.dialect]))
             self._db.execute("DELETE FROM gateway_idempotency WHERE created_at < ?",
                              (time.time() - RETENTION_SECONDS,))

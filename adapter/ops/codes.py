@@ -88,6 +88,7 @@ class CodeStore:
         # timeout: the adapter may be writing its journal to the same file right now.
         self._db = connect(target, timeout=5.0)
         with self._db.transaction():
+            self._db.lock_schema()  # several processes may open it at once
             self._db.execute(_SCHEMA)
 
     def replace(self, rows: Iterable[CodeRow], lists: Iterable[str] | None = None) -> None:

@@ -77,6 +77,16 @@ class Database:
     def close(self) -> None:
         raise NotImplementedError
 
+    def lock_schema(self) -> None:
+        """Inside a transaction, before CREATE … IF NOT EXISTS: wait for any other process doing
+        schema work (PostgreSQL's IF NOT EXISTS is not safe when two sessions create one table
+        at once; SQLite's write lock already serialises it)."""
+
+
+# Any 64-bit number of our own: serialises schema work (migrations, the stores' tables) across
+# every gdwi process on one PostgreSQL database.
+SCHEMA_LOCK = 0x6764_7769_0001
+
 
 class SqliteDatabase(Database):
     dialect = "sqlite"
@@ -176,6 +186,9 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self.conn.close()
+
+    def lock_schema(self) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
 
 
 def db_errors(target: str | Path) -> tuple[type[BaseException], ...]:

@@ -193,8 +193,6 @@ _POSTGRES_STEPS = (
 
 _STEPS = {"sqlite": _SQLITE_STEPS, "postgresql": _POSTGRES_STEPS}
 LATEST = max(step.version for steps in _STEPS.values() for step in steps)
-# Any 64-bit number of our own: serialises schema upgrades across every gdwi process.
-_UPGRADE_LOCK = 0x6764_7769_0001
 
 
 def steps_for(dialect: str) -> Sequence[Step]:
@@ -228,8 +226,7 @@ def upgrade(db: Database, steps: Sequence[Step] | None = None) -> list[int]:
         return applied
     while True:
         with db.transaction(immediate=True, durable=True):
-            if db.dialect == "postgresql":
-                db.execute("SELECT pg_advisory_xact_lock(?)", (_UPGRADE_LOCK,))
+            db.lock_schema()
             version = current_version(db)
             if version > known:
                 raise JournalError(f"journal {db.location}: schema version {version} is newer than this "
