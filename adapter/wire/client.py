@@ -42,11 +42,13 @@ from adapter.errors import (
 from adapter.wire import transport
 from adapter.wire.codec import Decoded, decode, encode, to_wire
 from adapter.wire.config import Settings
+from adapter.wire.database import connect, is_postgres
 from adapter.wire.deviations import Deviation, DeviationKind, collapse_rows
 from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, JournalError, Status, open_journal
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
+from adapter.wire.session_table import SessionTable, SharedSession
 from adapter.wire.validation import check_message, problem, unknown_function
 from generated._convert import REFUSED_KINDS, FieldWriteError, Report
 from generated.client import AsyncFunctions, SyncFunctions
@@ -62,6 +64,9 @@ ENDPOINT_STATUSES = {
     405: "it does not take POST there: " + _PATH_HINT,
     501: "it does not take POST there: " + _PATH_HINT,
 }
+# A -9 on a session another node logged in for: how many such sessions are tried before this
+# client logs in itself (each is a refused call, never a processed one).
+_SHARED_REPEATS = 3
 RequestT = TypeVar("RequestT")
 AnswerT = TypeVar("AnswerT")
 Build = Callable[[RequestT], dict[str, Any]]
@@ -310,7 +315,16 @@ class Client(SyncFunctions):
     ) -> None:
         self._core = _Core(settings, journal)
         self._http = transport.sync_client(settings, http_transport)
-        self.session = SyncSession(self._login)
+        self.session: SyncSession | SharedSession = self._session()
+
+    def _session(self) -> SyncSession | SharedSession:
+        """In this process (SQLite: one node), or shared by every node through a PostgreSQL journal's
+        database (one login per institution across nodes, session_table.py)."""
+        journal, target = self._core.journal, self._core.settings.journal
+        if not (journal.postgres and is_postgres(target)):
+            return SyncSession(self._login)
+        table = SessionTable(connect(target), journal.node)
+        return SharedSession(self._login, table, self._core.settings.akb020)
 
     def __enter__(self) -> Client:
         return self
@@ -320,6 +334,8 @@ class Client(SyncFunctions):
 
     def close(self) -> None:
         self._http.close()
+        if isinstance(self.session, SharedSession):
+            self.session.close()
 
     @property
     def journal(self) -> Journal:
@@ -360,12 +376,22 @@ class Client(SyncFunctions):
             return self._send(LOGIN, wire, None, parse)
         deadline = self._core.deadline()  # the whole call: every retry and the -9 repeat
         session_id = self.session.get()
-        try:
-            return self._send_with_retries(function_id, wire, session_id, parse, deadline)
-        except SessionExpiredError:
-            # -9: log in again once and repeat; the expired request was refused, not processed.
-            fresh = self.session.get(stale=session_id)
-            return self._send_with_retries(function_id, wire, fresh, parse, deadline)
+        repeats = _SHARED_REPEATS if isinstance(self.session, SharedSession) else 1
+        fresh_login = False
+        for repeat in range(repeats + 1):
+            try:
+                return self._send_with_retries(function_id, wire, session_id, parse, deadline)
+            except SessionExpiredError:
+                # -9: the expired request was refused, not processed; log in again and repeat.
+                # A session logged in for just now is not asked twice. A shared one another node
+                # logged in for may have ended with ours (the same expiry, not yet reported):
+                # then the next is asked for, up to _SHARED_REPEATS times.
+                if fresh_login or repeat == repeats:
+                    raise
+                before = self.session.logins
+                session_id = self.session.get(stale=session_id)
+                fresh_login = self.session.logins != before
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _send_with_retries(
         self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT], deadline: float
