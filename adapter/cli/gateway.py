@@ -19,6 +19,8 @@ from adapter.cli import context
 from adapter.errors import ConfigError, TokenError
 
 if TYPE_CHECKING:
+    from adapter.ops.nodes import NodeTiming
+    from adapter.wire.config import Settings
     from adapter.wire.institutions import Institution
 
 gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
@@ -36,20 +38,28 @@ def gateway_serve(
     allow_remote: bool = typer.Option(
         False, "--allow-remote", help="allow a non-loopback address (plain HTTP: put TLS in front)"
     ),
+    node: str | None = typer.Option(
+        None, "--node", help="this node's name in a PostgreSQL journal [default: host, pid, a random part]"),
+    dead_after: float = typer.Option(
+        15.0, "--dead-after", min=0.5, help="seconds without a heart-beat after which a node counts as dead "
+        "and another settles its entries (PostgreSQL journal)"),
+    beat: float = typer.Option(2.0, "--beat", min=0.1, help="seconds between heart-beats"),
+    recovery_every: float = typer.Option(
+        5.0, "--recovery-every", min=0.1, help="seconds between recovery rounds (0 entries: one query)"),
 ) -> None:
     """Serve the HIS endpoints, /functions/{id}, /openapi.json and /docs until Ctrl+C.
 
     Province settings come from the environment as for every gdwi command (GDWI_BASE_URL, ...).
     A configuration that declares `institutions` serves each of them (or only --institution's),
-    each with its own login and its own bearer token (docs/deployment.md).
+    each with its own login and its own bearer token. On a PostgreSQL journal the node heart-beats
+    and settles what dead nodes left (docs/deployment.md).
     """
     from adapter import logs
-    from adapter.gateway import create_gateway, create_group_gateway, is_loopback, serve
+    from adapter.gateway import is_loopback
     from adapter.gateway.auth import read_token
-    from adapter.wire.client import Client
+    from adapter.ops.nodes import NodeTiming
     from adapter.wire.config import load_values
     from adapter.wire.institutions import load_institutions
-    from adapter.wire.journal import Journal
 
     group = bool(load_values(config=context.OPTIONS.config, overrides=context.OPTIONS.overrides)
                  .get("institutions"))
@@ -63,26 +73,50 @@ def gateway_serve(
                    "unencrypted unless a TLS proxy is in front", err=True)
     if token is not None:
         settings = context.settings()
-        logs.configure(context.OPTIONS.log_level or "info")
-        typer.echo(f"gdwi HIS gateway: http://{host}:{port}  (docs: /docs, province: {settings.base_url})")
-        with Client(settings) as client:
-            serve(create_gateway(client, token=token), host, port)
-        return
-    if token_file is not None:
-        raise TokenError("--token-file: this configuration declares institutions; each has its own token "
-                         "(token_file in its table, or GDWI_<akb020>_GATEWAY_TOKEN)")
-    chosen = _chosen(load_institutions(config=context.OPTIONS.config, overrides=context.OPTIONS.overrides))
-    tokens = {read_token(each.token_file, variable=each.token_env): code for code, each in chosen.items()}
-    if len(tokens) != len(chosen):
-        raise TokenError("two institutions were given the same gateway token: each needs its own")
+        chosen = {settings.akb020: settings}
+        tokens = {token: settings.akb020}
+    else:
+        if token_file is not None:
+            raise TokenError("--token-file: this configuration declares institutions; each has its own "
+                             "token (token_file in its table, or GDWI_<akb020>_GATEWAY_TOKEN)")
+        options = context.OPTIONS
+        declared = _chosen(load_institutions(config=options.config, overrides=options.overrides))
+        chosen = {code: each.settings for code, each in declared.items()}
+        tokens = {read_token(each.token_file, variable=each.token_env): code
+                  for code, each in declared.items()}
+        if len(tokens) != len(chosen):
+            raise TokenError("two institutions were given the same gateway token: each needs its own")
     logs.configure(context.OPTIONS.log_level or "info")
-    first = next(iter(chosen.values())).settings
-    typer.echo(f"gdwi HIS gateway: http://{host}:{port}  (docs: /docs, province: {first.base_url}, "
-               f"institutions: {', '.join(chosen)})")
+    first = next(iter(chosen.values()))
+    shown = f", institutions: {', '.join(chosen)}" if group else ""
+    typer.echo(f"gdwi HIS gateway: http://{host}:{port}  (docs: /docs, province: {first.base_url}{shown})")
+    timing = NodeTiming(beat=beat, every=recovery_every, dead_after=dead_after)
+    _serve(chosen, tokens, group=group, host=host, port=port, node=node, timing=timing)
+
+
+def _serve(chosen: Mapping[str, Settings], tokens: Mapping[str, str], *, group: bool, host: str, port: int,
+           node: str | None, timing: NodeTiming) -> None:
+    """One journal and a client per institution; on PostgreSQL the node's heart-beat and recovery."""
+    from dataclasses import replace
+
+    from adapter.gateway import create_gateway, create_group_gateway, serve
+    from adapter.ops.nodes import NodeWorker, lease_for
+    from adapter.wire.client import Client
+    from adapter.wire.journal import open_journal
+
+    first = next(iter(chosen.values()))
     with ExitStack() as stack:
-        journal = stack.enter_context(Journal(first.journal_path))
-        clients = [stack.enter_context(Client(each.settings, journal=journal)) for each in chosen.values()]
-        serve(create_group_gateway(clients, tokens), host, port)
+        journal = stack.enter_context(open_journal(first.journal_path, node=node))
+        clients = {code: stack.enter_context(Client(settings, journal=journal))
+                   for code, settings in chosen.items()}
+        if group:
+            app = create_group_gateway(list(clients.values()), tokens)
+        else:
+            [token] = tokens
+            app = create_gateway(clients[first.akb020], token=token)
+        if journal.postgres:
+            stack.enter_context(NodeWorker(journal, clients, replace(timing, lease=lease_for(clients))))
+        serve(app, host, port)
 
 
 def _chosen(declared: Mapping[str, Institution]) -> Mapping[str, Institution]:

@@ -51,7 +51,7 @@ from adapter.wire.validation import InputError
 from generated._types import FunctionMeta, StageMeta
 from generated.registry import FUNCTIONS, OPENERS
 
-__all__ = ["RecoveryResult", "recover"]
+__all__ = ["RecoveryResult", "recover", "settle"]
 
 log = logging.getLogger("gdwi.recovery")
 
@@ -112,12 +112,14 @@ def recover(
     to entries whose owner cannot be checked (another host, or written before owners were kept).
     """
     journal = client.journal
+    ours = {None, client.settings.akb020}  # a shared journal: only this client's institution
     taken = {entry.id for entry in journal.orphaned_pending(stale_pending_after)
-             if journal.take_over(entry.id, _orphan_reason(journal, entry))}
+             if entry.institution in ours and journal.take_over(entry.id, _orphan_reason(journal, entry))}
     results: list[RecoveryResult] = []
     seen: set[int] = set()
     # A second round settles the queries this one made that themselves ended unknown.
-    while batch := [entry for entry in journal.unknown_entries() if entry.id not in seen]:
+    while batch := [entry for entry in journal.unknown_entries()
+                    if entry.id not in seen and entry.institution in ours]:
         for entry in batch:
             seen.add(entry.id)
             before = Status.PENDING if entry.id in taken else Status.UNKNOWN
@@ -129,6 +131,11 @@ def _orphan_reason(journal: Journal, entry: Entry) -> str:
     if journal.owner_alive(entry) is False:
         return f"the process that sent it (pid {entry.owner_pid}) ended before the outcome was recorded"
     return "pending too long on a process recovery cannot check (another host or an old entry)"
+
+
+def settle(client: Client, entry: Entry, before: Status = Status.UNKNOWN) -> RecoveryResult:
+    """Settle one unknown entry (a node's recovery worker claimed it: adapter.ops.nodes)."""
+    return _settle(client, entry, before)
 
 
 def _settle(client: Client, entry: Entry, before: Status) -> RecoveryResult:
