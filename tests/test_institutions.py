@@ -7,6 +7,7 @@ journal file shared, as `gdwi gateway serve` builds them for a configuration wit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,3 +246,30 @@ def test_a_group_gateway_needs_a_token_per_institution_and_one_journal(tmp_path:
     finally:
         for client in shared + apart:
             client.close()
+
+
+def test_journal_list_drift_and_reconcile_are_per_institution(group: Group, tmp_path: Path) -> None:
+    from datetime import date
+
+    from adapter.ops.reconcile import read_journal
+    from adapter.wire.deviations import Deviation, DeviationKind
+
+    stay_a, stay_b = admitted(group.a, "1000000002"), admitted(group.b, "1000000006")
+    for stay, akb020 in ((stay_a, AKB020), (stay_b, OTHER_AKB020)):
+        [opened] = [e for e in group.journal.list() if e.aaz218 == stay]
+        group.journal.record_deviations(opened.id, [Deviation(opened.function_id, "bka888", "bka888",
+                                                              DeviationKind.UNKNOWN_ELEMENT, akb020, "")])
+    runner, db = CliRunner(), str(group.journal.path)
+    listed = runner.invoke(cli_app, ["--institution", OTHER_AKB020, "journal", "list", "--db", db, "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert rows and {row["institution"] for row in rows} == {OTHER_AKB020}
+    assert stay_b in {row["aaz218"] for row in rows} and stay_a not in {row["aaz218"] for row in rows}
+    everything = json.loads(runner.invoke(cli_app, ["journal", "list", "--db", db, "--json"]).output)
+    assert {row["institution"] for row in everything} >= {AKB020, OTHER_AKB020}
+    drift = runner.invoke(cli_app, ["--institution", AKB020, "spec", "drift", "--db", db, "--json"])
+    assert drift.exit_code == 0, drift.output
+    assert [item["answers"] for item in json.loads(drift.output)] == [1]  # A's one answer, not B's
+    today = date.today()
+    assert set(read_journal(group.journal, today, AKB020).businesses) == {("inpatient", stay_a)}
+    assert set(read_journal(group.journal, today).businesses) == {("inpatient", stay_a), ("inpatient", stay_b)}

@@ -36,7 +36,13 @@ def drift(
     target = context.existing_journal(db)  # a report must not create an empty journal by mistake
     start = since.astimezone() if since is not None else None  # a local day, as the journal commands
     with open_journal(target) as journal:
-        items = summarise(journal.deviations(since=start))
+        recorded = journal.deviations(since=start)
+        institution = context.OPTIONS.institution  # gdwi --institution CODE spec drift
+        if institution is not None:
+            entries = {entry_id: journal.get(entry_id) for entry_id in {item[1] for item in recorded}}
+            recorded = [item for item in recorded
+                        if (entry := entries[item[1]]) is not None and entry.institution == institution]
+        items = summarise(recorded)
     if as_json:
         emit_json([item.as_json() for item in items])
         return

@@ -92,14 +92,14 @@ def list_entries(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Journal entries, newest first."""
+    """Journal entries, newest first (of one institution: --institution, or `gdwi --institution`)."""
     with _open(db) as journal:
         entries = journal.list(
             day=date.date() if date else None,
             function_id=function,
             status=status,
             aaz218=aaz218,
-            institution=institution,
+            institution=institution or context.OPTIONS.institution,  # or gdwi --institution CODE …
             limit=limit,
         )
     if as_json:

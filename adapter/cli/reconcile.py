@@ -57,7 +57,7 @@ def reconcile(
         raise typer.BadParameter(f"no journal at {journal_path}", param_hint="--db")
     with open_journal(journal_path) as journal, Client(settings, journal=journal) as client, _bar() as bar:
         task = bar.add_task("asking the province", total=None)
-        report = run(journal, client, export, day.date(),
+        report = run(journal, client, export, day.date(), institution=context.OPTIONS.institution,
                      progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json(_as_json(report, export.encoding, every))

@@ -84,10 +84,11 @@ def _journalled(entry: Entry, part: str) -> Any:
     return module.parse_request(values) if part == "request" else module.parse_answer(values)
 
 
-def read_journal(journal: Journal, day: date) -> JournalDay:
-    """The day's state-changing entries, per business (entries in the order they were written)."""
+def read_journal(journal: Journal, day: date, institution: str | None = None) -> JournalDay:
+    """The day's state-changing entries, per business (entries in the order they were written);
+    only `institution`'s in a journal several institutions share."""
     result = JournalDay()
-    for entry in sorted(journal.list(day=day, limit=EVERYTHING), key=lambda e: e.id):
+    for entry in sorted(journal.list(day=day, institution=institution, limit=EVERYTHING), key=lambda e: e.id):
         kind = kind_of(entry.function_id)
         if kind is None:
             continue

@@ -44,11 +44,11 @@ class Report:
 
 def reconcile(
     journal: Journal, client: WireCaller, his: HisExport, day: date,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, institution: str | None = None,
 ) -> Report:
     """Compare the three sides for `day`; ask the province once per business. `progress(done,
     total)` is called after each business's queries."""
-    ours = read_journal(journal, day)
+    ours = read_journal(journal, day, institution)
     theirs = his_businesses(his)
     findings = [_unknown_finding(entry) for entry in ours.unknown]
     findings += [_inconsistent_row(row) for row in his.rows if not _adds_up(row.amounts)]
