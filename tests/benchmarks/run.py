@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import journal_backends  # noqa: E402
 import journal_scale  # noqa: E402
+import nodes  # noqa: E402
 import proxy  # noqa: E402
 import servers  # noqa: E402
 import wire  # noqa: E402
@@ -147,7 +148,8 @@ def figures() -> tuple[list[Figure | proxy.Figure], list[str]]:
         proxy_figures, proxy_notes = proxy.figures(scratch)
     out += [*mock_figures, *gateway_figures, *stay_figures, *journal_figures, *proxy_figures, suite_figure()]
     notes += [*mock_notes, *gateway_notes, *stay_notes, *journal_notes, *proxy_notes]
-    return out, notes
+    more, more_notes = nodes.figures()  # several gateway nodes on PostgreSQL (issue 15)
+    return [*out, *more], [*notes, *more_notes]
 
 
 def _machine() -> str:
