@@ -86,9 +86,7 @@ class SessionTable:
         self._node = node
         self._lock = threading.Lock()  # the connection is not thread-safe by itself
         with self._lock, self._db.transaction():
-            # Nodes start together: CREATE TABLE IF NOT EXISTS is not safe against a concurrent
-            # one in PostgreSQL (a duplicate type), so creators take turns.
-            self._db.execute("SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))", (lock_key(""),))
+            self._db.lock_schema()  # nodes start together
             self._db.execute(_SCHEMA)
 
     def read(self, institution: str) -> SessionRow | None:
