@@ -3,8 +3,9 @@
     with GatewayServer(create_gateway(client, token=token)) as server:   # 127.0.0.1, a free port
         httpx.post(server.url + "/inpatient/lookup", ...)
 
-uvicorn's h11 protocol, like the mock (decisions.md D13): no extra C dependency. Lifespan is on:
-at start the app checks the province login and the journal once and logs one line (health.py).
+uvicorn's httptools protocol, like the mock (the C parser; h11 parsed each request in Python,
+decisions D61). Lifespan is on: at start the app checks the province login and the journal once
+and logs one line (health.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Confi
     # Quiet (tests, threads): log no requests. Either way uvicorn configures no handlers of its own
     # (log_config=None): its records reach the root logger, in the one format of adapter/logs.py.
     config = uvicorn.Config(
-        app, host=host, port=port, http="h11", lifespan="on", access_log=not quiet,
+        app, host=host, port=port, http="httptools", lifespan="on", access_log=not quiet,
         log_level="warning" if quiet else "info", timeout_graceful_shutdown=5, server_header=False,
         log_config=None,
     )

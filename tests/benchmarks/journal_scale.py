@@ -52,11 +52,12 @@ def build(path: Path, count: int) -> float:
     Journal(path).close()  # the schema and indexes as the adapter creates them
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA synchronous=OFF")
-    # Bulk load without the indexes; opening the journal again below creates them, as it would
-    # for an old file (CREATE INDEX IF NOT EXISTS in the schema): same result, twice as fast.
-    indexes = connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+    # Bulk load without the indexes, then create them again exactly as the schema declared them:
+    # same result, twice as fast. (Reopening no longer recreates them: the schema is versioned and
+    # a journal at the current version runs no step.)
+    indexes = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
                                  " AND tbl_name = 'entries' AND sql IS NOT NULL").fetchall()
-    for (name,) in indexes:
+    for name, _ in indexes:
         connection.execute(f"DROP INDEX {name}")
     batch = 100_000
     with connection:
@@ -65,9 +66,11 @@ def build(path: Path, count: int) -> float:
                 "INSERT INTO entries (created_at, function_id, kind, akb020, aaz218, request_xml, status,"
                 " response_xml, return_code, message, duration_ms, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _rows(first, min(batch, count - first)))
+    for _, declaration in indexes:
+        connection.execute(declaration)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    Journal(path).close()  # opened again as the adapter would (schema migrations run on open)
+    Journal(path).close()  # opened again as the adapter would
     return time.perf_counter() - started
 
 

@@ -47,15 +47,7 @@ def _process(arguments: list[str], health_path: str, env: dict[str, str] | None 
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + health_path, timeout=0.5)
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{arguments[0]} did not start on {url}") from None
-                time.sleep(0.05)
+        _wait_until_up(process, url, health_path, arguments[0])
         yield Running(url, port, process)
     finally:
         process.terminate()
@@ -67,6 +59,34 @@ def mock() -> Iterator[Running]:
     """`gdwi mock serve`: one uvicorn worker, as an operator would run it."""
     with _process(["mock", "serve"], "/openapi.json") as running:
         yield running
+
+
+@contextmanager
+def floor(answer: Path) -> Iterator[Running]:
+    """floors.py: uvicorn as the mock runs it, answering every request with `answer`'s bytes."""
+    port = free_port()
+    script = Path(__file__).resolve().parent / "floors.py"
+    process = subprocess.Popen([sys.executable, str(script), str(port), str(answer)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, url, "/", "floors.py")
+        yield Running(url, port, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, health_path: str, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + health_path, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start on {url}") from None
+            time.sleep(0.05)
 
 
 def client_env(mock_url: str, journal: Path) -> dict[str, str]:

@@ -154,15 +154,22 @@ def lookup_request(mock: Running) -> bytes:
     return load.request_bytes(SPEC.path, body, SPEC.content_type)
 
 
-def mock_figures(mock: Running) -> tuple[list[Figure], list[str]]:
+def mock_figures(mock: Running, scratch: Path) -> tuple[list[Figure], list[str]]:
     request = lookup_request(mock)
     success = b"<return_code>1</return_code>"
-    windows = Spread([load.run(mock.port, request, success, seconds=1.0, callers=8).calls_per_second
-                      for _ in range(5)])
+    answer = scratch / "lookup-answer.xml"
+    answer.write_bytes(httpx.post(mock.url + SPEC.path, content=request.split(b"\r\n\r\n", 1)[1]).content)
+    windows, floor = Spread(), Spread()
+    with servers.floor(answer) as fixed:  # interleaved windows: the mock, then the bare HTTP stack
+        for _ in range(5):
+            windows.values.append(load.run(mock.port, request, success, seconds=1.0, callers=8).calls_per_second)
+            floor.values.append(load.run(fixed.port, request, success, seconds=1.0, callers=8).calls_per_second)
     scale = [load.run(mock.port, request, success, seconds=3.0, callers=callers) for callers in (8, 64)]
     figures = [
         Figure.of("mock_throughput_bizh110001", windows, "calls/s", 4000,
-                  "one uvicorn worker, 8 keep-alive callers, 1 s windows", at_least=True),
+                  "one uvicorn worker, 8 keep-alive callers, 1 s windows; the same uvicorn answering fixed "
+                  f"bytes: {floor.median:,.0f} calls/s (min-max {floor.low:,.0f}-{floor.high:,.0f})",
+                  at_least=True),
         *(Figure(f"mock_{s.callers}_callers_errors", s.errors, "errors", 0, s.describe()) for s in scale),
     ]
     return figures, [f"mock bizh110001, {s.describe()}" for s in scale]
