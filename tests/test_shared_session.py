@@ -133,3 +133,45 @@ def test_a_sqlite_journal_keeps_the_session_in_the_process(tmp_path: object) -> 
                         journal=str(tmp_path) + "/journal.sqlite")
     with Client(settings) as client:
         assert isinstance(client.session, SyncSession)
+
+
+def test_a_lost_database_connection_is_a_journal_error_then_works_again(nodes: Nodes) -> None:
+    import psycopg
+
+    from adapter.errors import JournalError
+
+    client = nodes.clients[0]
+    old = client.session.get()
+    with psycopg.connect(nodes.url, autocommit=True) as admin:  # a server restart, as the nodes see it
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE pid <> pg_backend_pid() AND datname = current_database()")
+    failures = []
+    for _ in range(3):  # each lost connection fails the one use that meets it (the session table's,
+        try:            # then the login's journal entry), as JournalError: nothing sent
+            fresh = client.session.get(stale=old)
+            break
+        except JournalError as exc:
+            failures.append(exc)
+    assert 1 <= len(failures) <= 2
+    assert fresh != old and nodes.logins() == 2
+
+
+def test_journal_nodes_shows_the_sessions_masked(nodes: Nodes) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from adapter.cli import app as cli_app
+
+    session_id = nodes.clients[0].session.get()
+    for client in nodes.clients:
+        client.journal.heartbeat()
+    shown_json = CliRunner().invoke(cli_app, ["journal", "nodes", "--db", nodes.url, "--json"])
+    assert shown_json.exit_code == 0, shown_json.output
+    data = json.loads(shown_json.output)
+    assert {node["node"] for node in data["nodes"]} == {"node-0", "node-1"}
+    [row] = data["sessions"]
+    assert row["institution"] == AKB020 and row["node"] == "node-0" and row["logins"] == 1
+    table = CliRunner().invoke(cli_app, ["journal", "nodes", "--db", nodes.url])
+    assert table.exit_code == 0 and session_id[:4] in table.output
+    assert session_id not in shown_json.output + table.output

@@ -225,3 +225,46 @@ def migrate(
     if copied.unresolved:
         console.print(Text(f"{copied.unresolved} of them pending or unknown: stop every process writing to "
                            f"{source}, set `journal` to the new URL and run `gdwi journal recover`"))
+
+
+@journal_app.command("nodes")
+def nodes(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Gateway nodes and their last heart-beat; on PostgreSQL also the shared sys0001 session of each
+    institution (its id shown by the first 4 characters only)."""
+    from adapter.wire.database import connect
+    from adapter.wire.session_table import SessionTable, shown
+
+    target = context.existing_journal(db)
+    with open_journal(target) as journal:
+        beats = journal.nodes()
+    sessions = []
+    if is_postgres(target):
+        table = SessionTable(connect(target), "viewer")
+        try:
+            sessions = table.rows()
+        finally:
+            table.close()
+    if as_json:
+        emit_json({"nodes": [{"node": node, "last_beat": beat.isoformat()} for node, beat in beats.items()],
+                   "sessions": [{"institution": row.institution, "session_id": shown(row.session_id),
+                                 "expires_at": row.expires_at.isoformat(), "node": row.node,
+                                 "logged_in_at": row.logged_in_at.isoformat(), "logins": row.logins}
+                                for row in sessions]})
+        return
+    table_view = Table(title=f"nodes: {len(beats)}")
+    for column in ("node", "last heart-beat"):
+        table_view.add_column(column, no_wrap=True)
+    for node, beat in beats.items():
+        table_view.add_row(Text(node), Text(_local(beat)))
+    emit_table(table_view)
+    if sessions:
+        logins = Table(title="shared sys0001 sessions")
+        for column in ("institution", "session", "expires", "logged in by", "at", "logins"):
+            logins.add_column(column, no_wrap=True)
+        for row in sessions:
+            logins.add_row(*map(Text, (row.institution, shown(row.session_id), _local(row.expires_at),
+                                       row.node or "", _local(row.logged_in_at), str(row.logins))))
+        emit_table(logins)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from adapter.gateway.memory import TRIM_AFTER_BYTES, return_memory
 from adapter.gateway.openapi import build_document, docs_html
 from adapter.his import WireCaller
 from adapter.wire.client import Client
+from adapter.wire.database import mask_dsn
 from generated.registry import FUNCTIONS, LOGIN
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "PUBLIC_PATHS", "Tenant", "create_gateway", "create_group_gateway"]
@@ -267,8 +267,8 @@ async def _answer(request: Request, data: object, work: Work, keys: IdempotencyS
         key = f"{scope}\t{key}"  # a tab never occurs in a valid key
     try:
         claim = await run_in_threadpool(keys.claim, key, call)
-    except sqlite3.Error as exc:
-        unavailable = JournalUnavailable(f"Idempotency-Key store: {type(exc).__name__}: {exc}")
+    except keys.errors as exc:
+        unavailable = JournalUnavailable(f"Idempotency-Key store: {type(exc).__name__}: {mask_dsn(str(exc))}")
         return _reply(request, *error_reply(unavailable, ErrorContext()))
     if claim.conflict is not None:
         return _reply(request, *error_reply(idempotency_conflict(claim.conflict), ErrorContext()))
@@ -288,8 +288,8 @@ def _keep(keys: IdempotencyStore, key: str, status: int, body: Mapping[str, Any]
             keys.release(key)
         else:
             keys.finish(key, status, answer)
-    except sqlite3.Error as exc:  # the key stays "running": a retry gets 409 in progress, never a resend
-        log.error("Idempotency-Key not saved: %s: %s", type(exc).__name__, exc)
+    except keys.errors as exc:  # the key stays "running": a retry gets 409 in progress, never a resend
+        log.error("Idempotency-Key not saved: %s: %s", type(exc).__name__, mask_dsn(str(exc)))
 
 
 def _run(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from adapter.errors import JournalError
 from adapter.wire.database import connect
 
 __all__ = ["HEADER", "REPLAYED_HEADER", "RETENTION_SECONDS", "Claim", "IdempotencyStore", "fingerprint",
@@ -81,6 +82,9 @@ class IdempotencyStore:
 
     def __init__(self, target: str | Path) -> None:
         self._db = connect(target)
+        # What a failing store raises: the driver's errors, and JournalError for a connection that
+        # cannot be opened again (the gateway answers 503, nothing sent).
+        self.errors: tuple[type[BaseException], ...] = (*self._db.errors, JournalError)
         self._lock = threading.Lock()
         with self._lock, self._db.transaction():
             self._db.lock_schema()  # several nodes may start at once

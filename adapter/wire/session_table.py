@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from adapter.wire.database import Database
+from adapter.errors import JournalError
+from adapter.wire.database import Database, mask_dsn
 from adapter.wire.session import _Held, _SessionState, _utc_now, next_midnight
 
 __all__ = ["SessionRow", "SessionTable", "SharedSession", "shown"]
@@ -89,12 +91,23 @@ class SessionTable:
             self._db.lock_schema()  # nodes start together
             self._db.execute(_SCHEMA)
 
-    def read(self, institution: str) -> SessionRow | None:
+    @contextmanager
+    def _using(self, what: str) -> Iterator[None]:
+        """The connection, one user at a time; a driver error becomes JournalError (the gateway
+        answers 503: nothing was sent)."""
         with self._lock:
+            try:
+                yield
+            except self._db.errors as exc:
+                raise JournalError(f"shared session: cannot {what}: {type(exc).__name__}: "
+                                   f"{mask_dsn(str(exc))}") from exc
+
+    def read(self, institution: str) -> SessionRow | None:
+        with self._using("read the session"):
             return self._read(institution)
 
     def rows(self) -> list[SessionRow]:
-        with self._lock:
+        with self._using("read the sessions"):
             found = self._db.execute(f"SELECT {_COLUMNS} FROM gdwi_sessions ORDER BY institution").fetchall()
         return [_row(values) for values in found]
 
@@ -103,7 +116,7 @@ class SessionTable:
         """A usable session for `institution` (not `stale`): the row's, or a new one from `login`,
         which then runs on exactly one node at a time. Returns the row and whether this call
         logged in."""
-        with self._lock:
+        with self._using("read or store the session"):
             row = self._read(institution)
             if row is not None and row.usable(clock(), stale):
                 return row, False
