@@ -48,8 +48,8 @@ _LOCK_SPACE = 0x6764_7769 << 32
 
 
 def shown(session_id: str | None) -> str:
-    """A session id as logs and views may show it: its first four characters."""
-    return "" if not session_id else f"{session_id[:4]}…"
+    """A session id as logs and views may show it: its first four characters (as mask_session_ids)."""
+    return "" if not session_id else f"{session_id[:4]}****"
 
 
 def lock_key(institution: str) -> int:
