@@ -175,3 +175,35 @@ def test_journal_nodes_shows_the_sessions_masked(nodes: Nodes) -> None:
     table = CliRunner().invoke(cli_app, ["journal", "nodes", "--db", nodes.url])
     assert table.exit_code == 0 and session_id[:4] in table.output
     assert session_id not in shown_json.output + table.output
+
+
+def test_async_clients_on_two_nodes_share_one_login_too(pg_url: str) -> None:
+    import asyncio
+
+    from adapter.mock.server import MockServer
+    from adapter.wire.client import AsyncClient
+    from adapter.wire.session_table import SharedAsyncSession
+
+    async def run(server: MockServer) -> None:
+        requests, province = context_of(server.app).requests, context_of(server.app).province
+        settings = Settings(base_url=server.url, userid=USERID, password=PASSWORD, akb020=AKB020,
+                            journal=pg_url, read_timeout=5, retry_backoff=0.01)
+        journals = [open_journal(pg_url, node=f"async-{n}") for n in range(2)]
+        clients = [AsyncClient(settings, journal=journal) for journal in journals]
+        try:
+            assert all(isinstance(client.session, SharedAsyncSession) for client in clients)
+            await asyncio.gather(*(client.call_wire("bizh120001", dict(LOOKUP)) for client in clients
+                                   for _ in range(4)))
+            assert len(requests.records("sys0001")) == 1
+            province.expire_sessions()
+            await asyncio.gather(*(client.call_wire("bizh120001", dict(LOOKUP)) for client in clients
+                                   for _ in range(4)))
+            assert len(requests.records("sys0001")) == 2  # one login again after the expiry, not one a node
+        finally:
+            for client in clients:
+                await client.aclose()
+            for journal in journals:
+                journal.close()
+
+    with MockServer() as server:
+        asyncio.run(run(server))

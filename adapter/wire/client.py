@@ -48,7 +48,7 @@ from adapter.wire.invariants import deviations as invariant_deviations
 from adapter.wire.journal import Journal, JournalError, Status, open_journal
 from adapter.wire.masking import mask_value, mask_xml_text
 from adapter.wire.session import AsyncSession, SyncSession
-from adapter.wire.session_table import SessionTable, SharedSession
+from adapter.wire.session_table import SessionTable, SharedAsyncSession, SharedSession
 from adapter.wire.validation import check_message, problem, unknown_function
 from generated._convert import REFUSED_KINDS, FieldWriteError, Report
 from generated.client import AsyncFunctions, SyncFunctions
@@ -439,7 +439,15 @@ class AsyncClient(AsyncFunctions):
     ) -> None:
         self._core = _Core(settings, journal)
         self._http = transport.async_client(settings, http_transport)
-        self.session = AsyncSession(self._login)
+        self.session: AsyncSession | SharedAsyncSession = self._session()
+
+    def _session(self) -> AsyncSession | SharedAsyncSession:
+        """In this process, or shared through a PostgreSQL journal's database (as Client's)."""
+        journal, target = self._core.journal, self._core.settings.journal
+        if not (journal.postgres and is_postgres(target)):
+            return AsyncSession(self._login)
+        table = SessionTable(connect(target), journal.node)
+        return SharedAsyncSession(self._login, table, self._core.settings.akb020)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -449,6 +457,8 @@ class AsyncClient(AsyncFunctions):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if isinstance(self.session, SharedAsyncSession):
+            self.session.close()
 
     @property
     def journal(self) -> Journal:
@@ -483,11 +493,18 @@ class AsyncClient(AsyncFunctions):
             return await self._send(LOGIN, wire, None, parse)
         deadline = self._core.deadline()
         session_id = await self.session.get()
-        try:
-            return await self._send_with_retries(function_id, wire, session_id, parse, deadline)
-        except SessionExpiredError:
-            fresh = await self.session.get(stale=session_id)
-            return await self._send_with_retries(function_id, wire, fresh, parse, deadline)
+        repeats = _SHARED_REPEATS if isinstance(self.session, SharedAsyncSession) else 1
+        fresh_login = False
+        for repeat in range(repeats + 1):  # as Client._exchange
+            try:
+                return await self._send_with_retries(function_id, wire, session_id, parse, deadline)
+            except SessionExpiredError:
+                if fresh_login or repeat == repeats:
+                    raise
+                before = self.session.logins
+                session_id = await self.session.get(stale=session_id)
+                fresh_login = self.session.logins != before
+        raise AssertionError("unreachable: the loop returns or raises")
 
     async def _send_with_retries(
         self, function_id: str, wire: dict[str, Any], session_id: str, parse: Parse[AnswerT], deadline: float

@@ -21,17 +21,19 @@ The session id is a credential for the day: logs and views show its first four c
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from adapter.errors import JournalError
 from adapter.wire.database import Database, mask_dsn
 from adapter.wire.session import _Held, _SessionState, _utc_now, next_midnight
 
-__all__ = ["SessionRow", "SessionTable", "SharedSession", "shown"]
+__all__ = ["SessionRow", "SessionTable", "SharedAsyncSession", "SharedSession", "shown"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gdwi_sessions (
@@ -185,6 +187,42 @@ class SharedSession(_SessionState):
             if current is not None:
                 return current
             row, logged_in = self._table.take(self._institution, stale, self._login, self._clock)
+            self._held = _Held(row.session_id, row.expires_at)
+            if logged_in:
+                self.logins += 1
+            return row.session_id
+
+    def close(self) -> None:
+        self._table.close()
+
+
+class SharedAsyncSession(_SessionState):
+    """SharedSession for the AsyncClient: the table is used in a worker thread (its connection is
+    synchronous) and the login, a coroutine, runs on the caller's event loop meanwhile."""
+
+    def __init__(self, login: Callable[[], Coroutine[Any, Any, str]], table: SessionTable, institution: str,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(clock)
+        self._login = login
+        self._table = table
+        self._institution = institution
+        self._lock = asyncio.Lock()
+
+    async def get(self, stale: str | None = None) -> str:
+        current = self.valid(stale)
+        if current is not None:
+            return current
+        async with self._lock:
+            current = self.valid(stale)
+            if current is not None:
+                return current
+            loop = asyncio.get_running_loop()
+
+            def login_on_the_loop() -> str:
+                return asyncio.run_coroutine_threadsafe(self._login(), loop).result()
+
+            row, logged_in = await asyncio.to_thread(self._table.take, self._institution, stale,
+                                                     login_on_the_loop, self._clock)
             self._held = _Held(row.session_id, row.expires_at)
             if logged_in:
                 self.logins += 1
