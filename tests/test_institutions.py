@@ -8,6 +8,7 @@ journal file shared, as `gdwi gateway serve` builds them for a configuration wit
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from adapter.errors import ConfigError, TokenError
 from adapter.gateway import create_group_gateway
 from adapter.mock.app import context_of, create_app
 from adapter.mock.inprocess import InProcessTransport
+from adapter.mock.server import MockServer
 from adapter.mock.province import MockProvince
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
@@ -129,8 +131,8 @@ def test_one_institution_is_chosen_and_a_single_config_is_unchanged(tmp_path: Pa
 def test_cli_commands_take_the_institution_and_serve_refuses_a_shared_token_file(tmp_path: Path) -> None:
     config = str(group_file(tmp_path))
     runner = CliRunner()
-    unchosen = runner.invoke(cli_app, ["--config", config, "doctor"], env=passwords())
-    assert unchosen.exit_code == 3 and "--institution" in unchosen.output
+    unchosen = runner.invoke(cli_app, ["--config", config, "call", "bizh120002", "--data", "{}"], env=passwords())
+    assert unchosen.exit_code == 3 and "--institution CODE" in unchosen.output
     token = tmp_path / "token"
     token.write_text(TOKEN_A, encoding="utf-8")
     token.chmod(0o600)
@@ -273,3 +275,54 @@ def test_journal_list_drift_and_reconcile_are_per_institution(group: Group, tmp_
     today = date.today()
     assert set(read_journal(group.journal, today, AKB020).businesses) == {("inpatient", stay_a)}
     assert set(read_journal(group.journal, today).businesses) == {("inpatient", stay_a), ("inpatient", stay_b)}
+
+
+# --------------------------------------------------------------------------- doctor, per institution
+
+
+@pytest.fixture
+def province() -> Iterator[MockServer]:
+    with MockServer() as server:
+        yield server
+
+
+def doctor_json(*args: str, env: dict[str, str]) -> tuple[int, list[dict[str, str]]]:
+    result = CliRunner().invoke(cli_app, [*args, "doctor", "--json"], env=env)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def by_institution(checks: list[dict[str, str]], name: str) -> dict[str, dict[str, str]]:
+    return {check["institution"]: check for check in checks if check["name"] == name}
+
+
+def test_doctor_checks_every_declared_institution_with_its_own_token(
+        province: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in os.environ if name.startswith("GDWI_")]:
+        monkeypatch.delenv(name)
+    token = tmp_path / "a.token"
+    token.write_text(TOKEN_A, encoding="utf-8")
+    token.chmod(0o600)
+    text = (f'journal = "{tmp_path / "journal.sqlite"}"\n'
+            + GROUP_TOML.replace("http://127.0.0.1:9", province.url)
+            .replace(f'userid = "{USERID}"', f'userid = "{USERID}"\ntoken_file = "{token}"'))
+    config = str(group_file(tmp_path, text))
+    code, checks = doctor_json("--config", config, env=passwords())
+    logins = by_institution(checks, "login")
+    assert code == 0, checks
+    assert {each: check["status"] for each, check in logins.items()} == {AKB020: "ok", OTHER_AKB020: "ok"}
+    tokens = by_institution(checks, "token")
+    assert (tokens[AKB020]["status"], tokens[OTHER_AKB020]["status"]) == ("ok", "skip")
+    assert f"GDWI_{OTHER_AKB020}_GATEWAY_TOKEN" in tokens[OTHER_AKB020]["detail"]
+    # --institution: that institution's checks only, its token_file read as the gateway reads it.
+    code, checks = doctor_json("--config", config, "--institution", AKB020, env=passwords())
+    assert code == 0 and set(by_institution(checks, "login")) == {AKB020}
+    assert by_institution(checks, "token")[AKB020]["status"] == "ok"
+    # One institution without its password: its own fix; the other is still checked.
+    code, checks = doctor_json("--config", config, env={f"GDWI_{AKB020}_PASSWORD": PASSWORD})
+    settings = by_institution(checks, "settings")
+    assert code == 3 and settings[AKB020]["status"] == "ok" and settings[OTHER_AKB020]["status"] == "fail"
+    assert f"GDWI_{OTHER_AKB020}_PASSWORD" in settings[OTHER_AKB020]["detail"]
+    assert "GDWI_AKB020" not in settings[OTHER_AKB020]["fix"] and "institutions" in settings[OTHER_AKB020]["fix"]
+    assert set(by_institution(checks, "login")) == {AKB020}
+    lines = CliRunner().invoke(cli_app, ["--config", config, "doctor"], env=passwords()).output.splitlines()
+    assert any(line.startswith(f"✓ login     {OTHER_AKB020}: ") for line in lines), lines

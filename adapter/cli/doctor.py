@@ -19,7 +19,7 @@ import sqlite3
 import ssl
 import stat
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -31,11 +31,12 @@ import typer
 from adapter.cli import context
 from adapter.cli.handler import ExitCode, exit_code_of, lines_of
 from adapter.cli.output import JSON_HELP, emit_json
-from adapter.errors import JournalError
+from adapter.errors import ConfigError, JournalError
 from adapter.wire.database import is_postgres, mask_dsn
 
 if TYPE_CHECKING:
     from adapter.wire.config import Settings
+    from adapter.wire.institutions import Institution
 
 __all__ = ["Check", "doctor"]
 
@@ -49,12 +50,14 @@ class Check:
     detail: str
     fix: str = ""
     exit_code: int = 0
+    institution: str = ""  # its akb020 when the configuration declares several
 
     @property
     def line(self) -> str:
         mark = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}[self.status]
         fix = f" — fix: {self.fix}" if self.fix else ""
-        return f"{mark} {self.name:<9} {self.detail}{fix}"
+        who = f"{self.institution}: " if self.institution else ""
+        return f"{mark} {self.name:<9} {who}{self.detail}{fix}"
 
 
 def _fail(name: str, detail: str, fix: str, code: ExitCode = ExitCode.CONFIG) -> Check:
@@ -67,7 +70,8 @@ def doctor(
     skip_login: bool = typer.Option(False, "--skip-login", help="do not log in to the province"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Check settings, journal, network, login, clock, Chromium and the gateway token."""
+    """Check settings, journal, network, login, clock, Chromium and the gateway token (of every
+    institution the configuration declares, or of --institution's)."""
     checks = run_checks(token_file, login=not skip_login)
     if as_json:
         emit_json([asdict(check) for check in checks])
@@ -78,22 +82,81 @@ def doctor(
     raise typer.Exit(failed[0].exit_code if failed else ExitCode.OK)
 
 
+SINGLE_FIX = ("set GDWI_BASE_URL, GDWI_USERID, GDWI_PASSWORD, GDWI_AKB020 (or a GDWI_CONFIG file): "
+              "see README")
+GROUP_FIX = ("set it in the institution's [institutions.<akb020>] table or its GDWI_<akb020>_* "
+             "variables (a password by password_file): see docs/deployment.md")
+
+
 def run_checks(token_file: Path | None, *, login: bool = True) -> list[Check]:
+    """Settings, journal, network and login, Chromium, token; the per-institution checks once for
+    each institution checked (every declared one without --institution)."""
     checks: list[Check] = []
-    settings = None
     try:
-        settings = context.settings()
-        checks.append(Check("settings", "ok", f"base_url {settings.base_url}, url {settings.url}, "
-                                              f"userid {settings.userid}, akb020 {settings.akb020}"))
+        chosen = _chosen_institutions()
     except Exception as exc:  # every failure is a line here, never a traceback
-        checks.append(_fail("settings", _text(exc), "set GDWI_BASE_URL, GDWI_USERID, GDWI_PASSWORD, "
-                            "GDWI_AKB020 (or a GDWI_CONFIG file): see README", exit_code_of(exc)))
-    checks.append(_journal(context.journal_setting()))
-    if settings is not None:
-        checks += _network(settings, login)
+        chosen = {}
+        fix = GROUP_FIX if _declares_institutions() else SINGLE_FIX
+        checks.append(_fail("settings", _text(exc), fix, exit_code_of(exc)))
+    label = len(chosen) > 1 or _declares_institutions()
+    for code, outcome in chosen.items():
+        checks.append(_settings_check(outcome, code if label else ""))
+    checks.append(_journal_check())
+    for code, outcome in chosen.items():
+        if not isinstance(outcome, Exception):
+            checks += [replace(check, institution=code if label else "")
+                       for check in _network(outcome.settings, login)]
     checks.append(_chromium())
-    checks.append(_token(token_file))
+    if not chosen:
+        checks.append(_token(token_file))
+    for code, outcome in chosen.items():
+        if not isinstance(outcome, Exception):
+            checks.append(replace(_institution_token(outcome, token_file, group=label),
+                                  institution=code if label else ""))
     return checks
+
+
+def _chosen_institutions() -> dict[str, Institution | ConfigError]:
+    """Every institution the configuration declares (one, without `institutions`), each built or
+    its ConfigError; only --institution's when given."""
+    from adapter.wire.institutions import each_institution
+
+    options = context.OPTIONS
+    outcomes = each_institution(config=options.config, overrides=options.overrides)
+    wanted = options.institution
+    if wanted is None:
+        return outcomes
+    if wanted not in outcomes:
+        raise ConfigError(f"--institution {wanted}: not an institution of this configuration "
+                          f"(one of {', '.join(outcomes)})")
+    return {wanted: outcomes[wanted]}
+
+
+def _declares_institutions() -> bool:
+    from adapter.wire.config import load_values
+
+    try:
+        values = load_values(config=context.OPTIONS.config, overrides=context.OPTIONS.overrides)
+    except Exception:  # reported by the settings check itself
+        return False
+    return bool(values.get("institutions"))
+
+
+def _settings_check(outcome: Institution | ConfigError, label: str) -> Check:
+    if isinstance(outcome, ConfigError):
+        failed = _fail("settings", _text(outcome), GROUP_FIX if label else SINGLE_FIX)
+        return replace(failed, institution=label)
+    settings = outcome.settings
+    return Check("settings", "ok", f"base_url {settings.base_url}, url {settings.url}, "
+                                   f"userid {settings.userid}, akb020 {settings.akb020}", institution=label)
+
+
+def _journal_check() -> Check:
+    try:
+        target = context.journal_setting()
+    except Exception as exc:  # the settings check names the cause
+        return _fail("journal", _text(exc), "fix the settings first", exit_code_of(exc))
+    return _journal(target)
 
 
 def _text(exc: BaseException) -> str:
@@ -266,6 +329,30 @@ def _chromium() -> Check:
         return Check("chromium", "warn", f"not found ({', '.join(CHROMIUM_NAMES)}): "
                      "`gdwi sheet --pdf/--png` will not work", "install Chromium, or use --html only")
     return Check("chromium", "ok", found)
+
+
+def _institution_token(institution: Institution, token_file: Path | None, *, group: bool) -> Check:
+    """The token the gateway would read for this institution: --token-file or GDWI_GATEWAY_TOKEN
+    for a single one; its table's token_file or GDWI_<akb020>_GATEWAY_TOKEN in a group."""
+    import os
+
+    from adapter.gateway.auth import read_token
+
+    if not group:
+        return _token(token_file)
+    if token_file is not None:
+        return _fail("token", "--token-file: this configuration declares institutions; each has its own "
+                     "token", f"token_file in [institutions.{institution.akb020}] or {institution.token_env}")
+    if institution.token_file is None and not os.environ.get(institution.token_env):
+        return Check("token", "skip", f"no gateway token configured (token_file in its table or "
+                                      f"{institution.token_env})")
+    try:
+        read_token(institution.token_file, variable=institution.token_env)
+    except Exception as exc:
+        return _fail("token", _text(exc), f"token_file in its table or {institution.token_env} "
+                     "(≥ 16 characters, mode 600)")
+    where = str(institution.token_file) if institution.token_file else institution.token_env
+    return Check("token", "ok", f"gateway token from {where} is usable")
 
 
 def _token(token_file: Path | None) -> Check:

@@ -46,8 +46,8 @@ from adapter.wire.config import (
     load_values,
 )
 
-__all__ = ["INSTITUTIONS_ENV", "Institution", "institution_env", "load_institutions", "read_secret_file",
-           "settings_for"]
+__all__ = ["INSTITUTIONS_ENV", "Institution", "each_institution", "institution_env", "load_institutions",
+           "read_secret_file", "settings_for"]
 
 INSTITUTIONS_ENV = f"{ENV_PREFIX}INSTITUTIONS"
 # Keys a table may hold besides the shared ones: secrets by file, and the gateway's token file.
@@ -97,6 +97,20 @@ def load_institutions(
 ) -> dict[str, Institution]:
     """Every institution of the configuration, by akb020 (one, for a configuration without
     `institutions`); ConfigError names each missing or bad key."""
+    declared: dict[str, Institution] = {}
+    for outcome in each_institution(env, config=config, overrides=overrides).values():
+        if isinstance(outcome, ConfigError):
+            raise outcome
+        declared[outcome.akb020] = outcome
+    return declared
+
+
+def each_institution(
+    env: Mapping[str, str] | None = None, *, config: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Institution | ConfigError]:
+    """Every declared institution by akb020, or the ConfigError of the one that cannot be built
+    (`gdwi doctor` reports each; the others still work). A problem of the shared keys raises."""
     environ = os.environ if env is None else env
     values = load_values(environ, config=config, overrides=overrides)
     tables = declared_tables(values.pop("institutions", None))
@@ -107,7 +121,13 @@ def load_institutions(
     if clashing:
         raise ConfigError(f"{', '.join(clashing)}: set per institution when `institutions` is declared "
                           f"(in its table or {institution_env('<akb020>', clashing[0])}), not shared")
-    return {code: _institution(code, table, values, environ) for code, table in tables.items()}
+    outcomes: dict[str, Institution | ConfigError] = {}
+    for code, table in tables.items():
+        try:
+            outcomes[code] = _institution(code, table, values, environ)
+        except ConfigError as exc:
+            outcomes[code] = exc
+    return outcomes
 
 
 def settings_for(
@@ -119,7 +139,7 @@ def settings_for(
     if institution is None:
         if len(declared) > 1:
             raise ConfigError(f"this configuration declares {len(declared)} institutions "
-                              f"({', '.join(declared)}): choose one with --institution")
+                              f"({', '.join(declared)}): choose one with `gdwi --institution CODE`")
         return next(iter(declared.values())).settings
     if institution not in declared:
         raise ConfigError(f"--institution {institution}: not an institution of this configuration "
