@@ -23,8 +23,8 @@ from adapter.errors import ConfigError, TokenError
 from adapter.gateway import create_group_gateway
 from adapter.mock.app import context_of, create_app
 from adapter.mock.inprocess import InProcessTransport
-from adapter.mock.server import MockServer
 from adapter.mock.province import MockProvince
+from adapter.mock.server import MockServer
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.institutions import load_institutions, settings_for
