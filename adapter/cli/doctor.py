@@ -70,8 +70,9 @@ def doctor(
     skip_login: bool = typer.Option(False, "--skip-login", help="do not log in to the province"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Check settings, journal, network, login, clock, Chromium and the gateway token (of every
-    institution the configuration declares, or of --institution's)."""
+    """Check settings, journal, network, login, clock, Chromium and the gateway token.
+
+    A configuration that declares several institutions: each of them, or --institution's."""
     checks = run_checks(token_file, login=not skip_login)
     if as_json:
         emit_json([asdict(check) for check in checks])
