@@ -149,7 +149,8 @@ def test_cli_migrate_refuses_a_filled_target_without_force_and_masks_the_passwor
     assert "3 entries, 1 deviations, 1 code-table rows" in said
     assert "2 of them pending or unknown" in said
     again = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url])
-    assert again.exit_code == 2 and "already holds 3 journal entries" in " ".join(again.output.split())
+    assert again.exit_code == 2 and "already holds 1 journal entries of H44190000001" in " ".join(
+        again.output.split())
     forced = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url, "--force"])
     assert forced.exit_code == 0 and "3 entries" in forced.output
     for result in (first, again, forced):
@@ -158,6 +159,85 @@ def test_cli_migrate_refuses_a_filled_target_without_force_and_masks_the_passwor
     assert listed.exit_code == 0 and listed.output.count('"id"') == 3
     scoped = runner.invoke(app, ["journal", "list", "--db", url, "--institution", "H44190000001", "--json"])
     assert scoped.exit_code == 0 and scoped.output.count('"id"') == 1, scoped.output
+
+
+def _hospital(path: Path, akb020: str, count: int, key: str) -> list[int]:
+    """A hospital's own SQLite journal: `count` entries of `akb020` (the first with a deviation),
+    and one Idempotency-Key its single-institution gateway stored unscoped."""
+    ids = []
+    with Journal(path) as journal:
+        for n in range(count):
+            entry = journal.begin("bizh120002", "state_changing", f"<program><n>{n}</n></program>",
+                                  aaz218=f"{akb020}{n:06d}", akb020=akb020)
+            journal.finish(entry, Status.OK, response_xml=f"<ok>{akb020}-{n}</ok>", return_code="1")
+            ids.append(entry)
+        journal.record_deviations(ids[0], [Deviation("bizh120002", "bka888", "bka888",
+                                                     DeviationKind.UNLISTED_CODE, akb020[-1])])
+    store = IdempotencyStore(path)
+    assert store.claim(key, "call-" + akb020).run
+    store.finish(key, 200, f'{{"from": "{akb020}"}}'.encode())
+    store.close()
+    return ids
+
+
+def _migrate(source: Path, url: str, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["journal", "migrate", "--db", str(source), "--to", url, *extra])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_migrate_a_second_hospital_appends_and_never_touches_the_first(tmp_path: Path, pg_url: str) -> None:
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    a_ids = _hospital(first, "H44190000001", 3, "same-key")
+    b_ids = _hospital(second, "H44190000002", 4, "same-key")
+    code, said = _migrate(first, pg_url, "--group")
+    assert code == 0 and "copied 3 entries, 1 deviations" in said and "(scoped by institution)" in said, said
+    code, said = _migrate(second, pg_url)  # appending is the default; the keys follow the group's way
+    assert code == 0 and "copied 4 entries, 1 deviations" in said and "(scoped by institution)" in said, said
+    assert "appended" in said and f"ids {b_ids[0]}–{b_ids[-1]} are now 4–7" in said, said
+    with open_journal(pg_url) as group:
+        a_rows = group.list(institution="H44190000001")
+        b_rows = group.list(institution="H44190000002")
+        assert sorted(entry.id for entry in a_rows) == a_ids  # the first hospital kept its ids
+        assert sorted(entry.id for entry in b_rows) == [4, 5, 6, 7]
+        assert [entry.response_xml for entry in sorted(b_rows, key=lambda e: e.id)] == [
+            f"<ok>H44190000002-{n}</ok>" for n in range(4)]  # old order kept
+        moved = {entry: deviation.sample for _, entry, deviation in group.deviations()}
+        assert moved == {a_ids[0]: "1", 4: "2"}  # the deviation follows its entry to its new id
+        assert group.begin("bizh110001", "query", "<program/>") == 8  # the sequence goes on after them
+    keys = IdempotencyStore(pg_url)  # looked up as the group gateway does: "<akb020>\t<key>"
+    try:
+        for akb020 in ("H44190000001", "H44190000002"):
+            replay = keys.claim(f"{akb020}\tsame-key", "call-" + akb020)
+            assert replay.answer == f'{{"from": "{akb020}"}}'.encode() and replay.status == 200
+    finally:
+        keys.close()
+    code, said = _migrate(second, pg_url)  # the same hospital again: refused, in one line
+    assert code == 2 and "already holds 4 journal entries of H44190000002" in said and "--force" in said
+    code, said = _migrate(second, pg_url, "--force")  # replaces that hospital's entries only
+    assert code == 0 and "deleted the 4 entries of H44190000002" in said, said
+    with open_journal(pg_url) as group:
+        assert sorted(entry.id for entry in group.list(institution="H44190000001")) == a_ids
+        assert len(group.list(institution="H44190000002")) == 4
+        assert len(group.list()) == 8  # 3 + 4 + the query begun above (institution none)
+        assert sorted(entry for _, entry, _ in group.deviations())[0] == a_ids[0]
+        assert len(group.deviations()) == 2
+
+
+def test_migrate_refusal_leaves_the_target_as_it_was(tmp_path: Path, pg_url: str) -> None:
+    """One transaction: a copy that fails half-way (a clashing unresolved business) leaves nothing."""
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    _hospital(first, "H44190000001", 2, "k")
+    with Journal(second) as journal:
+        journal.begin("bizh120002", "state_changing", "<program/>", aaz218="SAME", akb020="H44190000002",
+                      exclusive=True)
+        journal.begin("bizh120002", "state_changing", "<program/>", aaz218="X", akb020="H44190000002")
+    with open_journal(pg_url) as group:
+        group.begin("bizh120002", "state_changing", "<program/>", aaz218="SAME", akb020="H44190000003",
+                    exclusive=True)
+    with pytest.raises(Exception, match="unresolved|unique|duplicate"):
+        copy_journal(second, pg_url)
+    with open_journal(pg_url) as group:
+        assert [entry.institution for entry in group.list()] == ["H44190000003"]
 
 
 def test_migrate_wants_a_postgresql_target(tmp_path: Path) -> None:

@@ -209,19 +209,36 @@ def migrate(
                                                "PGPASSWORD or ~/.pgpass)"),
     db: str | None = typer.Option(None, "--db", help="the SQLite journal to copy [default: the `journal` "
                                                      "setting]"),
-    force: bool = typer.Option(False, "--force", help="replace what the target already holds"),
+    force: bool = typer.Option(False, "--force", help="replace the entries the target already holds of this "
+                                                      "journal's institution(s); never another's"),
+    group: bool | None = typer.Option(
+        None, "--group/--no-group",
+        help="the target is served by a group gateway (institutions declared): store the Idempotency-Keys "
+             "under the institution's code [default: when the target holds another institution's entries]"),
 ) -> None:
-    """Copy a SQLite journal (entries with their ids, deviations, code tables) into PostgreSQL.
+    """Copy a SQLite journal (entries, deviations, code tables, Idempotency-Keys) into PostgreSQL.
 
-    One transaction: the target holds the whole copy or nothing. A target that holds entries is
-    refused without --force. Then set `journal` to the URL; the file stays as it was.
+    One transaction: the target holds the whole copy or nothing. Into an empty target the ids are
+    kept; into a group's journal holding other institutions' entries they are appended with new
+    ids. A target already holding entries of the same institution(s) is refused (a second copy)
+    unless --force, which replaces exactly those. Then set `journal` to the URL; the file stays.
     """
     from adapter.ops.transfer import copy_journal
 
     source = context.existing_journal(db)
-    copied = copy_journal(source, to, force=force)
-    console.print(Text(f"copied {copied.entries} entries, {copied.deviations} deviations, {copied.code_rows} "
-                       f"code-table rows from {source} into {mask_dsn(to)}"))
+    copied = copy_journal(source, to, force=force, group=group)
+    of = f" of {', '.join(copied.institutions)}" if copied.institutions else ""
+    if copied.replaced:
+        console.print(Text(f"--force: deleted the {copied.replaced} entries{of} that {mask_dsn(to)} held "
+                           "(no other institution's)"), soft_wrap=True)
+    keys = f"{copied.keys} Idempotency-Keys{' (scoped by institution)' if copied.keys_scoped else ''}"
+    console.print(Text(f"copied {copied.entries} entries, {copied.deviations} deviations, "
+                       f"{copied.code_rows} code-table rows, {keys}{of and f' ({of[4:]})'} from {source} "
+                       f"into {mask_dsn(to)}"))
+    if copied.appended and copied.new_ids:
+        olds, news = sorted(copied.new_ids), sorted(copied.new_ids.values())
+        console.print(Text(f"appended after the other institutions' entries: ids {olds[0]}–{olds[-1]} are "
+                           f"now {news[0]}–{news[-1]} (same order)"), soft_wrap=True)
     if copied.unresolved:
         console.print(Text(f"{copied.unresolved} of them pending or unknown: stop every process writing to "
                            f"{source}, set `journal` to the new URL and run `gdwi journal recover`"))
