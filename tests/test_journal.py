@@ -318,6 +318,33 @@ def test_cli_list_filters_and_masks(sqlite_journal: Journal, db: Path, monkeypat
     assert ID18_MASKED in result.output
 
 
+def test_cli_list_names_the_institution_when_several_mix_and_gives_duration_as_a_number(
+        sqlite_journal: Journal, db: Path) -> None:
+    import json
+
+    for akb020 in ("H44190000001", "H44190000002"):
+        entry = sqlite_journal.begin("bizh110001", "query", REQUEST, akb020=akb020)
+        sqlite_journal.finish(entry, Status.OK, return_code="1", duration_ms=12.5)
+    table = runner.invoke(app, ["journal", "list", "--db", str(db)])
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.output.splitlines() if " function " in line)
+    assert "institution" in header
+    assert all(code in table.output for code in ("H44190000001", "H44190000002"))
+    one = runner.invoke(app, ["journal", "list", "--db", str(db), "--institution", "H44190000002"])
+    assert one.exit_code == 0 and "institution" not in next(
+        line for line in one.output.splitlines() if " function " in line)  # one institution: no column
+    listed = json.loads(runner.invoke(app, ["journal", "list", "--db", str(db), "--json"]).output)
+    assert {row["institution"] for row in listed} == {"H44190000001", "H44190000002"}
+    assert [row["duration_ms"] for row in listed] == [12.5, 12.5]  # numbers, not "12"
+
+
+def test_cli_nodes_on_a_sqlite_journal_says_nodes_need_postgresql(db: Path) -> None:
+    Journal(db).close()
+    result = runner.invoke(app, ["journal", "nodes", "--db", str(db)])
+    assert result.exit_code == 0 and "only with a PostgreSQL journal" in " ".join(result.output.split())
+    assert "┃" not in result.output and "│" not in result.output  # a sentence, not an empty table
+
+
 def test_cli_missing_journal_or_entry(db: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["journal", "list", "--db", str(tmp_path / "none.sqlite")])
     assert result.exit_code == 3  # configuration: the journal file is not there

@@ -160,6 +160,24 @@ def test_claim_takes_a_dead_node_s_entries_once_and_leaves_a_live_node_s(
     assert b.release_lease(pending, "node-c") and not b.release_lease(pending, "node-c")
 
 
+def test_node_states_alive_stopped_by_goodbye_dead_by_silence(pair: tuple[Journal, Journal], clock: Clock) -> None:
+    a, b = pair
+    a.heartbeat(dead_after=30)
+    b.heartbeat()  # said no dead-after: the reader's default applies
+    states = {row.node: row.state(clock.now, 15) for row in a.node_rows()}
+    assert states == {"node-a": "alive", "node-b": "alive"}
+    clock.now += timedelta(seconds=20)  # past b's 15 s (the default), within a's own 30 s
+    assert {row.node: row.state(clock.now, 15) for row in a.node_rows()} == {"node-a": "alive", "node-b": "dead"}
+    a.goodbye()
+    clock.now += timedelta(seconds=60)
+    rows = {row.node: row for row in b.node_rows()}
+    assert rows["node-a"].state(clock.now, 15) == "stopped" and rows["node-a"].dead_after_s == 30
+    a.heartbeat()  # started again under the same name: alive, its dead-after kept
+    rows = {row.node: row for row in b.node_rows()}
+    assert rows["node-a"].state(clock.now, 15) == "alive" and rows["node-a"].stopped_at is None
+    assert rows["node-a"].dead_after_s == 30
+
+
 def test_a_node_claims_its_own_unknown_entries_but_not_its_pending_ones(pair: tuple[Journal, Journal]) -> None:
     a, _ = pair
     a.heartbeat()
@@ -272,7 +290,7 @@ def test_a_journal_from_before_versioning_is_upgraded_in_place(tmp_path: Path) -
     with sqlite3.connect(path) as upgraded:
         versions = [row[0] for row in upgraded.execute("SELECT version FROM schema_version ORDER BY version")]
         indexes = {row[0] for row in upgraded.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert versions == [2, 3]
+    assert versions == [2, 3, 4]
     assert {"entries_status_created", "entries_function_created", "entries_one_unresolved_business"} <= indexes
     assert not {"entries_status", "entries_function_id"} & indexes
 

@@ -234,7 +234,23 @@ def test_a_node_killed_mid_upload_is_settled_by_the_other_exactly_once(group: Gr
         for stay in stays:
             ids = group.fee_ids(stay)
             assert len(ids) == 3 and set(ids.values()) == {1}, ids  # 0 duplicated
+        assert _node_states(group.journal) == {"a": "dead", "b": "alive"}  # a: silent past its 1 s
+    # b was stopped with SIGTERM when the block ended: it said goodbye; a never could
+    assert _node_states(group.journal) == {"a": "dead", "b": "stopped"}
     print(f"\nrecovery after SIGKILL: {len(settled)} entries settled in {recovery_s:.2f} s")
+
+
+def _node_states(journal_url: str) -> dict[str, str]:
+    """What `gdwi journal nodes --json` says of each node."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from adapter.cli import app as cli_app
+
+    shown = CliRunner().invoke(cli_app, ["journal", "nodes", "--db", journal_url, "--json"])
+    assert shown.exit_code == 0, shown.output
+    return {node["node"]: node["state"] for node in json.loads(shown.output)["nodes"]}
 
 
 def _post_quietly(url: str, stay: str) -> None:

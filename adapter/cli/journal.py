@@ -106,12 +106,16 @@ def list_entries(
         emit_json([_as_json(entry) for entry in entries])
         return
     table = Table(title=f"journal: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
-    for column in ("id", "time", "function", "status", "code", "aaz218"):
+    # Entries of several hospitals (a group's journal) would mix unseen: then each says whose it is.
+    several = len({entry.institution for entry in entries}) > 1
+    whose_column = ["institution"] if several else []
+    for column in ("id", "time", *whose_column, "function", "status", "code", "aaz218"):
         table.add_column(column, no_wrap=True)  # never cut or folded: a cut serial number misleads
     for column in ("his_ref", "message"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        cells = (entry.id, _local(entry.created_at), entry.function_id, entry.status,
+        whose = [entry.institution] if several else []
+        cells = (entry.id, _local(entry.created_at), *whose, entry.function_id, entry.status,
                  entry.return_code, entry.aaz218, entry.his_ref, entry.message)
         table.add_row(*map(_shown, cells))
     emit_table(table)
@@ -122,6 +126,7 @@ def _as_json(entry: Entry, *, bodies: bool = False) -> dict[str, object]:
     data: dict[str, object] = {"id": entry.id}
     for name, value in _summary(entry):
         data[name] = None if value in (None, "") else scrub(str(value))
+    data["duration_ms"] = None if entry.duration_ms is None else round(entry.duration_ms, 1)  # a number
     data["created"], data["updated"] = entry.created_at.isoformat(), entry.updated_at.isoformat()
     if bodies:
         data["request_xml"] = mask_xml_text(entry.request_xml) if entry.request_xml else None
@@ -247,16 +252,31 @@ def migrate(
 @journal_app.command("nodes")
 def nodes(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    dead_after: float | None = typer.Option(
+        None, "--dead-after", min=0.1,
+        help="seconds of silence after which a node counts as dead, for nodes that did not say theirs "
+             "[default: the gateway's --dead-after default]"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Gateway nodes and their last heart-beat; on PostgreSQL also the shared sys0001 session of each
-    institution (its id shown by the first 4 characters only)."""
+    """Gateway nodes: alive, stopped (said goodbye) or dead (silent past its dead-after), with their
+    last heart-beat; on PostgreSQL also the shared sys0001 session of each institution (its id
+    shown by the first 4 characters only)."""
+    from adapter.ops.nodes import NodeTiming
     from adapter.wire.database import connect
     from adapter.wire.session_table import SessionTable, shown
 
+    limit = dead_after or NodeTiming.dead_after
     target = context.existing_journal(db)
     with open_journal(target) as journal:
-        beats = journal.nodes()
+        rows = journal.node_rows()
+    if not is_postgres(target) and not rows:
+        said = ("no nodes: nodes (several `gdwi gateway serve` sharing a journal, with heart-beats) "
+                "exist only with a PostgreSQL journal; this one is a SQLite file")
+        if as_json:
+            emit_json({"nodes": [], "sessions": [], "note": said})
+        else:
+            console.print(Text(said), soft_wrap=True)
+        return
     sessions = []
     if is_postgres(target):
         table = SessionTable(connect(target), "viewer")
@@ -264,18 +284,24 @@ def nodes(
             sessions = table.rows()
         finally:
             table.close()
+    now = datetime.now().astimezone()
+    states = [(row, row.state(now, limit), row.dead_after_s or limit) for row in rows]
     if as_json:
-        emit_json({"nodes": [{"node": node, "last_beat": beat.isoformat()} for node, beat in beats.items()],
+        emit_json({"nodes": [{"node": row.node, "state": state, "last_beat": row.last_beat.isoformat(),
+                              "stopped_at": row.stopped_at.isoformat() if row.stopped_at else None,
+                              "dead_after_s": after} for row, state, after in states],
                    "sessions": [{"institution": row.institution, "session_id": shown(row.session_id),
                                  "expires_at": row.expires_at.isoformat(), "node": row.node,
                                  "logged_in_at": row.logged_in_at.isoformat(), "logins": row.logins}
                                 for row in sessions]})
         return
-    table_view = Table(title=f"nodes: {len(beats)}")
-    for column in ("node", "last heart-beat"):
+    table_view = Table(title=f"nodes: {len(rows)}")
+    for column in ("node", "state", "last heart-beat", "silent for", "dead after"):
         table_view.add_column(column, no_wrap=True)
-    for node, beat in beats.items():
-        table_view.add_row(Text(node), Text(_local(beat)))
+    for node_row, state, after in states:
+        silent = f"{(now - node_row.last_beat).total_seconds():.0f} s"
+        cells = (node_row.node, state, _local(node_row.last_beat), silent, f"{after:g} s")
+        table_view.add_row(*map(Text, cells))
     emit_table(table_view)
     if sessions:
         logins = Table(title="shared sys0001 sessions")

@@ -11,6 +11,7 @@ and logs one line (health.py).
 from __future__ import annotations
 
 import logging
+import signal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -48,8 +49,22 @@ def _config(app: ASGIApp, host: str, port: int, *, quiet: bool) -> uvicorn.Confi
 
 
 def serve(app: ASGIApp, host: str = LOCALHOST, port: int = 8090) -> None:
-    """Run until Ctrl+C (the `gdwi gateway serve` command)."""
-    uvicorn.Server(_config(app, host, port, quiet=False)).run()
+    """Run until Ctrl+C or SIGTERM (the `gdwi gateway serve` command).
+
+    After its graceful shutdown uvicorn raises the signal again under the handler it found; for
+    SIGTERM that handler is ours and raises SystemExit (exit status 143, as for SIGTERM), so the
+    caller's clean-up still runs: the node says goodbye, the journal is closed. Python's default
+    would end the process at once."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        uvicorn.Server(_config(app, host, port, quiet=False)).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    del frame
+    raise SystemExit(128 + signum)
 
 
 class GatewayServer(ThreadedServer):

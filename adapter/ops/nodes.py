@@ -65,7 +65,7 @@ class NodeWorker:
         return self.journal.node
 
     def start(self) -> NodeWorker:
-        self.journal.heartbeat()  # alive from the start, before any entry of ours is written
+        self._say_alive()  # alive from the start, before any entry of ours is written
         for name, loop in (("beat", self._beat), ("recovery", self._recover)):
             thread = threading.Thread(target=loop, name=f"gdwi-node-{name}", daemon=True)
             thread.start()
@@ -75,9 +75,18 @@ class NodeWorker:
         return self
 
     def stop(self) -> None:
+        """Stop both threads, then say goodbye: `gdwi journal nodes` shows the node as stopped, not
+        dead (its leftover entries are still claimed by the others once its beat is old)."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        try:
+            self.journal.goodbye()
+        except Exception as exc:  # the database is away: the node just looks dead, as after a crash
+            log.error("node %s: goodbye not recorded: %s", self.node, type(exc).__name__)
+
+    def _say_alive(self) -> None:
+        self.journal.heartbeat(dead_after=self.timing.dead_after)
 
     def __enter__(self) -> NodeWorker:
         return self.start()
@@ -106,7 +115,7 @@ class NodeWorker:
     def _beat(self) -> None:
         while not self._stop.wait(self.timing.beat):
             try:
-                self.journal.heartbeat()
+                self._say_alive()
             except Exception as exc:  # the database is away: keep trying, say so
                 log.error("node %s: heart-beat failed: %s", self.node, type(exc).__name__)
 

@@ -6,6 +6,7 @@ from adapter.wire.journal.core import (
     KINDS,
     Entry,
     Journal,
+    NodeRow,
     Owner,
     Status,
     integrity_problems,
@@ -13,5 +14,5 @@ from adapter.wire.journal.core import (
     process_started,
 )
 
-__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems",
-           "open_journal", "process_started"]
+__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "NodeRow", "Owner", "Status",
+           "integrity_problems", "open_journal", "process_started"]

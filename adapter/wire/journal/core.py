@@ -73,8 +73,8 @@ from adapter.wire.deviations import Deviation, DeviationKind
 from adapter.wire.journal.migrations import upgrade
 from adapter.wire.masking import redact_password
 
-__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "Owner", "Status", "integrity_problems",
-           "open_journal"]
+__all__ = ["BODY_LIMIT", "KINDS", "Entry", "Journal", "JournalError", "NodeRow", "Owner", "Status",
+           "integrity_problems", "open_journal"]
 
 log = logging.getLogger("gdwi.journal")
 # Characters of an answer kept in the journal; the largest legitimate answers (a long stay's
@@ -154,6 +154,23 @@ class Owner:
         """A node id for a process that was given none: host, pid and a random part (a pid is
         reused; a node id must never name two processes)."""
         return f"{self.host}/{self.pid}/{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A node as the `nodes` table knows it."""
+
+    node: str
+    last_beat: datetime
+    stopped_at: datetime | None  # when it said goodbye (a clean stop); None while it runs or if it died
+    dead_after_s: float | None  # the silence after which the nodes take it for dead, as it said
+
+    def state(self, now: datetime, dead_after: float) -> str:
+        """alive, stopped (said goodbye) or dead (silent longer than its dead-after, else `dead_after`)."""
+        if self.stopped_at is not None:
+            return "stopped"
+        limit = self.dead_after_s if self.dead_after_s is not None else dead_after
+        return "alive" if (now - self.last_beat).total_seconds() <= limit else "dead"
 
 
 def process_started(pid: int) -> str | None:
@@ -726,19 +743,34 @@ class Journal:
 
     # --- nodes and leases ----------------------------------------------------------------
 
-    def heartbeat(self, node: str | None = None) -> None:
-        """Record that `node` (default: this journal's node) is alive now."""
+    def heartbeat(self, node: str | None = None, *, dead_after: float | None = None) -> None:
+        """Record that `node` (default: this journal's node) is alive now; `dead_after`: the
+        seconds of silence after which the nodes take it for dead (kept for `gdwi journal nodes`)."""
         with self._lock, self._writing("cannot record a heartbeat"), self._db.transaction():
             self._db.execute(
-                "INSERT INTO nodes (node, last_beat) VALUES (?, ?)"
-                " ON CONFLICT (node) DO UPDATE SET last_beat = excluded.last_beat",
-                (node or self.node, _iso(self._clock())))
+                "INSERT INTO nodes (node, last_beat, dead_after_s) VALUES (?, ?, ?)"
+                " ON CONFLICT (node) DO UPDATE SET last_beat = excluded.last_beat, stopped_at = NULL,"
+                " dead_after_s = COALESCE(excluded.dead_after_s, nodes.dead_after_s)",
+                (node or self.node, _iso(self._clock()), dead_after))
+
+    def goodbye(self, node: str | None = None) -> None:
+        """Record that `node` stopped cleanly (its last beat stays as it was)."""
+        with self._lock, self._writing("cannot record a goodbye"), self._db.transaction():
+            self._db.execute("UPDATE nodes SET stopped_at = ? WHERE node = ?",
+                             (_iso(self._clock()), node or self.node))
 
     def nodes(self) -> dict[str, datetime]:
         """Every node that ever beat, with its last beat."""
+        return {row.node: row.last_beat for row in self.node_rows()}
+
+    def node_rows(self) -> builtins.list[NodeRow]:
+        """Every node that ever beat: its last beat, its goodbye and its dead-after, by name."""
         with self._lock:
-            rows = self._db.execute("SELECT node, last_beat FROM nodes ORDER BY node").fetchall()
-        return {name: _moment(beat) or datetime.min for name, beat in rows}
+            rows = self._db.execute(
+                "SELECT node, last_beat, stopped_at, dead_after_s FROM nodes ORDER BY node").fetchall()
+        return [NodeRow(name, _moment(beat) or datetime.min, _moment(stopped),
+                        None if dead_after is None else float(dead_after))
+                for name, beat, stopped, dead_after in rows]
 
     def claim_orphans(self, node: str | None = None, *, lease: timedelta, dead_after: timedelta,
                       limit: int = 100, institution: str | None = None) -> builtins.list[Entry]:

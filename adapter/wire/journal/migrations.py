@@ -135,6 +135,9 @@ _SQLITE_STEPS = (
     Step(1, "entries and deviations", _statements(*_SQLITE_V1)),
     Step(2, "owners, answer windows, oversized answers; filter indexes", _sqlite_v2),
     Step(3, "institution, guard indexes, nodes and leases", _statements(*_SQLITE_V3)),
+    Step(4, "nodes say goodbye and how long their silence may last",
+         _statements("ALTER TABLE nodes ADD COLUMN stopped_at TEXT",
+                     "ALTER TABLE nodes ADD COLUMN dead_after_s REAL")),
 )
 
 # ------------------------------------------------------------------------------- PostgreSQL
@@ -189,6 +192,9 @@ _POSTGRES_V3 = (
 
 _POSTGRES_STEPS = (
     Step(3, "entries, deviations, guard indexes, nodes and leases", _statements(*_POSTGRES_V3)),
+    Step(4, "nodes say goodbye and how long their silence may last",
+         _statements("ALTER TABLE nodes ADD COLUMN stopped_at TIMESTAMPTZ",
+                     "ALTER TABLE nodes ADD COLUMN dead_after_s DOUBLE PRECISION")),
 )
 
 _STEPS = {"sqlite": _SQLITE_STEPS, "postgresql": _POSTGRES_STEPS}
