@@ -220,6 +220,9 @@ def migrate(
         None, "--group/--no-group",
         help="the target is served by a group gateway (institutions declared): store the Idempotency-Keys "
              "under the institution's code [default: when the target holds another institution's entries]"),
+    id_map: Path | None = typer.Option(
+        None, "--id-map", help="when appended: write `old_id,new_id` lines to this file (for references "
+                               "held elsewhere)"),
 ) -> None:
     """Copy a SQLite journal (entries, deviations, code tables, Idempotency-Keys) into PostgreSQL.
 
@@ -236,14 +239,18 @@ def migrate(
     if copied.replaced:
         console.print(Text(f"--force: deleted the {copied.replaced} entries{of} that {mask_dsn(to)} held "
                            "(no other institution's)"), soft_wrap=True)
-    keys = f"{copied.keys} Idempotency-Keys{' (scoped by institution)' if copied.keys_scoped else ''}"
-    console.print(Text(f"copied {copied.entries} entries, {copied.deviations} deviations, "
-                       f"{copied.code_rows} code-table rows, {keys}{of and f' ({of[4:]})'} from {source} "
-                       f"into {mask_dsn(to)}"))
+    keys = f"{copied.keys} Idempotency-Keys{' scoped by institution' if copied.keys_scoped else ''}"
+    whose = f" ({', '.join(copied.institutions)})" if copied.institutions else ""
+    console.print(Text(f"copied {copied.entries} entries, {copied.deviations} deviations, {copied.code_rows} "
+                       f"code-table rows, {keys} from {source}{whose} into {mask_dsn(to)}"), soft_wrap=True)
     if copied.appended and copied.new_ids:
         olds, news = sorted(copied.new_ids), sorted(copied.new_ids.values())
         console.print(Text(f"appended after the other institutions' entries: ids {olds[0]}–{olds[-1]} are "
                            f"now {news[0]}–{news[-1]} (same order)"), soft_wrap=True)
+        if id_map is not None:
+            id_map.write_text("".join(f"{old},{new}\n" for old, new in sorted(copied.new_ids.items())),
+                              encoding="utf-8")
+            console.print(Text(f"old and new ids: {id_map}"), soft_wrap=True)
     if copied.unresolved:
         console.print(Text(f"{copied.unresolved} of them pending or unknown: stop every process writing to "
                            f"{source}, set `journal` to the new URL and run `gdwi journal recover`"))

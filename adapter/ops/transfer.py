@@ -23,11 +23,11 @@ its institution, so a HIS that resends with the same key after the move gets the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapter.errors import ConfigError, InputError
+from adapter.errors import ConfigError, InputError, JournalError
 from adapter.ops.codes import CodeStore
 from adapter.wire.database import Database, is_postgres
 from adapter.wire.journal import Journal, open_journal
@@ -90,21 +90,39 @@ def copy_journal(source: str | Path, target: str, *, force: bool = False,
         mine = _institutions(old.database)
         nameless = old.database.execute("SELECT 1 FROM entries WHERE institution IS NULL LIMIT 1"
                                         ).fetchone() is not None
-        db = new.database
-        with db.transaction(durable=True):
-            held = _held(db)
-            replaced = _make_room(db, new.location, held, mine, nameless, force=force)
-            whole = replaced > 0 and not held.others(mine)  # `force` over nothing of anyone else's
-            appended = _count(db, "entries") > 0 and not whole
-            scoped = group if group is not None else bool(held.others(mine)) or _has_scoped_keys(db)
-            if not appended:
-                _empty(db, codes=has_codes, keys=has_keys)
-            copied = _copy_all(old, db, appended=appended, codes=has_codes)
-            keys = _copy_keys(old.database, db, scope=_scope(mine) if scoped else None) if has_keys else 0
+        source_has = _Source(mine, nameless, has_codes, has_keys)
+        try:
+            copied = _copy_once(old, new, source_has, force=force, group=group)
+        except new.database.errors as exc:  # e.g. an unresolved business of the copy clashes with one held
+            raise JournalError(f"{new.location}: nothing copied (the whole copy was rolled back): "
+                               f"{type(exc).__name__}: {exc}") from exc
         unresolved = int(old.database.execute(
             "SELECT COUNT(*) FROM entries WHERE status IN ('pending', 'unknown')").fetchone()[0])
-    entries, deviations, codes, new_ids = copied
-    return Copied(entries, deviations, codes, unresolved, keys, scoped and has_keys, appended, replaced,
+    return replace(copied, unresolved=unresolved)
+
+
+@dataclass(frozen=True)
+class _Source:
+    institutions: set[str]  # of its entries
+    nameless: bool  # it holds entries that name no institution
+    codes: bool  # it has code tables
+    keys: bool  # it has Idempotency-Keys
+
+
+def _copy_once(old: Journal, new: Journal, source: _Source, *, force: bool, group: bool | None) -> Copied:
+    """The whole copy, in one transaction on the target."""
+    db, mine = new.database, source.institutions
+    with db.transaction(durable=True):
+        held = _held(db)
+        replaced = _make_room(db, new.location, held, mine, source.nameless, force=force)
+        whole = replaced > 0 and not held.others(mine)  # `force` over nothing of anyone else's
+        appended = _count(db, "entries") > 0 and not whole
+        scoped = group if group is not None else bool(held.others(mine)) or _has_scoped_keys(db)
+        if not appended:
+            _empty(db, codes=source.codes, keys=source.keys)
+        entries, deviations, codes, new_ids = _copy_all(old, db, appended=appended, codes=source.codes)
+        keys = _copy_keys(old.database, db, scope=_scope(mine) if scoped else None) if source.keys else 0
+    return Copied(entries, deviations, codes, 0, keys, scoped and source.keys, appended, replaced,
                   tuple(sorted(mine)), new_ids)
 
 
