@@ -8,6 +8,7 @@ the seeded persons 1000000001…07 (`gdwi mock seed`).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -767,3 +768,25 @@ def test_any_mapped_function_is_filled_by_its_declaration_alone() -> None:
         mapping.request_of("bizh120106", visit_no=visit_no)
     with pytest.raises(MappingError, match="not mapped"):
         mapping.request_of("bizh410004")
+
+
+def test_a_deviating_answer_is_one_warning_line_with_its_journal_entry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real answer differs in a dozen places on every call: stderr gets one line, INFO the rest."""
+    app = create_app(style=AnswerStyle("real"))
+    with Client(_settings("http://127.0.0.1:9", tmp_path), http_transport=InProcessTransport(app)) as client:
+        service = InpatientService(client)
+        stay = a_stay().with_visit_no(service.admit(a_stay("1000000002"), OPERATOR).visit_no)
+        service.upload_fees(stay, fees(40))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="gdwi"):
+            service.fee_list(stay)
+        everything = client.journal.deviations()
+        last = max(entry for _, entry, _ in everything)
+        recorded = [d for _, entry, d in everything if entry == last]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    detailed = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "deviates" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "differs from the spec in" in warned[0] and "journal entry" in warned[0]
+    assert len(detailed) == len(recorded) > 1

@@ -130,6 +130,27 @@ def reply_from_values(function_id: str, values: dict[str, Any]) -> Reply[Any]:
     return Reply(function_id, answer, values, tuple(collapse_rows(findings.items)), None)
 
 
+def _log_deviations(function_id: str, entry: int, deviations: list[Deviation]) -> None:
+    """One warning line per answer that differs from the spec, each deviation at INFO.
+
+    A real answer may differ in a dozen places on every call; the journal keeps them all and
+    `gdwi spec drift` summarises them, so stderr gets the gist, not the list.
+    """
+    if not deviations:
+        return
+    by_kind: dict[str, list[str]] = {}
+    for deviation in deviations:
+        codes = by_kind.setdefault(str(deviation.kind), [])
+        if deviation.code not in codes:
+            codes.append(deviation.code)
+    gist = "; ".join(f"{kind} {', '.join(codes[:6])}{' …' if len(codes) > 6 else ''}"
+                     for kind, codes in by_kind.items())
+    log.warning("%s answer differs from the spec in %d place(s), journal entry %d (gdwi spec drift): %s",
+                function_id, len(deviations), entry, gist)
+    for deviation in deviations:
+        log.info("answer deviates from the spec: %s", deviation)
+
+
 class _Findings:
     """Collects one answer's deviations, masking samples of PII fields as they come in."""
 
@@ -280,8 +301,7 @@ class _Core:
         findings.items.extend(invariant_deviations(function_id, decoded.values))
         deviations = collapse_rows(findings.items)
         self.journal.record_deviations(entry, deviations)
-        for deviation in deviations:
-            log.warning("answer deviates from the spec: %s", deviation)
+        _log_deviations(function_id, entry, deviations)
         self._refuse_unreadable(function_id, deviations)
         return Reply(function_id, answer, decoded.values, tuple(deviations), entry)
 

@@ -275,6 +275,9 @@ class _Reader:
     check_stray_text: bool = True
     # No stray text and nothing nested below row fields: rows can take the fast path.
     plain_rows: bool = False
+    # An answer's unknown elements are only noted: the client journals and reports them as
+    # deviations, and a second warning per element would say the same thing twice.
+    unknown_noted_only: bool = False
 
     def read(self, root: etree._Element) -> None:
         self.check_stray_text = bool(_STRAY_TEXT(root))
@@ -292,7 +295,8 @@ class _Reader:
             elif tag in SPEC.request_envelope:
                 self.read_envelope(child)
             else:
-                self.warn(f"unknown element <{tag}> ignored")
+                if not self.unknown_noted_only:
+                    self.warn(f"unknown element <{tag}> ignored")
                 self.note(tag, tag, _UNKNOWN)
 
     def read_envelope(self, element: etree._Element) -> None:
@@ -369,7 +373,8 @@ class _Reader:
     def warn_row_element(self, child: etree._Element, known: bool, label: str) -> None:
         tag = child.tag
         if not known:
-            self.warn(f"{label}: unknown element <{tag}> ignored")
+            if not self.unknown_noted_only:
+                self.warn(f"{label}: unknown element <{tag}> ignored")
         elif len(child):
             self.warn(f"{label}: element <{tag}> should hold text but holds elements; ignored")
         else:
@@ -413,7 +418,7 @@ def decode_document(
     `attributes_refused`: parsed with refuse_attributes=True, so there is none to warn about.
     """
     message = _message_meta(function_id, part)
-    reader = _Reader(f"{function_id} {part}", message)
+    reader = _Reader(f"{function_id} {part}", message, unknown_noted_only=part == "response")
     reader.read(root)
     if not attributes_refused and _HAS_ATTRIBUTES(root):
         reader.warn("attributes ignored: the protocol has none")
