@@ -138,17 +138,25 @@ def _log_deviations(function_id: str, entry: int, deviations: list[Deviation]) -
     """
     if not deviations:
         return
+    log.warning("%s answer differs from the spec in %d place(s), journal entry %d (gdwi spec drift): %s",
+                function_id, len(deviations), entry, _gist(deviations))
+    for deviation in deviations:
+        log.info("answer deviates from the spec: %s", deviation)
+
+
+def _gist(deviations: list[Deviation]) -> str:
+    """A few deviations in full; more as kinds with their codes. Amounts that break an identity
+    are always given in full: they are what a cashier must look at."""
+    if len(deviations) <= 3:
+        return "; ".join(str(deviation) for deviation in deviations)
     by_kind: dict[str, list[str]] = {}
     for deviation in deviations:
         codes = by_kind.setdefault(str(deviation.kind), [])
         if deviation.code not in codes:
             codes.append(deviation.code)
-    gist = "; ".join(f"{kind} {', '.join(codes[:6])}{' …' if len(codes) > 6 else ''}"
-                     for kind, codes in by_kind.items())
-    log.warning("%s answer differs from the spec in %d place(s), journal entry %d (gdwi spec drift): %s",
-                function_id, len(deviations), entry, gist)
-    for deviation in deviations:
-        log.info("answer deviates from the spec: %s", deviation)
+    broken = [str(d) for d in deviations if d.kind == DeviationKind.BROKEN_INVARIANT]
+    return "; ".join([*(f"{kind} {', '.join(codes[:6])}{' …' if len(codes) > 6 else ''}"
+                        for kind, codes in by_kind.items()), *broken])
 
 
 class _Findings:
