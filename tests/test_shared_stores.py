@@ -227,6 +227,31 @@ def test_migrate_a_second_hospital_appends_and_never_touches_the_first(tmp_path:
         assert len(group.deviations()) == 2
 
 
+def test_the_same_journal_migrated_twice_at_once_is_copied_once(tmp_path: Path, pg_url: str) -> None:
+    from adapter.errors import InputError
+
+    _hospital(tmp_path / "a.sqlite", "H44190000001", 1, "k")
+    source = tmp_path / "b.sqlite"
+    _hospital(source, "H44190000002", 300, "k")
+    copy_journal(tmp_path / "a.sqlite", pg_url, group=True)
+    outcomes: list[str] = []
+
+    def migrate() -> None:
+        try:
+            outcomes.append(f"copied {copy_journal(source, pg_url).entries}")
+        except InputError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["copied 300", "refused"]
+    with open_journal(pg_url) as group:
+        assert len(group.list(institution="H44190000002", limit=1000)) == 300
+
+
 def test_migrate_refusal_leaves_the_target_as_it_was(tmp_path: Path, pg_url: str) -> None:
     """One transaction: a copy that fails half-way (a clashing unresolved business) leaves nothing."""
     first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"

@@ -113,6 +113,9 @@ def _copy_once(old: Journal, new: Journal, source: _Source, *, force: bool, grou
     """The whole copy, in one transaction on the target."""
     db, mine = new.database, source.institutions
     with db.transaction(durable=True):
+        # One migration at a time (two runs of the same copy must not both find the target free);
+        # the nodes' own writes are not held up.
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('gdwi journal migrate'))")
         held = _held(db)
         replaced = _make_room(db, new.location, held, mine, source.nameless, force=force)
         whole = replaced > 0 and not held.others(mine)  # `force` over nothing of anyone else's

@@ -43,7 +43,8 @@ Exactly-once guards (issue 11):
 Several nodes (issue 15): every entry records the node that wrote it and the institution it was
 sent for. A node calls `heartbeat` regularly; `claim_orphans` hands the entries of a node that
 stopped beating to exactly one other node, under a lease (`SELECT … FOR UPDATE SKIP LOCKED` on
-PostgreSQL; the whole-file write lock on SQLite). The schema is versioned (migrations.py).
+PostgreSQL; the whole-file write lock on SQLite). A node that stops cleanly says `goodbye`, so
+`gdwi journal nodes` tells a stopped node from a dead one. The schema is versioned (migrations.py).
 """
 
 from __future__ import annotations
