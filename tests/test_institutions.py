@@ -53,6 +53,7 @@ def passwords() -> dict[str, str]:
 def group_file(tmp_path: Path, text: str = GROUP_TOML) -> Path:
     path = tmp_path / "gdwi.toml"
     path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)  # may hold a secret (a test puts a password in a table)
     return path
 
 

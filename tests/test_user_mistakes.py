@@ -165,6 +165,34 @@ def test_a_misspelt_key_in_the_settings_file(tmp_path: Path) -> None:
     _one_line(output, code, 3, "unknown setting 'jurnal'", "did you mean journal?")
 
 
+def test_a_settings_file_holding_the_password_must_be_owner_only(province: MockServer, tmp_path: Path) -> None:
+    config = tmp_path / "gdwi.toml"
+    config.write_text(f'base_url = "{province.url}"\nuserid = "{USER}"\npassword = "{PASSWORD}"\n'
+                      f'akb020 = "{AKB020}"\njournal = "{tmp_path / "j.sqlite"}"\n', encoding="utf-8")
+    config.chmod(0o644)
+    code, output = _run(["journal", "list"], {"GDWI_CONFIG": str(config)})
+    _one_line(output, code, 3, "holds a password and is open to other users", f"chmod 600 {config}")
+    assert PASSWORD not in output
+    doctor = runner.invoke(app, ["doctor", "--json", "--skip-login"], env={"GDWI_CONFIG": str(config)})
+    settings = next(check for check in json.loads(doctor.stdout) if check["name"] == "settings")
+    assert doctor.exit_code == 3 and settings["status"] == "fail" and "chmod 600" in settings["detail"]
+    config.chmod(0o600)
+    doctor = runner.invoke(app, ["doctor", "--skip-login"], env={"GDWI_CONFIG": str(config)})
+    assert doctor.exit_code == 0, doctor.output
+    code, output = _run(["call", "bizh110001", "--data", LOOKUP], {"GDWI_CONFIG": str(config)})
+    assert code == 0, output
+    # Without a secret any mode will do; a journal URL with a password is a secret.
+    config.write_text(f'base_url = "{province.url}"\njournal = "{tmp_path / "j.sqlite"}"\n', encoding="utf-8")
+    config.chmod(0o644)
+    assert _run(["call", "bizh110001", "--data", LOOKUP],
+                {"GDWI_CONFIG": str(config), "GDWI_USERID": USER, "GDWI_PASSWORD": PASSWORD,
+                 "GDWI_AKB020": AKB020})[0] == 0
+    config.write_text('journal = "postgresql://gdwi:s3cret@127.0.0.1:1/gdwi"\n', encoding="utf-8")
+    code, output = _run(["journal", "list"], {"GDWI_CONFIG": str(config)})
+    _one_line(output, code, 3, "holds a password (in the journal URL)")
+    assert "s3cret" not in output
+
+
 def test_a_settings_file_that_is_not_there(tmp_path: Path) -> None:
     code, output = _run(["journal", "list"], {"GDWI_CONFIG": str(tmp_path / "gdwi.toml")})
     _one_line(output, code, 3, "GDWI_CONFIG: no such file", "gdwi.toml")

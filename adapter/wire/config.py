@@ -187,6 +187,8 @@ def load_values(
     toml_file = Path(config) if config else (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
     if toml_file is not None and not toml_file.is_file():
         raise ConfigError(f"{CONFIG_ENV}: no such file: {toml_file}")
+    if toml_file is not None:
+        check_private(toml_file)
     token = _INPUTS.set((environ, toml_file))
     try:
         raw = _sources_model()(**given)
@@ -197,6 +199,46 @@ def load_values(
     finally:
         _INPUTS.reset(token)
     return {key: value for key, value in raw.model_dump().items() if value is not None}
+
+
+def check_private(toml_file: Path) -> None:
+    """A settings file that holds a secret must be its owner's alone, as the password and token
+    files are (adapter.wire.institutions.read_secret_file); a file without one may be any mode."""
+    import stat
+    import tomllib
+
+    mode = toml_file.stat().st_mode
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return
+    try:
+        document = tomllib.loads(toml_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return  # the settings source reports what is wrong with the file
+    held = secrets_in(document)
+    if held:
+        raise ConfigError(f"{CONFIG_ENV}: {toml_file} holds {held} and is open to other users "
+                          f"(mode {stat.filemode(mode)}): `chmod 600 {toml_file}`")
+
+
+def secrets_in(document: Mapping[str, Any]) -> str:
+    """Which secret a settings document holds ('a password', 'a token'), or ''."""
+    from adapter.wire.database import mask_dsn
+
+    tables = [document, *(table for table in _mapping(document.get(INSTITUTIONS_KEY)).values()
+                          if isinstance(table, Mapping))]
+    for table in tables:
+        if any(table.get(key) for key in SECRET_KEYS):
+            return "a password"
+        if table.get("token") or table.get("gateway_token"):
+            return "a token"
+    journal = document.get("journal")
+    if isinstance(journal, str) and mask_dsn(journal) != journal:
+        return "a password (in the journal URL)"
+    return ""
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 # --------------------------------------------------------------------------- sources
