@@ -138,3 +138,11 @@ def test_help_and_call_start_without_the_lazy_groups() -> None:
     for args in (["--help"], ["call", "bizh999999", "--data", "{}"]):
         done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
         assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout[-300:], done.stderr[-300:])
+
+
+def test_a_printed_answer_shows_a_session_id_by_its_first_four_characters() -> None:
+    from adapter.cli.app import _without_session
+
+    answer = {"return_code": "1", "session_id": "3f9a2b7c-secret-until-midnight"}
+    assert _without_session(answer) == {"return_code": "1", "session_id": "3f9a****"}
+    assert _without_session({"return_code": "1"}) == {"return_code": "1"}

@@ -84,6 +84,14 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
 # --------------------------------------------------------------------------- bad input (2)
 
 
+def test_the_login_is_not_called_by_hand(province: MockServer, tmp_path: Path) -> None:
+    """sys0001 would put the password on the command line and print the session id."""
+    data = json.dumps({"userid": USER, "password": PASSWORD})
+    code, output = _run(["call", "sys0001", "--data", data], _settings(province, tmp_path))
+    _one_line(output, code, 2, "sys0001", "logs in by itself", "gdwi doctor")
+    assert not (tmp_path / "journal.sqlite").exists()  # nothing was sent
+
+
 def test_unknown_function_id_suggests_the_closest() -> None:
     code, output = _run(["call", "bizh12001", "--data", "{}"])
     _one_line(output, code, 2, "unknown function_id 'bizh12001'", "did you mean bizh120001")

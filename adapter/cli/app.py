@@ -256,10 +256,14 @@ def call(
     data: str = typer.Option(..., "--data", "-d", help="request as JSON, or @file.json"),
 ) -> None:
     """Call one transaction with the settings; print the answer as JSON."""
+    from adapter.errors import InputError
     from adapter.wire.client import Client
     from adapter.wire.validation import unknown_function
-    from generated.registry import FUNCTIONS
+    from generated.registry import FUNCTIONS, LOGIN
 
+    if function_id == LOGIN:  # its password would be on the command line, its session id printed
+        raise InputError(LOGIN, ["not called by hand: the client logs in by itself with the settings' "
+                                 "password; `gdwi doctor` checks the login"])
     if function_id not in FUNCTIONS:  # before the settings: the first mistake to report
         raise unknown_function(function_id)
     text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
@@ -272,7 +276,16 @@ def call(
                                  param_hint="--data")
     with Client(context.settings()) as client:
         answer = client.call_wire(function_id, values)
-    typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(_without_session(answer), ensure_ascii=False, indent=2))
+
+
+def _without_session(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer as printed: a session id is a credential until midnight, shown by 4 characters."""
+    from adapter.wire.session_table import shown
+
+    if not answer.get("session_id"):
+        return answer
+    return {**answer, "session_id": shown(str(answer["session_id"]))}
 
 
 @app.command()

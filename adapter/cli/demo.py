@@ -30,6 +30,7 @@ from adapter.mock.style import AnswerStyle
 from adapter.wire.client import Client
 from adapter.wire.config import Settings
 from adapter.wire.invariants import unmet
+from adapter.wire.session_table import shown
 from generated.registry import FUNCTIONS, SPEC
 
 USER, PASSWORD, AKB020 = "ss0028", "mock-pass-1", "H44190000001"
@@ -249,7 +250,7 @@ def run(console: Console, *, in_process: bool = False, style: AnswerStyle | None
             demo = Demo(client, console)
             try:
                 session = client.session.get()
-                console.print(f"  [green]✓[/] sys0001 {FUNCTIONS['sys0001'].name}: session {session[:8]}…")
+                console.print(f"  [green]✓[/] sys0001 {FUNCTIONS['sys0001'].name}: session {shown(session)}")
                 demo.outpatient()
                 aaz218 = demo.inpatient()
                 demo.medical_record(aaz218)
