@@ -146,3 +146,10 @@ def test_a_printed_answer_shows_a_session_id_by_its_first_four_characters() -> N
     answer = {"return_code": "1", "session_id": "3f9a2b7c-secret-until-midnight"}
     assert _without_session(answer) == {"return_code": "1", "session_id": "3f9a****"}
     assert _without_session({"return_code": "1"}) == {"return_code": "1"}
+
+
+def test_plain_flags_show_no_value_placeholder_in_help() -> None:
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output.splitlines()
+    for flag in ("--debug", "--version"):
+        [line] = [line for line in listed if f" {flag} " in line]
+        assert "<bool>" not in line, line

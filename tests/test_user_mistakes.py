@@ -99,12 +99,40 @@ def test_unknown_function_id_suggests_the_closest() -> None:
 
 def test_data_that_is_not_json() -> None:
     code, output = _run(["call", "bizh110001", "--data", "{bka896: x}"])
-    assert code == 2 and "not JSON" in output and "Traceback" not in output
+    _one_line(output, code, 2, "--data: not JSON", "gdwi call --help")
 
 
 def test_data_that_is_a_list() -> None:
     code, output = _run(["call", "bizh110001", "--data", "[1,2]"])
-    assert code == 2 and "JSON object" in output and "Traceback" not in output
+    _one_line(output, code, 2, "JSON object")
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["journal", "list", "--status", "unknwn"], ["--status", "'unknwn' is not one of", "(did you mean unknown?)",
+                                                 "gdwi journal list --help"]),
+    (["jornal", "list"], ["No such command 'jornal'", "(did you mean journal?)", "gdwi --help"]),
+    (["--bogus", "functions"], ["No such option: --bogus"]),
+    (["call"], ["Missing argument"]),
+])
+def test_a_usage_mistake_is_one_line_with_the_closest_value(args: list[str], fragments: list[str]) -> None:
+    """click's own mistakes too: no usage block, no boxed error (README: one line per problem)."""
+    code, output = _run(args)
+    line = _one_line(output, code, 2, "bad input: ", *fragments)
+    assert "╭" not in line and "Usage:" not in output
+
+
+def test_a_line_printed_to_a_pipe_is_never_folded() -> None:
+    """rich folds at 80 columns when it cannot ask a terminal: `make demo | tail` cut URLs."""
+    import io
+
+    from adapter.cli.app import console
+
+    target = console()
+    assert not target.is_terminal  # pytest captures the output
+    target.file = io.StringIO()
+    long = "mock province at http://127.0.0.1:8080" + "/x" * 60
+    target.print(long)
+    assert target.file.getvalue() == long + "\n"
 
 
 def test_data_from_a_missing_file() -> None:

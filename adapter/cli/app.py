@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from adapter.cli import context
 from adapter.cli.handler import GdwiGroup
 from adapter.cli.lazy import Lazy, lazy_group
-from adapter.cli.output import JSON_HELP, emit_json, emit_table
+from adapter.cli.output import JSON_HELP, emit_json, emit_table, message_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -81,10 +81,11 @@ def main(
     institution: str | None = typer.Option(
         None, "--institution", metavar="AKB020",
         help="which institution of a configuration that declares several [default: the only one]"),
-    debug: bool = typer.Option(False, "--debug", help="show tracebacks [or GDWI_DEBUG=1]"),
+    # metavar="": a plain flag takes no value (typer would show a <bool> placeholder).
+    debug: bool = typer.Option(False, "--debug", metavar="", help="show tracebacks [or GDWI_DEBUG=1]"),
     log_level: str | None = typer.Option(None, "--log-level", envvar="GDWI_LOG_LEVEL",
                                          help="debug, info, warning or error [default: warning]"),
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, metavar="",
                                  help="print the version and exit"),
 ) -> None:
     """Global options, applied before any command."""
@@ -106,9 +107,7 @@ app.add_typer(spec_app, name="spec")
 
 def console() -> Console:
     """The console of the xml commands and the demo (rich is imported when it prints)."""
-    from rich.console import Console
-
-    return Console()
+    return message_console()
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapter.cli import context
-from adapter.cli.output import JSON_HELP, emit_json, emit_table
+from adapter.cli.output import JSON_HELP, emit_json, emit_table, message_console
 from adapter.errors import InputError
 from adapter.ops.codes import CodeRow, CodeStore, sync
 from adapter.wire.database import is_postgres, mask_dsn
@@ -21,7 +21,7 @@ __all__ = ["codes_app"]
 
 codes_app = typer.Typer(help="Code tables from the province (bizh120205), kept next to the journal",
                         no_args_is_help=True)
-console = Console()
+console = message_console()
 error_console = Console(stderr=True, soft_wrap=True)  # error lines are not wrapped
 
 _DB_HELP = "SQLite file or postgresql:// URL for the code_tables table (default: the journal's)"

@@ -17,13 +17,16 @@ holding a password), scrubbed of citizen ID numbers.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 import traceback
 from enum import IntEnum
 from typing import Any
 
 import typer
+from typer._click.exceptions import UsageError  # typer's own copy of click, the one it raises
 from typer.core import TyperGroup
 
 from adapter.errors import (
@@ -127,12 +130,59 @@ def report(exc: BaseException) -> ExitCode:
 
 
 class GdwiGroup(TyperGroup):
-    """The root command: every exception a command raises ends here, as lines and an exit code."""
+    """The root command: every exception a command raises ends here, as lines and an exit code;
+    a usage mistake (unknown option, bad choice, bad --data) too, as one line instead of click's
+    usage block and boxed error."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
+                     **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as exc:  # the root's own options
+            raise typer.Exit(report_usage(exc)) from None
 
     def invoke(self, ctx: Any) -> Any:  # click's Context (typer vendors click privately)
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # a command's options and arguments
+            raise typer.Exit(report_usage(exc)) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as exc:  # the one place every failure is reported
             raise typer.Exit(report(exc)) from None
+
+
+_NOT_ONE_OF = re.compile(r"'(?P<value>[^']*)' is not one of (?P<choices>.+?)\.?$")
+_NO_SUCH_COMMAND = re.compile(r"No such command '(?P<value>[^']*)'")
+
+
+def usage_line(exc: UsageError) -> str:
+    """A usage error as one line: the problem, a close value when there is one, where help is."""
+    message = " ".join(exc.format_message().replace("Value error, ", "").split()).rstrip(".")
+    ctx: Any = exc.ctx
+    candidates: list[str] = []
+    value = ""
+    if found := _NOT_ONE_OF.search(message):
+        value, candidates = found["value"], re.findall(r"'([^']*)'", found["choices"])
+    elif (found := _NO_SUCH_COMMAND.search(message)) and ctx is not None \
+            and isinstance(ctx.command, TyperGroup):
+        value, candidates = found["value"], list(ctx.command.list_commands(ctx))
+    already = "did you mean" in message.lower()  # click's own, for a subcommand
+    close = difflib.get_close_matches(value, candidates, n=1, cutoff=0.6) if value and not already else []
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    where = f" — see `{_shown_path(ctx)} --help`" if ctx is not None else ""
+    return f"bad input: {message}{hint}{where}"
+
+
+def _shown_path(ctx: Any) -> str:
+    """The command path as the user typed it (`gdwi journal list`), whatever the program's name."""
+    names: list[str] = []
+    while ctx is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["gdwi", *reversed(names[:-1])])
+
+
+def report_usage(exc: UsageError) -> int:
+    typer.echo(usage_line(exc), err=True)
+    return int(ExitCode.INPUT)

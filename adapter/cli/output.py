@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # rich is imported when something is printed with it, not at 
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["JSON_HELP", "emit_json", "emit_table", "stdout_console"]
+__all__ = ["JSON_HELP", "emit_json", "emit_table", "message_console", "stdout_console"]
 
 JSON_HELP = "print JSON instead of a table (for scripts)"
 
@@ -27,6 +27,16 @@ def stdout_console() -> Console:
     if sys.stdout.isatty():
         return Console()
     return Console(width=100_000, soft_wrap=True, highlight=False)
+
+
+def message_console(*, stderr: bool = False) -> Console:
+    """A console for lines of text: wrapped to a terminal's width, never wrapped when piped or
+    redirected (rich would fold at 80 columns: `make demo | tail` would cut a URL in two)."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def emit_table(table: Table, console: Console | None = None) -> None:
