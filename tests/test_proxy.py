@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -125,12 +126,14 @@ def bad_lookup(his: StringHis) -> Any:
     return his.call("bizh120001", {"bka895": "aac009", "bka896": "1" * 21, "aka130": "42", "bka006": "420"})
 
 
-def test_enforce_answers_a_spec_breaking_request_locally(province: MockServer, tmp_path: Path) -> None:
-    with proxied(province.url, tmp_path, mode=Mode.ENFORCE) as proxy:
+def test_enforce_answers_a_spec_breaking_request_locally(province: MockServer, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING), proxied(province.url, tmp_path, mode=Mode.ENFORCE) as proxy:
         his = StringHis(proxy.url)
         his.login()
         before = len(province.requests.records())
         answer = bad_lookup(his)
+        unknown = his.call("bizh110010", {"bka006": "420"})
         his.close()
         entry = entries(proxy)[-1]
     assert answer.status == 200 and answer.code == "-1"
@@ -138,6 +141,9 @@ def test_enforce_answers_a_spec_breaking_request_locally(province: MockServer, t
     assert "bka896 入参值" in message and "bka895" in message
     assert len(province.requests.records()) == before  # never forwarded
     assert entry.status == Status.FAILED and "enforce" in (entry.message or "")
+    assert "(did you mean bizh110001?)" in (unknown.value("return_code_message") or "")
+    refusals = [record.getMessage() for record in caplog.records if "refused (enforce)" in record.getMessage()]
+    assert len(refusals) == 2 and "bizh120001" in refusals[0] and "bka896" in refusals[0], refusals
 
 
 def test_observe_forwards_it_and_records_the_problems(province: MockServer, tmp_path: Path) -> None:
@@ -239,8 +245,9 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_an_unreachable_upstream_is_a_failed_entry_and_a_minus_one(tmp_path: Path) -> None:
-    with proxied(f"http://127.0.0.1:{closed_port()}", tmp_path) as proxy:
+def test_an_unreachable_upstream_is_a_failed_entry_and_a_minus_one(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING), proxied(f"http://127.0.0.1:{closed_port()}", tmp_path) as proxy:
         his = StringHis(proxy.url)
         answer = his.login()
         his.close()
@@ -248,6 +255,8 @@ def test_an_unreachable_upstream_is_a_failed_entry_and_a_minus_one(tmp_path: Pat
     assert answer.status == 502 and answer.code == "-1"
     assert "nothing was sent" in (answer.value("return_code_message") or "")
     assert [(entry.function_id, entry.status) for entry in journal] == [("sys0001", Status.FAILED)]
+    assert [record.getMessage() for record in caplog.records if "(502" in record.getMessage()] != []
+    assert PASSWORD not in caplog.text
 
 
 def recovery_env(province: MockServer, tmp_path: Path) -> dict[str, str]:

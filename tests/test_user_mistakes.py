@@ -97,6 +97,17 @@ def test_unknown_function_id_suggests_the_closest() -> None:
     _one_line(output, code, 2, "unknown function_id 'bizh12001'", "did you mean bizh120001")
 
 
+def test_a_swapped_pair_of_digits_is_the_first_suggestion() -> None:
+    code, output = _run(["call", "bizh110010", "--data", "{}"])
+    _one_line(output, code, 2, "(did you mean bizh110001 or ")
+
+
+def test_a_misspelt_field_suggests_the_messages_own(province: MockServer, tmp_path: Path) -> None:
+    data = json.dumps({**EXAMPLES["bizh110001"][0]["request"], "bka06": "420"})
+    code, output = _run(["call", "bizh110001", "--data", data], _settings(province, tmp_path))
+    _one_line(output, code, 2, "bka06: not a field of this message (did you mean bka006?)")
+
+
 def test_data_that_is_not_json() -> None:
     code, output = _run(["call", "bizh110001", "--data", "{bka896: x}"])
     _one_line(output, code, 2, "--data: not JSON", "gdwi call --help")
@@ -353,4 +364,4 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_a_json_number_for_a_code_field_is_bad_input(province: MockServer, tmp_path: Path) -> None:
     request = dict(EXAMPLES["bizh120001"][0]["request"], bka006=420)  # "420" as a JSON number
     code, output = _run(["call", "bizh120001", "--data", json.dumps(request)], _settings(province, tmp_path))
-    _one_line(output, code, 2, "bka006 医疗待遇类型", "cannot format int")
+    _one_line(output, code, 2, "bka006 医疗待遇类型", "send it as a JSON string")

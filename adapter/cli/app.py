@@ -273,9 +273,34 @@ def call(
     if not isinstance(values, dict):
         raise typer.BadParameter("must be a JSON object of wire codes, e.g. '{\"bka896\": \"…\"}'",
                                  param_hint="--data")
+    _refuse_numbers_for_text(function_id, values)
     with Client(context.settings()) as client:
         answer = client.call_wire(function_id, values)
     typer.echo(json.dumps(_without_session(answer), ensure_ascii=False, indent=2))
+
+
+def _refuse_numbers_for_text(function_id: str, values: dict[str, Any]) -> None:
+    """A JSON number where the spec has text (`"bka006": 420`): the wire has no numbers, only
+    text, and guessing its format (leading zeros, places) could send another value."""
+    from adapter.errors import InputError
+    from adapter.wire.validation import problem
+    from generated.registry import FIELDS
+
+    def numbers(items: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+        found = []
+        for code, value in items.items():
+            if isinstance(value, list):
+                for index, row in enumerate(value):
+                    found += numbers(row, f"{prefix}{code}[{index}].") if isinstance(row, dict) else []
+            elif (isinstance(value, int | float) and not isinstance(value, bool) and code in FIELDS
+                  and FIELDS[code].type not in ("decimal", "integer")):
+                found.append((f"{prefix}{code}", code))
+        return found
+
+    found = numbers(values, "")
+    if found:
+        raise InputError(function_id, [problem(path, code, "a JSON number for a text field: send it as a "
+                                                        'JSON string (e.g. "420")') for path, code in found])
 
 
 def _without_session(answer: dict[str, Any]) -> dict[str, Any]:

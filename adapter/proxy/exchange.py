@@ -87,6 +87,8 @@ class Exchange:
             answer = await self.upstream.post(body, content_type or SPEC.content_type, query)
         except NotSentError as exc:
             self._finish(entry, Status.FAILED, started, message=f"not sent: {exc}")
+            log.warning("%s not sent (502, journal entry %d): %s", request.function_id, entry,
+                        scrub(str(exc)))
             return _refused(f"gdwi proxy: the province could not be reached, nothing was sent "
                             f"(无法连接省平台，请求未发送): {exc}", 502)
         except Exception as exc:  # MaybeSent, or anything unforeseen after the bytes may have left
@@ -119,6 +121,7 @@ class Exchange:
                                 message=f"refused by the proxy (enforce), not sent: {problems}")
         except JournalError as exc:  # the refusal stands; only its record is missing
             log.error("enforce refusal of %s not journaled: %s", request.function_id, scrub(str(exc)))
+        log.warning("%s refused (enforce), not forwarded: %s", request.function_id, scrub(problems))
         return _refused(f"gdwi proxy (enforce): {request.function_id}: {problems}")
 
     # --- journal writes ---------------------------------------------------------------------

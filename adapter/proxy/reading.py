@@ -15,7 +15,7 @@ from typing import Any
 
 from adapter.errors import InputError, XmlRefusedError
 from adapter.wire.codec import decode, parse_document
-from adapter.wire.validation import check_message
+from adapter.wire.validation import check_message, closest
 from generated.registry import FIELDS, FUNCTIONS, SPEC
 
 __all__ = ["Request", "read_request", "return_code_of"]
@@ -51,7 +51,9 @@ def read_request(body: bytes, max_bytes: int) -> Request:
     if function_id not in FUNCTIONS:
         parse_document(body, max_bytes=max_bytes)  # hostile bodies are refused whatever they claim
         name = FIELDS["function_id"].name
-        problem = f"function_id {name}: {function_id!r} is not a function of spec {SPEC.version}"
+        near = closest(function_id, FUNCTIONS)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problem = f"function_id {name}: {function_id!r} is not a function of spec {SPEC.version}{hint}"
         return Request(function_id, False, {}, [problem], [])
     decoded = decode(body, function_id, "request", max_bytes=max_bytes)
     try:

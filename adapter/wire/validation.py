@@ -7,8 +7,9 @@ Every message names the field by wire code and Chinese name, e.g.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import CoreSchema, SchemaValidator
@@ -38,9 +39,30 @@ def problem(path: str, code: str, message: str) -> FieldProblem:
 
 def unknown_function(function_id: str) -> UnknownFunctionError:
     """The error for a function_id the registry does not know, with the closest known ones."""
-    from difflib import get_close_matches
+    return UnknownFunctionError(function_id, closest(function_id, FUNCTIONS, n=3))
 
-    return UnknownFunctionError(function_id, get_close_matches(function_id, FUNCTIONS, n=3, cutoff=0.6))
+
+def closest(word: str, known: Iterable[str], n: int = 1) -> list[str]:
+    """The known words nearest `word` by edit distance (a swap of two neighbours counts one:
+    bizh110010 is nearer bizh110001 than bizh110106); none further than a third of its length."""
+    limit = max(1, len(word) // 3)
+    scored = sorted((edit_distance(word.lower(), each.lower()), each) for each in known)
+    return [each for distance, each in scored if distance <= limit][:n]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours that turn a into b."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        row = [i]
+        for j, char_b in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
 
 
 def _pattern_text(code: str) -> str:
@@ -66,7 +88,7 @@ def _allowed(code: str, ctx: dict[str, Any]) -> str:
     return ", ".join(f"{c} {labels[c]}" if c in labels else c for c in codes)
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, known: Iterable[str] = ()) -> str:
     loc = tuple(error["loc"])
     code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
     kind = error["type"]
@@ -86,7 +108,8 @@ def _message(error: Any) -> str:
     if kind == "too_short":
         return f"fewer than {ctx.get('min_length')} rows"
     if kind == "extra_forbidden":
-        return "not a field of this message"
+        near = closest(code, known)
+        return "not a field of this message" + (f" (did you mean {near[0]}?)" if near else "")
     if kind == "string_type":
         return "must be text"
     if kind in ("model_type", "dict_type"):  # a row (or message) that is not an object
@@ -94,14 +117,31 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
-def describe(error: ValidationError) -> list[FieldProblem]:
-    """One FieldProblem per pydantic error: the wire path, code and 中文名, and what is wrong."""
+def describe(error: ValidationError, model: type[BaseModel] | None = None) -> list[FieldProblem]:
+    """One FieldProblem per pydantic error: the wire path, code and 中文名, and what is wrong (a
+    code that is not the message's: the nearest of `model`'s own, when close)."""
+    known = wire_codes(model) if model is not None else []
     problems = []
     for e in error.errors():
         loc = tuple(e["loc"])
         code = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
-        problems.append(problem(_path(loc), code, _message(e)))
+        problems.append(problem(_path(loc), code, _message(e, known)))
     return problems
+
+
+def wire_codes(model: type[BaseModel]) -> list[str]:
+    """Every wire code of a message model, its dataset rows' included."""
+    codes: list[str] = []
+    for name, info in model.model_fields.items():
+        codes.append(info.alias or name)
+        codes += [code for row in _models_in(info.annotation) for code in wire_codes(row)]
+    return codes
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
 
 
 # Bidirectional controls (LRM/RLM, ALM, embeddings, overrides, isolates): invisible, and they
@@ -150,7 +190,7 @@ def validate_message(function_id: str, part: str, wire: dict[str, Any]) -> BaseM
     try:
         validated = model.model_validate(wire)
     except ValidationError as exc:
-        raise InputError(function_id, hidden + describe(exc)) from None
+        raise InputError(function_id, hidden + describe(exc, model)) from None
     if hidden:
         raise InputError(function_id, hidden)
     return validated
@@ -165,7 +205,7 @@ def check_message(function_id: str, part: str, wire: dict[str, Any]) -> None:
     try:
         _checker(model).validate_python(wire)
     except ValidationError as exc:
-        raise InputError(function_id, hidden + describe(exc)) from None
+        raise InputError(function_id, hidden + describe(exc, model)) from None
     if hidden:
         raise InputError(function_id, hidden)
 
