@@ -44,8 +44,9 @@ def unknown_function(function_id: str) -> UnknownFunctionError:
 
 def closest(word: str, known: Iterable[str], n: int = 1) -> list[str]:
     """The known words nearest `word` by edit distance (a swap of two neighbours counts one:
-    bizh110010 is nearer bizh110001 than bizh110106); none further than a third of its length."""
-    limit = max(1, len(word) // 3)
+    bizh110010 is nearer bizh110001 than bizh110106); none further than a quarter of its length
+    (bka999 is not bka019)."""
+    limit = max(1, len(word) // 4)
     scored = sorted((edit_distance(word.lower(), each.lower()), each) for each in known)
     return [each for distance, each in scored if distance <= limit][:n]
 
