@@ -153,3 +153,14 @@ def test_plain_flags_show_no_value_placeholder_in_help() -> None:
     for flag in ("--debug", "--version"):
         [line] = [line for line in listed if f" {flag} " in line]
         assert "<bool>" not in line, line
+
+
+def test_xml_to_json_masks_a_session_id(tmp_path: Path) -> None:
+    from adapter.wire.codec import encode
+
+    answer = tmp_path / "login.xml"
+    answer.write_bytes(encode("sys0001", "response", {"return_code": "1", "return_code_message": "ok",
+                                                      "session_id": "3f9a2b7c-secret-until-midnight"}))
+    result = runner.invoke(app, ["xml", "to-json", str(answer), "-f", "sys0001", "-k", "response"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["session_id"] == "3f9a****"

@@ -246,7 +246,7 @@ def xml_to_json(
 ) -> None:
     """Print the message as JSON (wire codes as keys, datasets as lists of rows)."""
     decoded = _decode_file(function_id, kind, file)
-    typer.echo(json.dumps(decoded.values, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(_without_session(decoded.values), ensure_ascii=False, indent=2))
 
 
 @app.command()
