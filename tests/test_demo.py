@@ -45,3 +45,18 @@ def test_demo_in_process_through_the_asgi_app(style: str) -> None:
     assert demo.run(Console(file=out, width=120), in_process=True, style=chosen) == 0, out.getvalue()
     assert "mock province in process" in out.getvalue()
     assert f"steps hold; every one of the {len(FUNCTIONS)} function_ids called" in out.getvalue()
+
+
+def test_demo_piped_folds_no_line() -> None:
+    """Piped (`make demo | tail`), the demo's console folds nothing at 80 columns: headings and
+    the URL line stay whole."""
+    from adapter.cli.output import message_console
+
+    console = message_console()
+    out = io.StringIO()
+    console.file = out
+    assert not console.is_terminal and demo.run(console, in_process=True) == 0, out.getvalue()
+    text = out.getvalue()
+    assert "── 门诊 outpatient: lookup → registration → trial → settlement → refund → cancel ──" in text
+    assert "mock province in process" in text
+    assert not [line for line in text.splitlines() if line.startswith("http")]  # no URL cut in two

@@ -67,6 +67,13 @@ class Demo:
         self.examples = _examples()
         self.steps = 0
 
+    def _heading(self, title: str) -> None:
+        """A section rule on a terminal; piped, the title whole (a rule cuts it to 80 columns)."""
+        if self.console.is_terminal:
+            self.console.rule(title)
+        else:
+            self.console.print(f"── {title} ──")
+
     def step(
         self, function_id: str, values: dict[str, Any], check: Callable[[dict[str, Any]], str]
     ) -> dict[str, Any]:
@@ -84,7 +91,7 @@ class Demo:
     # --- outpatient ---------------------------------------------------------------
 
     def outpatient(self) -> None:
-        self.console.rule("门诊 outpatient: lookup → registration → trial → settlement → refund → cancel")
+        self._heading("门诊 outpatient: lookup → registration → trial → settlement → refund → cancel")
         person = self.step("bizh110001", self.example("bizh110001", bka896=OUTPATIENT_PERSON),
                            lambda a: f"found {len(a['personinfo'])} person row(s)")
         aac001 = person["personinfo"][0]["aac001"]
@@ -124,7 +131,7 @@ class Demo:
     # --- inpatient ----------------------------------------------------------------
 
     def inpatient(self) -> str:
-        self.console.rule(f"住院 inpatient: admission → {FEE_ROWS} fee rows → settlement → sheet")
+        self._heading(f"住院 inpatient: admission → {FEE_ROWS} fee rows → settlement → sheet")
         lookup = self.example("bizh120001", bka895="aac001", bka896=INPATIENT_PERSON)
         self.step("bizh120001", lookup, self._describe_person)
         admission = self.example("bizh120103", aac001=INPATIENT_PERSON)
@@ -188,7 +195,7 @@ class Demo:
         return f"fee list: {len(rows)} row(s) summing to {listed}"
 
     def reversals(self) -> None:
-        self.console.rule("交易补偿 reversals: a second stay, modified, settled, then undone step by step")
+        self._heading("交易补偿 reversals: a second stay, modified, settled, then undone step by step")
         person = "1000000006"  # seeded 测试己 (synthetic)
         admitted = self.step("bizh120103", self.example("bizh120103", aac001=person),
                              lambda a: f"admitted, aaz218 = {a['aaz218']}")
@@ -211,13 +218,13 @@ class Demo:
     # --- medical record and queries -------------------------------------------------
 
     def medical_record(self, aaz218: str) -> None:
-        self.console.rule("病案首页 medical-record front page: bizh200101–bizh200106")
+        self._heading("病案首页 medical-record front page: bizh200101–bizh200106")
         for number in range(1, 7):
             function_id = f"bizh20010{number}"
             self.step(function_id, self.example(function_id, aaz218=aaz218), lambda a: "uploaded")
 
     def queries(self) -> None:
-        self.console.rule("queries: totals, fund status, code tables")
+        self._heading("queries: totals, fund status, code tables")
         self.step("bizh410004", self.example("bizh410004", aac001=INPATIENT_PERSON),
                   lambda a: f"{sum(len(v) for v in a.values() if isinstance(v, list))} accumulated row(s)")
         self.step("bizh410005", self.example("bizh410005", aac001=INPATIENT_PERSON),
