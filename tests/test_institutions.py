@@ -327,3 +327,5 @@ def test_doctor_checks_every_declared_institution_with_its_own_token(
     assert set(by_institution(checks, "login")) == {AKB020}
     lines = CliRunner().invoke(cli_app, ["--config", config, "doctor"], env=passwords()).output.splitlines()
     assert any(line.startswith(f"✓ login     {OTHER_AKB020}: ") for line in lines), lines
+    missing = CliRunner().invoke(cli_app, ["--config", config, "doctor"], env={f"GDWI_{AKB020}_PASSWORD": PASSWORD})
+    assert f"✗ settings  {OTHER_AKB020}: missing settings: GDWI_{OTHER_AKB020}_PASSWORD" in missing.output

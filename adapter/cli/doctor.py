@@ -145,7 +145,8 @@ def _declares_institutions() -> bool:
 
 def _settings_check(outcome: Institution | ConfigError, label: str) -> Check:
     if isinstance(outcome, ConfigError):
-        failed = _fail("settings", _text(outcome), GROUP_FIX if label else SINGLE_FIX)
+        text = _text(outcome).removeprefix(f"institution {label}: ")  # the line names it already
+        failed = _fail("settings", text, GROUP_FIX if label else SINGLE_FIX)
         return replace(failed, institution=label)
     settings = outcome.settings
     return Check("settings", "ok", f"base_url {settings.base_url}, url {settings.url}, "
