@@ -275,3 +275,14 @@ def test_reconcile_html_and_csv_mask_citizen_ids() -> None:
     text = render_html(report) + "".join(",".join(row) for row in csv_rows(report))
     assert citizen_id not in text
     assert "440101********1234" in text
+
+
+def test_journal_lines_are_not_folded_when_piped(tmp_path: Path) -> None:
+    """A long journal path stays on one line in `gdwi journal check | …` (rich folds at 80)."""
+    folder = tmp_path / ("a-long-folder-name-" * 5)
+    folder.mkdir()
+    path = folder / "journal.sqlite"
+    Journal(path).close()
+    result = CliRunner().invoke(cli_app, ["journal", "check", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"journal {path}: ok" in result.output.splitlines()[-1]

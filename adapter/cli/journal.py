@@ -11,13 +11,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from adapter.cli import context
 from adapter.cli.handler import ExitCode
-from adapter.cli.output import JSON_HELP, emit_json, emit_table
+from adapter.cli.output import JSON_HELP, emit_json, emit_table, message_console
 from adapter.errors import InputError
 from adapter.wire.database import is_postgres, mask_dsn
 from adapter.wire.journal import Entry, Journal, Status, integrity_problems, open_journal
@@ -28,8 +27,9 @@ __all__ = ["journal_app"]
 journal_app = typer.Typer(
     help="Read the transaction journal (values masked); settle unknown outcomes", no_args_is_help=True
 )
-console = Console()
-error_console = Console(stderr=True)
+# Lines are not folded at 80 columns when piped (a URL or a path would be cut in two).
+console = message_console()
+error_console = message_console(stderr=True)
 
 DEFAULT_JOURNAL = "gdwi-journal.sqlite"
 _DB_HELP = (f"journal file or postgresql:// URL [default: the `journal` setting, else "
