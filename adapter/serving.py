@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
@@ -41,7 +42,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class BackgroundServer:
+class BackgroundServer(ABC):
     """A server on a socket bound up front, run on a thread: `with` starts and stops it."""
 
     host: str
@@ -51,11 +52,11 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()

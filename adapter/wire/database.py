@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +53,7 @@ class Cursor(Protocol):
     def fetchmany(self, size: int) -> list[Any]: ...
 
 
-class Database:
+class Database(ABC):
     """One connection. Not thread-safe by itself: its owner holds a lock around each use."""
 
     dialect: str
@@ -61,26 +62,25 @@ class Database:
     unique_violation: type[BaseException]
     skip_locked: str  # appended to a SELECT that claims rows ("" where a whole-file lock does it)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        raise NotImplementedError
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
-    @contextmanager
-    def transaction(self, *, immediate: bool = False, durable: bool = False) -> Iterator[None]:
+    @abstractmethod
+    def transaction(self, *, immediate: bool = False, durable: bool = False) -> AbstractContextManager[None]:
         """One transaction, committed on success. `immediate`: take the write lock first (SQLite);
         `durable=False`: the commit may skip waiting for the disk (a query's entry, D41)."""
-        raise NotImplementedError
-        yield  # pragma: no cover
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def lock_schema(self) -> None:
         """Inside a transaction, before CREATE … IF NOT EXISTS: wait for any other process doing
         schema work (PostgreSQL's IF NOT EXISTS is not safe when two sessions create one table
         at once; SQLite's write lock already serialises it)."""
+        return None  # the default: a backend whose write lock already serialises schema work
 
 
 # Any 64-bit number of our own: serialises schema work (migrations, the stores' tables) across
