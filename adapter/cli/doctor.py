@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import ssl
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -117,20 +117,13 @@ def run_checks(token_file: Path | None, *, login: bool = True) -> list[Check]:
     return checks
 
 
-def _chosen_institutions() -> dict[str, Institution | ConfigError]:
+def _chosen_institutions() -> Mapping[str, Institution | ConfigError]:
     """Every institution the configuration declares (one, without `institutions`), each built or
     its ConfigError; only --institution's when given."""
-    from adapter.wire.institutions import each_institution
+    from adapter.wire.institutions import chosen, each_institution
 
     options = context.OPTIONS
-    outcomes = each_institution(config=options.config, overrides=options.overrides)
-    wanted = options.institution
-    if wanted is None:
-        return outcomes
-    if wanted not in outcomes:
-        raise ConfigError(f"--institution {wanted}: not an institution of this configuration "
-                          f"(one of {', '.join(outcomes)})")
-    return {wanted: outcomes[wanted]}
+    return chosen(each_institution(config=options.config, overrides=options.overrides), options.institution)
 
 
 def _declares_institutions() -> bool:

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from adapter.cli import context
-from adapter.errors import ConfigError, TokenError
+from adapter.errors import TokenError
 
 if TYPE_CHECKING:
     from adapter.ops.nodes import NodeTiming
     from adapter.wire.config import Settings
-    from adapter.wire.institutions import Institution
 
 gateway_app = typer.Typer(help="The HIS gateway: one HTTP JSON call per business step", no_args_is_help=True)
 
@@ -59,6 +58,7 @@ def gateway_serve(
     from adapter.gateway.auth import read_token
     from adapter.ops.nodes import NodeTiming
     from adapter.wire.config import load_values
+    from adapter.wire.institutions import chosen as only_chosen
     from adapter.wire.institutions import load_institutions
 
     group = bool(load_values(config=context.OPTIONS.config, overrides=context.OPTIONS.overrides)
@@ -80,7 +80,8 @@ def gateway_serve(
             raise TokenError("--token-file: this configuration declares institutions; each has its own "
                              "token (token_file in its table, or GDWI_<akb020>_GATEWAY_TOKEN)")
         options = context.OPTIONS
-        declared = _chosen(load_institutions(config=options.config, overrides=options.overrides))
+        declared = only_chosen(load_institutions(config=options.config, overrides=options.overrides),
+                               options.institution)
         chosen = {code: each.settings for code, each in declared.items()}
         tokens = {read_token(each.token_file, variable=each.token_env): code
                   for code, each in declared.items()}
@@ -119,12 +120,3 @@ def _serve(chosen: Mapping[str, Settings], tokens: Mapping[str, str], *, group: 
         serve(app, host, port)
 
 
-def _chosen(declared: Mapping[str, Institution]) -> Mapping[str, Institution]:
-    """Every declared institution, or the one --institution names."""
-    wanted = context.OPTIONS.institution
-    if wanted is None:
-        return declared
-    if wanted not in declared:
-        raise ConfigError(f"--institution {wanted}: not an institution of this configuration "
-                          f"(one of {', '.join(declared)})")
-    return {wanted: declared[wanted]}

@@ -16,15 +16,15 @@ import json
 import logging
 import math
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapter.errors import TokenError
+from adapter.errors import ConfigError, TokenError
 from adapter.gateway.errors import error_body
+from adapter.wire.institutions import read_secret_file
 
 __all__ = ["INSTITUTION_STATE", "MIN_TOKEN_BITS", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "BearerAuth", "TokenError",
            "check_token", "read_token"]
@@ -60,13 +60,9 @@ def read_token(token_file: Path | None, environ: Mapping[str, str] | None = None
     env = os.environ if environ is None else environ
     if token_file is not None:
         try:
-            mode = token_file.stat().st_mode
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TokenError(f"--token-file: cannot read {token_file}: {type(exc).__name__}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise TokenError(f"{token_file} is open to other users (mode {stat.filemode(mode)}): "
-                             f"`chmod 600 {token_file}`")
+            token = read_secret_file(token_file, "--token-file")
+        except ConfigError as exc:
+            raise TokenError(str(exc)) from None
     else:
         token = env.get(variable, "").strip()
     if not token:

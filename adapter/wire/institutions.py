@@ -30,7 +30,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -206,3 +206,16 @@ def _own_values(code: str, table: dict[str, Any], environ: Mapping[str, str]) ->
         if value:
             own[key] = value
     return own
+
+
+Declared = TypeVar("Declared")
+
+
+def chosen(declared: Mapping[str, Declared], wanted: str | None) -> Mapping[str, Declared]:
+    """Every declared institution, or the one `gdwi --institution` names (ConfigError if none)."""
+    if wanted is None:
+        return declared
+    if wanted not in declared:
+        raise ConfigError(f"--institution {wanted}: not an institution of this configuration "
+                          f"(one of {', '.join(declared)})")
+    return {wanted: declared[wanted]}
